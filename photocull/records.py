@@ -1,0 +1,134 @@
+"""Plain dataclasses passed between pipeline stages.
+
+Data flows one way: scan -> decode/analyse -> group -> score -> pick -> write -> report.
+Each stage takes these records and returns new ones; none of them holds a file handle
+or a model, so they can cross process boundaries and be cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+# Problem flags a frame can carry (shown in the report, lower its rank).
+BLURRED = "blurred"
+UNDEREXPOSED = "underexposed"
+OVEREXPOSED = "overexposed"
+NOISY = "noisy"
+LOW_CONTRAST = "low contrast"
+EYES_CLOSED = "eyes closed"
+FACE_BLURRED = "face out of focus"
+
+# Problems serious enough that the frame counts as a technical failure (rated lowest).
+FAILURES = frozenset({BLURRED, UNDEREXPOSED, OVEREXPOSED})
+
+
+@dataclass(frozen=True)
+class FileError:
+    """A per-file problem: reported, never raised past the stage that met it."""
+
+    path: Path
+    stage: str  # "scan", "decode", "score", "write", ...
+    message: str  # one line a photographer understands: what, and what to do
+    detail: str | None = None  # exception text, shown with --verbose
+
+
+@dataclass
+class Frame:
+    """One photo found by the scan (a RAW+JPEG pair is one frame)."""
+
+    path: Path
+    fmt: str  # "jpeg", "png", "tiff", "webp", "heic", "raw"
+    size: int
+    mtime_ns: int
+    capture_time: float  # seconds since the epoch (camera local time taken as UTC)
+    time_source: str  # "exif" or "file"
+    orientation: int = 1  # EXIF orientation 1..8
+    camera: str | None = None  # "Make Model"
+    companions: tuple[Path, ...] = ()  # other files of the same frame (RAW of a RAW+JPEG pair)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass
+class TechnicalMetrics:
+    """Weight-free image measurements, computed once from the decoded working image."""
+
+    sharpness: float  # high-percentile local Laplacian energy (sharpest region, not the mean)
+    sharpness_mean: float  # whole-image Laplacian variance
+    clipped_highlights: float  # fraction of pixels at or near white
+    clipped_shadows: float  # fraction of pixels at or near black
+    mean_luma: float  # 0..1
+    contrast: float  # RMS contrast of luma, 0..1
+    noise: float  # estimated noise sigma in 0..255 units
+
+
+@dataclass
+class Analysis:
+    """Everything computed from one decode of one frame."""
+
+    width: int  # full-resolution size, after orientation
+    height: int
+    phash: str  # hex strings, imagehash's own format
+    dhash: str
+    metrics: TechnicalMetrics
+    image: np.ndarray | None = None  # working image (H, W, 3) uint8, oriented; dropped when not needed
+    embedding: np.ndarray | None = None  # L2-normalised image embedding (float32), when a backbone ran
+
+
+@dataclass
+class Series:
+    """Near-duplicate frames (a burst, a bracket, re-takes) or a singleton."""
+
+    id: int
+    members: list[int]  # indices into the frame list, in capture order
+
+    @property
+    def is_singleton(self) -> bool:
+        return len(self.members) == 1
+
+
+@dataclass
+class FrameScore:
+    """A scorer's verdict on one frame. ``score`` is on a 0..10 scale, higher is better."""
+
+    score: float
+    components: dict[str, float] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Rating:
+    """The decision for one frame."""
+
+    stars: int  # 0..5 (0 only when unrated)
+    rank: int  # 1 = best in its series
+    is_pick: bool
+    rejected: bool = False  # a technical failure
+
+
+@dataclass
+class WriteOutcome:
+    """What happened when a rating was written to a file."""
+
+    path: Path
+    status: str  # "written", "unchanged", "dry-run", "skipped"
+    message: str = ""
+    targets: tuple[str, ...] = ()  # what was written: "exif", "xmp", "sidecar"
+
+
+@dataclass
+class FrameResult:
+    """One row of the final report."""
+
+    frame: Frame
+    series_id: int | None = None
+    analysis: Analysis | None = None
+    score: FrameScore | None = None
+    rating: Rating | None = None
+    write: WriteOutcome | None = None
+    errors: list[FileError] = field(default_factory=list)
