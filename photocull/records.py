@@ -58,8 +58,8 @@ class Frame:
 class TechnicalMetrics:
     """Weight-free image measurements, computed once from the decoded working image."""
 
-    sharpness: float  # high-percentile local Laplacian energy (sharpest region, not the mean)
-    sharpness_mean: float  # whole-image Laplacian variance
+    sharpness: float  # directional detail energy of the sharpest tiles over the image variance (noise removed)
+    sharpness_mean: float  # the same over all tiles
     clipped_highlights: float  # fraction of pixels at or near white
     clipped_shadows: float  # fraction of pixels at or near black
     mean_luma: float  # 0..1

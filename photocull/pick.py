@@ -1,0 +1,75 @@
+"""Picks and star ratings.
+
+Ranking inside a series: frames without a technical failure first, then by score.
+Stars (0 means "unrated" to every editor, so photocull never writes it):
+
+* 5 / 4 / 3: the pick of each series (singletons are their own pick), by where its
+  score falls among all the shoot's picks: the top ``five_star`` fraction gets 5, the
+  next ``four_star`` fraction 4, the rest 3. Relative to the shoot, so any scorer's
+  scale works and every shoot gets some 5s.
+* 2: the other frames of a series that have no technical problem (always below their pick).
+* 1: technically failed frames (blurred, badly over/under-exposed): rated lowest; with
+  ``reject_failures`` they are also marked rejected (XMP Rating -1 where written).
+
+A pick that itself failed (every frame of its series failed) is capped at 2 stars.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .records import FAILURES, FrameScore, Rating, Series
+
+
+@dataclass(frozen=True)
+class StarMapping:
+    five_star: float = 0.2  # fraction of picks rated 5
+    four_star: float = 0.4  # fraction of picks rated 4 (next after the 5s)
+    other_stars: int = 2  # non-pick frames without problems
+    failed_stars: int = 1  # technically failed frames
+
+
+def failed(score: FrameScore) -> bool:
+    return any(p in FAILURES for p in score.problems)
+
+
+def rank_series(members: Sequence[int], scores: Sequence[FrameScore]) -> list[int]:
+    """Members of one series, best first (failures last, then by score, then capture order)."""
+    return sorted(members, key=lambda i: (failed(scores[i]), -scores[i].score, members.index(i)))
+
+
+def pick(
+    series: Sequence[Series],
+    scores: Sequence[FrameScore],
+    top_k: int = 1,
+    mapping: StarMapping = StarMapping(),
+) -> list[Rating | None]:
+    """A Rating for every frame that belongs to a series (None for frames in no series)."""
+    ratings: list[Rating | None] = [None] * len(scores)
+    picks: list[int] = []
+    for s in series:
+        ranked = rank_series(s.members, scores)
+        for rank, idx in enumerate(ranked, start=1):
+            is_pick = rank <= top_k and (rank == 1 or not failed(scores[idx]))
+            fail = failed(scores[idx])
+            stars = mapping.failed_stars if fail else mapping.other_stars
+            ratings[idx] = Rating(stars=stars, rank=rank, is_pick=is_pick, rejected=fail and not is_pick)
+            if is_pick:
+                picks.append(idx)
+    healthy = [i for i in picks if not failed(scores[i])]
+    if healthy:
+        values = np.array([scores[i].score for i in healthy])
+        n = len(values)
+        cut5 = max(1, round(n * mapping.five_star))  # the shoot's best pick always gets 5
+        cut4 = max(cut5, round(n * (mapping.five_star + mapping.four_star)))
+        for idx, v in zip(healthy, values):
+            better = int((values > v).sum())  # picks that score strictly better
+            stars = 5 if better < cut5 else 4 if better < cut4 else 3
+            ratings[idx].stars = stars  # type: ignore[union-attr]
+    for idx in picks:
+        if failed(scores[idx]):
+            ratings[idx].stars = mapping.other_stars  # type: ignore[union-attr]
+    return ratings

@@ -1,0 +1,1 @@
+"""Reports: the rich summary table and the machine-readable JSON."""

@@ -1,0 +1,179 @@
+"""Find the photos of a shoot: walk folders, sniff file types, pair RAW+JPEG.
+
+Why sniff: a camera card, a phone export or a careless rename can leave a PNG named
+``.jpg`` or a text file among the photos. The extension says what the file claims to
+be; the first bytes say what it is, and the writer must only ever trust the latter.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .records import FileError
+
+JPEG_EXTS = {".jpg", ".jpeg", ".jpe", ".jfif"}
+EXT_FORMATS: dict[str, str] = {
+    **{e: "jpeg" for e in JPEG_EXTS},
+    ".png": "png",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".webp": "webp",
+    ".heic": "heic",
+    ".heif": "heic",
+    ".hif": "heic",
+    **{e: "raw" for e in (".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".dng", ".rw2")},
+}
+# Sidecars and our own files are not photos, but a photo's companions.
+SIDECAR_EXTS = {".xmp"}
+# A RAW file is read through its embedded preview; prefer the camera JPEG when both exist.
+_FORMAT_PREFERENCE = {"jpeg": 0, "heic": 1, "tiff": 2, "webp": 3, "png": 4, "raw": 5}
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    """A candidate photo: what the scan knows without decoding it."""
+
+    path: Path
+    fmt: str  # format by content (falls back to the extension for RAW containers)
+    size: int
+    mtime_ns: int
+    companions: tuple[Path, ...] = ()  # e.g. the RAW beside a JPEG of the same stem
+
+
+@dataclass
+class ScanResult:
+    files: list[FoundFile] = field(default_factory=list)
+    errors: list[FileError] = field(default_factory=list)
+    warnings: list[FileError] = field(default_factory=list)
+    ignored: int = 0  # files that are not photos (documents, sidecars, ...)
+
+
+def sniff(head: bytes) -> str | None:
+    """The image format of a file from its first bytes, or None when unknown."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif"):
+            return "heic"
+        if brand == b"crx ":
+            return "raw"  # Canon CR3
+        return None
+    if head.startswith(b"FUJIFILMCCD-RAW"):
+        return "raw"
+    if head[:4] in (b"IIRO", b"IIRS", b"IIU\x00"):
+        return "raw"  # Olympus ORF, Panasonic RW2
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"  # also the container of CR2/NEF/ARW/DNG: the extension decides below
+    return None
+
+
+def classify(path: Path, head: bytes) -> tuple[str | None, str | None]:
+    """Return (format, warning) for a file, reconciling extension and content."""
+    claimed = EXT_FORMATS.get(path.suffix.lower())
+    actual = sniff(head)
+    if claimed == "raw" and actual in ("tiff", "raw"):
+        return "raw", None
+    if actual is None:
+        return None, None
+    if claimed is not None and claimed != actual:
+        return actual, f"named {path.suffix} but the content is {actual.upper()}; treated as {actual.upper()}"
+    return actual, None
+
+
+def _walk(root: Path, recursive: bool, errors: list[FileError]):
+    """Yield regular files under root; follow folder links once, never loop."""
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = folder.stat()
+        except OSError as exc:
+            errors.append(FileError(folder, "scan", "folder cannot be read; check it exists and its permissions", str(exc)))
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            continue  # a symlink loop or a second link to a folder already walked
+        seen.add(key)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            errors.append(FileError(folder, "scan", "folder cannot be listed; check its permissions", str(exc)))
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue  # hidden files, our own .photocull folder, temp files of atomic writes
+            try:
+                if entry.is_dir(follow_symlinks=True):
+                    if recursive:
+                        subfolders.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=True):
+                    yield Path(entry.path)
+                elif entry.is_symlink():
+                    errors.append(FileError(Path(entry.path), "scan", "broken link: its target does not exist"))
+            except OSError as exc:
+                errors.append(FileError(Path(entry.path), "scan", "cannot be read; check its permissions", str(exc)))
+        stack.extend(reversed(subfolders))
+
+
+def scan(root: Path, recursive: bool = True) -> ScanResult:
+    """Find every photo under ``root`` (a folder, or a single file)."""
+    result = ScanResult()
+    root = Path(root)
+    paths = [root] if root.is_file() else list(_walk(root, recursive, result.errors))
+    candidates: list[FoundFile] = []
+    for path in paths:
+        suffix = path.suffix.lower()
+        if suffix not in EXT_FORMATS:
+            result.ignored += 1
+            continue
+        try:
+            st = path.stat()
+            if st.st_size == 0:
+                result.errors.append(FileError(path, "scan", "empty file (0 bytes): the copy from the card may have failed"))
+                continue
+            with open(path, "rb") as fh:
+                head = fh.read(32)
+        except OSError as exc:
+            result.errors.append(FileError(path, "scan", "cannot be read; check its permissions", str(exc)))
+            continue
+        fmt, warning = classify(path, head)
+        if fmt is None:
+            result.errors.append(
+                FileError(path, "scan", f"not an image: named {path.suffix} but its content is no known photo format")
+            )
+            continue
+        if warning:
+            result.warnings.append(FileError(path, "scan", warning))
+        candidates.append(FoundFile(path, fmt, st.st_size, st.st_mtime_ns))
+    result.files = pair_companions(candidates)
+    return result
+
+
+def pair_companions(files: list[FoundFile]) -> list[FoundFile]:
+    """Merge files of one frame (same folder and stem: RAW+JPEG) into one FoundFile.
+
+    The preferred file (JPEG first) is decoded; the others ride along as companions and
+    are rated and moved together with it.
+    """
+    groups: dict[tuple[Path, str], list[FoundFile]] = {}
+    for f in files:
+        groups.setdefault((f.path.parent, f.path.stem.lower()), []).append(f)
+    out: list[FoundFile] = []
+    for members in groups.values():
+        members.sort(key=lambda f: (_FORMAT_PREFERENCE.get(f.fmt, 9), f.path.name))
+        main, rest = members[0], members[1:]
+        if rest and {m.fmt for m in members} & {"raw"}:
+            out.append(FoundFile(main.path, main.fmt, main.size, main.mtime_ns, tuple(m.path for m in rest)))
+        else:
+            out.extend(members)  # e.g. IMG_1.jpg and IMG_1.png: two different frames
+    out.sort(key=lambda f: str(f.path))
+    return out

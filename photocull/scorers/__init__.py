@@ -1,0 +1,1 @@
+"""Scorers: one module per scorer behind the small interface in ``base``."""

@@ -1,0 +1,117 @@
+"""Shared fixtures: every image is generated here or copied from assets/ (hermetic)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import piexif
+import pytest
+from PIL import Image, ImageFilter
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "assets" / "sample_shoot"
+TRUTH = REPO / "assets" / "sample_shoot_truth.json"
+
+
+def scene(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A synthetic photo: a gradient sky, textured ground and sharp-edged shapes."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = rng.uniform(40, 200, 3)
+    img = np.empty((h, w, 3), np.float32)
+    for c in range(3):
+        img[..., c] = base[c] * (0.6 + 0.4 * y / h) + 25 * np.sin(x / rng.uniform(8, 30) + c)
+    for _ in range(12):
+        cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(10, 80)
+        mask = (x - cx) ** 2 + (y - cy) ** 2 < r * r
+        img[mask] = rng.uniform(0, 255, 3)
+    img += rng.normal(0, 2.0, img.shape)  # sensor grain
+    return Image.fromarray(img.clip(0, 255).astype(np.uint8))
+
+
+def shifted(img: Image.Image, dx: int, dy: int) -> Image.Image:
+    return Image.fromarray(np.roll(np.asarray(img), (dy, dx), axis=(0, 1)))
+
+
+def blurred(img: Image.Image, sigma: float = 3.0) -> Image.Image:
+    return img.filter(ImageFilter.GaussianBlur(sigma))
+
+
+def noisy(img: Image.Image, sigma: float = 20.0, seed: int = 0) -> Image.Image:
+    a = np.asarray(img).astype(np.float32) + np.random.default_rng(seed).normal(0, sigma, (img.height, img.width, 1))
+    return Image.fromarray(a.clip(0, 255).astype(np.uint8))
+
+
+def exposed(img: Image.Image, ev: float) -> Image.Image:
+    a = np.asarray(img).astype(np.float32) / 255.0
+    return Image.fromarray((((a**2.2) * 2**ev) ** (1 / 2.2) * 255).clip(0, 255).astype(np.uint8))
+
+
+def exif_bytes(when: datetime | None, subsec: int = 0, orientation: int = 1, make: str = "TestCam", model: str = "T1") -> bytes:
+    zeroth = {piexif.ImageIFD.Make: make.encode(), piexif.ImageIFD.Model: model.encode(), piexif.ImageIFD.Orientation: orientation}
+    exif: dict = {}
+    if when is not None:
+        stamp = when.strftime("%Y:%m:%d %H:%M:%S").encode()
+        exif = {piexif.ExifIFD.DateTimeOriginal: stamp, piexif.ExifIFD.SubSecTimeOriginal: f"{subsec:03d}".encode()}
+    return piexif.dump({"0th": zeroth, "Exif": exif})
+
+
+def save_jpeg(path: Path, img: Image.Image, when: datetime | None = None, subsec: int = 0, orientation: int = 1, quality: int = 92) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kwargs = {"quality": quality}
+    if when is not None or orientation != 1:
+        kwargs["exif"] = exif_bytes(when, subsec, orientation)
+    img.save(path, "JPEG", **kwargs)
+    return path
+
+
+def jpeg_bytes(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", **kw)
+    return buf.getvalue()
+
+
+def scan_data(path: Path) -> bytes:
+    """Everything from the first SOS marker on: the compressed pixel data."""
+    data = path.read_bytes()
+    i = 2
+    while i < len(data):
+        marker = data[i + 1]
+        if marker == 0xDA:
+            return data[i:]
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        i += 2 + length
+    raise AssertionError(f"no SOS in {path}")
+
+
+@pytest.fixture
+def sample_copy(tmp_path: Path) -> Path:
+    """A private copy of the bundled sample shoot (tests never write into assets/)."""
+    dst = tmp_path / "shoot"
+    shutil.copytree(SAMPLE, dst, ignore=shutil.ignore_patterns(".photocull", "*.xmp"))
+    return dst
+
+
+@pytest.fixture
+def burst_shoot(tmp_path: Path) -> Path:
+    """Two bursts 40 s apart plus a single; frame 2 of burst A and frame 1 of burst B are the clean ones."""
+    root = tmp_path / "burst"
+    t0 = datetime(2026, 5, 1, 9, 0, 0)
+    a, b, c = scene(1), scene(2), scene(3)
+    frames = [
+        ("A1.jpg", blurred(shifted(a, 3, 1)), 0),
+        ("A2.jpg", shifted(a, 1, 2), 1),
+        ("A3.jpg", noisy(shifted(a, -2, 0)), 2),
+        ("A4.jpg", exposed(shifted(a, 0, -3), 2.0), 3),
+        ("B1.jpg", b, 40),
+        ("B2.jpg", blurred(shifted(b, 2, 2), 4.0), 41),
+        ("C1.jpg", c, 200),
+    ]
+    for name, img, sec in frames:
+        save_jpeg(root / name, img, t0.replace(second=0) if sec == 0 else datetime.fromtimestamp(t0.timestamp() + sec), subsec=0)
+    return root
