@@ -101,14 +101,11 @@ def _make_writer(targets: frozenset[str], label_picks: bool, reject: bool, prese
     from .metadata.journal import Journal
     from .metadata.writer import write_rating
 
-    journal = Journal.for_folder(root if root.is_dir() else root.parent)
+    journal = Journal(root if root.is_dir() else root.parent)
 
     def writer(fr, dry_run: bool):
         r = fr.rating
-        return write_rating(
-            fr.frame.path,
-            r.stars,
-            fmt=fr.frame.fmt,
+        common = dict(
             targets=targets,
             rejected=reject and r.rejected,
             label=("Green" if (label_picks and r.is_pick) else None),
@@ -116,9 +113,16 @@ def _make_writer(targets: frozenset[str], label_picks: bool, reject: bool, prese
             dry_run=dry_run,
             preserve_mtime=preserve_mtime,
             sidecar_naming=sidecar_naming,
-            expected=(fr.frame.size, fr.frame.mtime_ns),
-            companions=fr.frame.companions,
         )
+        outcome = write_rating(
+            fr.frame.path, r.stars, fmt=fr.frame.fmt, expected=(fr.frame.size, fr.frame.mtime_ns), **common
+        )
+        # A RAW beside its JPEG is the same frame: it gets the same rating, in a sidecar.
+        for companion in fr.frame.companions:
+            extra = write_rating(companion, r.stars, fmt="raw", **common)
+            if extra.status == "skipped" and outcome.status != "skipped":
+                outcome = extra
+        return outcome
 
     return writer
 

@@ -76,9 +76,9 @@ def jpeg_bytes(img: Image.Image, **kw) -> bytes:
     return buf.getvalue()
 
 
-def scan_data(path: Path) -> bytes:
+def scan_data(source: Path | bytes) -> bytes:
     """Everything from the first SOS marker on: the compressed pixel data."""
-    data = path.read_bytes()
+    data = source if isinstance(source, bytes) else source.read_bytes()
     i = 2
     while i < len(data):
         marker = data[i + 1]
