@@ -17,6 +17,7 @@ from .pick import StarMapping
 from .pipeline import CullOptions, CullResult, run
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+DEFAULT_MODEL, DEFAULT_PRETRAINED = "ViT-B-16", "openai"
 WRITE_TARGETS = ("exif", "xmp", "sidecar")
 
 app = typer.Typer(
@@ -127,6 +128,34 @@ def _make_writer(targets: frozenset[str], label_picks: bool, reject: bool, prese
     return writer
 
 
+def _load_backbone(model: Optional[str], pretrained: Optional[str], no_embeddings: bool, device: str, batch_size: Optional[int], console: Console):
+    """The CLIP backbone for grouping, or None. Without an explicit --model, missing weights
+    are a warning (hash + time grouping); with one, they are an error (exit 2)."""
+    if no_embeddings:
+        return None
+    from .embed import BackboneSpec, DeviceUnavailable, WeightsUnavailable, load_backbone
+
+    spec = BackboneSpec(model=model or DEFAULT_MODEL, pretrained=pretrained if pretrained is not None else DEFAULT_PRETRAINED)
+    if spec.pretrained and spec.pretrained.lower() == "none":
+        spec = BackboneSpec(model=spec.model, pretrained=None)
+    try:
+        return load_backbone(spec, device, batch_size=batch_size)
+    except DeviceUnavailable as exc:
+        console.print(f"[red]error[/]: {exc}", highlight=False)
+        raise typer.Exit(EXIT_USAGE)
+    except (WeightsUnavailable, ValueError) as exc:
+        if model is None and pretrained is None:
+            console.print(
+                f"[yellow]warning[/]: no weights for the default {spec.label} backbone here; "
+                "grouping by capture time and perceptual hashes only "
+                "(pass --model/--pretrained PATH to use a local checkpoint, --no-embeddings to silence this).",
+                highlight=False,
+            )
+            return None
+        console.print(f"[red]error[/]: {exc}", highlight=False)
+        raise typer.Exit(EXIT_USAGE)
+
+
 def _finish(result: CullResult, console: Console, started: float, json_path: Optional[str], verbose: bool, show_scores: bool = True) -> None:
     from .report.json import write_json
     from .report.table import print_errors, series_table, totals_line
@@ -137,6 +166,8 @@ def _finish(result: CullResult, console: Console, started: float, json_path: Opt
     else:
         console.print(series_table(result, show_scores=show_scores))
         print_errors(console, result, verbose)
+        for note in result.notes:
+            console.print(f"[yellow]note[/]: {note}", highlight=False)
         console.print(totals_line(result, elapsed), highlight=False)
         if json_path:
             write_json(result, json_path, elapsed)
@@ -152,6 +183,14 @@ _HASH = typer.Option(GroupOptions.hash_threshold, help="Mean pHash/dHash distanc
 _JSON = typer.Option(None, "--json", help="Write a machine-readable report to PATH ('-' prints it instead of the table).", metavar="PATH")
 _WORKERS = typer.Option(None, help="Decode processes (default: one per core).", min=1)
 _VERBOSE = typer.Option(False, "--verbose", "-v", help="Show error details.")
+_MODEL = typer.Option(None, "--model", help=f"open_clip backbone for grouping (default {DEFAULT_MODEL}; used when its weights are here).", rich_help_panel="Model")
+_PRETRAINED = typer.Option(None, "--pretrained", help=f"open_clip tag (default {DEFAULT_PRETRAINED}) or a local checkpoint file (.safetensors/.pt).", rich_help_panel="Model")
+_NO_EMB = typer.Option(False, "--no-embeddings", help="Group by capture time and hashes only (no CLIP model).", rich_help_panel="Model")
+_DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or mps.", rich_help_panel="Model")
+_BATCH = typer.Option(None, "--batch-size", min=1, help="Images per model batch (default: fitted to GPU memory; 32 on CPU).", rich_help_panel="Model")
+_EMB_T = typer.Option(GroupOptions.embed_threshold, help="Embedding cosine similarity above which frames are the same shot.")
+_CACHE = typer.Option(True, "--cache/--no-cache", help="Reuse what earlier runs computed (SHOOT/.photocull/cache.sqlite).")
+_USER_CACHE = typer.Option(False, "--user-cache", help="Keep the cache in your user cache folder instead of the shoot (read-only cards).")
 _QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 
 
@@ -174,6 +213,14 @@ def cull(
     recursive: bool = _RECURSIVE,
     max_gap: float = _MAX_GAP,
     hash_threshold: float = _HASH,
+    embed_threshold: float = _EMB_T,
+    model: Optional[str] = _MODEL,
+    pretrained: Optional[str] = _PRETRAINED,
+    no_embeddings: bool = _NO_EMB,
+    device: str = _DEVICE,
+    batch_size: Optional[int] = _BATCH,
+    cache: bool = _CACHE,
+    user_cache: bool = _USER_CACHE,
     json_path: Optional[str] = _JSON,
     workers: Optional[int] = _WORKERS,
     verbose: bool = _VERBOSE,
@@ -198,10 +245,11 @@ def cull(
     console = _console(json_path)
     started = time.perf_counter()
     sc = _make_scorer(scorer, console)
+    backbone = _load_backbone(model, pretrained, no_embeddings, device, batch_size, console)
     opts = CullOptions(
         recursive=recursive,
         workers=workers,
-        group=GroupOptions(max_gap=max_gap, hash_threshold=hash_threshold),
+        group=GroupOptions(max_gap=max_gap, hash_threshold=hash_threshold, embed_threshold=embed_threshold), cache=cache, user_cache=user_cache,
         top_k=top_k,
         stars=StarMapping(),
         write=True,
@@ -209,7 +257,7 @@ def cull(
     )
     writer = _make_writer(targets, label_picks, reject, keep_mtime, sidecar_naming, shoot)
     with _progress(console, not quiet) as progress:
-        result = run(shoot, sc, opts, writer=writer, progress=progress)
+        result = run(shoot, sc, opts, writer=writer, progress=progress, backbone=backbone)
     _finish(result, console, started, json_path, verbose)
 
 
@@ -221,6 +269,14 @@ def score(
     recursive: bool = _RECURSIVE,
     max_gap: float = _MAX_GAP,
     hash_threshold: float = _HASH,
+    embed_threshold: float = _EMB_T,
+    model: Optional[str] = _MODEL,
+    pretrained: Optional[str] = _PRETRAINED,
+    no_embeddings: bool = _NO_EMB,
+    device: str = _DEVICE,
+    batch_size: Optional[int] = _BATCH,
+    cache: bool = _CACHE,
+    user_cache: bool = _USER_CACHE,
     json_path: Optional[str] = _JSON,
     workers: Optional[int] = _WORKERS,
     verbose: bool = _VERBOSE,
@@ -233,9 +289,10 @@ def score(
     console = _console(json_path)
     started = time.perf_counter()
     sc = _make_scorer(scorer, console)
-    opts = CullOptions(recursive=recursive, workers=workers, group=GroupOptions(max_gap=max_gap, hash_threshold=hash_threshold), top_k=top_k, write=False)
+    backbone = _load_backbone(model, pretrained, no_embeddings, device, batch_size, console)
+    opts = CullOptions(recursive=recursive, workers=workers, group=GroupOptions(max_gap=max_gap, hash_threshold=hash_threshold, embed_threshold=embed_threshold), cache=cache, user_cache=user_cache, top_k=top_k, write=False)
     with _progress(console, not quiet) as progress:
-        result = run(shoot, sc, opts, progress=progress)
+        result = run(shoot, sc, opts, progress=progress, backbone=backbone)
     _finish(result, console, started, json_path, verbose)
 
 
@@ -245,6 +302,14 @@ def group(
     recursive: bool = _RECURSIVE,
     max_gap: float = _MAX_GAP,
     hash_threshold: float = _HASH,
+    embed_threshold: float = _EMB_T,
+    model: Optional[str] = _MODEL,
+    pretrained: Optional[str] = _PRETRAINED,
+    no_embeddings: bool = _NO_EMB,
+    device: str = _DEVICE,
+    batch_size: Optional[int] = _BATCH,
+    cache: bool = _CACHE,
+    user_cache: bool = _USER_CACHE,
     json_path: Optional[str] = _JSON,
     workers: Optional[int] = _WORKERS,
     verbose: bool = _VERBOSE,
@@ -258,9 +323,10 @@ def group(
 
     console = _console(json_path)
     started = time.perf_counter()
-    opts = CullOptions(recursive=recursive, workers=workers, group=GroupOptions(max_gap=max_gap, hash_threshold=hash_threshold), write=False)
+    backbone = _load_backbone(model, pretrained, no_embeddings, device, batch_size, console)
+    opts = CullOptions(recursive=recursive, workers=workers, group=GroupOptions(max_gap=max_gap, hash_threshold=hash_threshold, embed_threshold=embed_threshold), cache=cache, user_cache=user_cache, write=False)
     with _progress(console, not quiet) as progress:
-        result = run(shoot, TechnicalScorer(), opts, progress=progress)
+        result = run(shoot, TechnicalScorer(), opts, progress=progress, backbone=backbone)
     _finish(result, console, started, json_path, verbose, show_scores=False)
 
 

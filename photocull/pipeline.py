@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Protocol
 
+import numpy as np
+
 from .analyse import AnalyseOptions, analyse_file
 from .group import GroupOptions, group_frames
 from .pick import StarMapping, pick
-from .records import FileError, FrameResult, Series, WriteOutcome
+from .records import Analysis, FileError, Frame, FrameResult, Series, TechnicalMetrics, WriteOutcome
 from .scan import FoundFile, scan
 from .scorers.base import Scorer
 
@@ -46,6 +48,9 @@ class CullOptions:
     stars: StarMapping = field(default_factory=StarMapping)
     write: bool = True  # False: group/score only
     dry_run: bool = False
+    cache: bool = True  # keep what was computed in SHOOT/.photocull/cache.sqlite
+    user_cache: bool = False  # ... or in the user's cache folder (read-only shoots, cards)
+    working_size: int = 512  # long side of the image kept for embeddings and model scorers
 
 
 @dataclass
@@ -57,6 +62,8 @@ class CullResult:
     warnings: list[FileError]
     scorer: str
     timings: dict[str, float] = field(default_factory=dict)
+    decoded: int = 0  # files actually decoded this run (0 on a fully cached re-run)
+    notes: list[str] = field(default_factory=list)  # run-level messages (cache fallbacks, ...)
 
     @property
     def failed(self) -> list[FileError]:
@@ -86,42 +93,153 @@ def analyse_all(files: list[FoundFile], opts: AnalyseOptions, workers: int) -> I
         yield from pool.map(analyse_file, files, [opts] * len(files), chunksize=chunk)
 
 
+def _from_cache(found: FoundFile, data: dict) -> tuple[Frame, Analysis] | None:
+    try:
+        metrics = TechnicalMetrics(**data["metrics"])
+        frame = Frame(
+            path=found.path,
+            fmt=found.fmt,
+            size=found.size,
+            mtime_ns=found.mtime_ns,
+            capture_time=float(data["capture_time"]),
+            time_source=data.get("time_source", "exif"),
+            orientation=int(data.get("orientation", 1)),
+            camera=data.get("camera"),
+            companions=found.companions,
+        )
+        return frame, Analysis(int(data["width"]), int(data["height"]), data["phash"], data["dhash"], metrics)
+    except (KeyError, TypeError, ValueError):
+        return None  # an entry from another version: analyse again
+
+
+def _cache_record(frame: Frame, analysis: Analysis) -> dict:
+    return {
+        "capture_time": frame.capture_time,
+        "time_source": frame.time_source,
+        "orientation": frame.orientation,
+        "camera": frame.camera,
+        "width": analysis.width,
+        "height": analysis.height,
+        "phash": analysis.phash,
+        "dhash": analysis.dhash,
+        "metrics": analysis.metrics,
+    }
+
+
+class _Embedder:
+    """Embeds working images in batches while the decode pool keeps decoding."""
+
+    def __init__(self, backbone, batch: int):
+        self.backbone, self.batch = backbone, batch
+        self.pending: list[FrameResult] = []
+
+    def add(self, fr: FrameResult) -> list[FrameResult]:
+        self.pending.append(fr)
+        return self.flush() if len(self.pending) >= self.batch else []
+
+    def flush(self) -> list[FrameResult]:
+        done, self.pending = self.pending, []
+        if done:
+            vectors = self.backbone.embed_images([fr.analysis.image for fr in done])
+            for fr, v in zip(done, vectors):
+                fr.analysis.embedding = v
+        return done
+
+
 def run(
     root: Path,
     scorer: Scorer,
     opts: CullOptions,
     writer: Writer | None = None,
     progress: Progress | None = None,
+    backbone=None,
 ) -> CullResult:
-    """Cull one shoot. Per-file problems end up in the result, never as exceptions."""
+    """Cull one shoot. Per-file problems end up in the result, never as exceptions.
+
+    ``backbone`` (an ``embed.Backbone``) adds image embeddings to grouping and to scorers
+    that use them; without one, series come from capture time and hashes alone.
+    """
+    from .cache import Cache
+
     progress = progress or _Silent()
     timings: dict[str, float] = {}
+    notes: list[str] = []
     t0 = time.perf_counter()
     scanned = scan(root, recursive=opts.recursive)
     timings["scan"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    analyse_opts = opts.analyse
-    frames: list[FrameResult] = []
+    cache = Cache.for_shoot(root if Path(root).is_dir() else Path(root).parent, user_cache=opts.user_cache) if opts.cache else Cache.open(None)
+    notes.extend(cache.warnings)
+    idents = []
+    for f in scanned.files:
+        try:
+            idents.append(cache.identify(f.path))
+        except OSError:
+            idents.append(None)
+    known = [i for i in idents if i is not None]
+    cached = cache.get_analyses(known)
+    model_key = backbone.key if backbone is not None else None
+    cached_emb = cache.get_embeddings(known, model_key) if model_key else {}
+    need_images = scorer.needs_images
+    slots: list[FrameResult | None] = [None] * len(scanned.files)
+    todo: list[int] = []
+    for k, (f, ident) in enumerate(zip(scanned.files, idents)):
+        hit = _from_cache(f, cached[ident]) if ident in cached else None
+        if hit is None or need_images or (model_key and ident not in cached_emb):
+            todo.append(k)
+            continue
+        frame, analysis = hit
+        analysis.embedding = cached_emb.get(ident)
+        slots[k] = FrameResult(frame=frame, analysis=analysis)
+    timings["cache"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
     errors = list(scanned.errors)
-    advance = progress.stage("Decoding", len(scanned.files))
-    workers = opts.workers or default_workers()
-    for outcome in analyse_all(scanned.files, analyse_opts, workers):
+    keep = opts.working_size if (backbone is not None or need_images) else 0
+    analyse_opts = AnalyseOptions(opts.analyse.decode_size, opts.analyse.max_pixels, keep)
+    advance = progress.stage("Decoding", len(todo))
+    embedder = _Embedder(backbone, getattr(backbone, "batch_size", 32)) if backbone is not None else None
+    fresh: list[FrameResult] = []
+    files = [scanned.files[k] for k in todo]
+    for k, outcome in zip(todo, analyse_all(files, analyse_opts, opts.workers or default_workers())):
         if isinstance(outcome, FileError):
             errors.append(outcome)
         else:
-            frame, analysis = outcome
-            frames.append(FrameResult(frame=frame, analysis=analysis))
+            fr = FrameResult(frame=outcome[0], analysis=outcome[1])
+            slots[k] = fr
+            fresh.append(fr)
+            if embedder is not None:
+                embedder.add(fr)
         advance(1)
+    if embedder is not None:
+        embedder.flush()
     timings["analyse"] = time.perf_counter() - t0
+    frames = [fr for fr in slots if fr is not None]
+    ident_of = {id(fr): idents[k] for k, fr in enumerate(slots) if fr is not None}
+    cache.put_analyses(
+        (ident_of[id(fr)], _cache_record(fr.frame, fr.analysis)) for fr in fresh if ident_of[id(fr)] is not None
+    )
+    if model_key:
+        with_emb = [fr for fr in fresh if fr.analysis.embedding is not None and ident_of[id(fr)] is not None]
+        if with_emb:
+            cache.put_embeddings(
+                [ident_of[id(fr)] for fr in with_emb], model_key, np.stack([fr.analysis.embedding for fr in with_emb])
+            )
 
     t0 = time.perf_counter()
     analyses = [fr.analysis for fr in frames]
+    embeddings = None
+    if backbone is not None and frames:
+        embeddings = np.zeros((len(frames), backbone.dim), dtype=np.float32)
+        for row, a in enumerate(analyses):
+            if a.embedding is not None:
+                embeddings[row] = a.embedding
     series = group_frames(
         [fr.frame.capture_time for fr in frames],
         [a.phash for a in analyses],
         [a.dhash for a in analyses],
-        None,
+        embeddings,
         opts.group,
     )
     for s in series:
@@ -134,8 +252,7 @@ def run(
     ratings = pick(series, scores, top_k=opts.top_k, mapping=opts.stars)
     for fr, sc, rt in zip(frames, scores, ratings):
         fr.score, fr.rating = sc, rt
-        if fr.analysis is not None:
-            fr.analysis.image = None  # working images are not needed past scoring
+        fr.analysis.image = None  # working images are not needed past scoring
     timings["score"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -145,9 +262,16 @@ def run(
             fr.write = writer(fr, opts.dry_run)
             if fr.write.status == "skipped":
                 fr.errors.append(FileError(fr.frame.path, "write", fr.write.message))
+            elif fr.write.status == "written" and ident_of[id(fr)] is not None:
+                # New bytes, same pixels: carry the cache entries over to the new identity.
+                try:
+                    cache.relink(ident_of[id(fr)], cache.identify(fr.frame.path))
+                except OSError:
+                    pass
             advance(1)
     timings["write"] = time.perf_counter() - t0
-    return CullResult(root, frames, series, errors, scanned.warnings, scorer.name, timings)
+    cache.close()
+    return CullResult(root, frames, series, errors, scanned.warnings, scorer.name, timings, len(fresh), notes)
 
 
 def iter_ranked(result: CullResult) -> Iterable[tuple[Series, list[FrameResult]]]:

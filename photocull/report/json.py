@@ -72,6 +72,7 @@ def to_dict(result: CullResult, elapsed: float | None = None) -> dict[str, Any]:
         "files": [_frame(fr, root) for fr in result.frames],
         "errors": [_error(e, root) for e in result.errors],
         "warnings": [_error(e, root) for e in result.warnings],
+        "notes": result.notes,
         "timings": {k: round(v, 4) for k, v in result.timings.items()},
     }
 
@@ -89,6 +90,7 @@ def totals(result: CullResult, elapsed: float | None = None) -> dict[str, Any]:
         "unchanged": sum(1 for fr in frames if fr.write and fr.write.status == "unchanged"),
         "skipped": sum(1 for fr in frames if fr.write and fr.write.status == "skipped"),
         "errors": len(result.failed),
+        "decoded": result.decoded,
     }
     if elapsed is not None:
         out["seconds"] = round(elapsed, 3)
