@@ -133,18 +133,28 @@ def _load_backbone(model: Optional[str], pretrained: Optional[str], no_embedding
     are a warning (hash + time grouping); with one, they are an error (exit 2)."""
     if no_embeddings:
         return None
-    from .embed import BackboneSpec, DeviceUnavailable, WeightsUnavailable, load_backbone
+    from .embed import (
+        BackboneSpec,
+        DeviceUnavailable,
+        WeightsUnavailable,
+        download_allowed,
+        load_backbone,
+        surely_absent,
+    )
 
     spec = BackboneSpec(model=model or DEFAULT_MODEL, pretrained=pretrained if pretrained is not None else DEFAULT_PRETRAINED)
     if spec.pretrained and spec.pretrained.lower() == "none":
         spec = BackboneSpec(model=spec.model, pretrained=None)
+    implicit = model is None and pretrained is None
     try:
+        if implicit and surely_absent(spec) and not download_allowed():
+            raise WeightsUnavailable("default weights not cached", model=spec.model, pretrained=spec.pretrained)
         return load_backbone(spec, device, batch_size=batch_size)
     except DeviceUnavailable as exc:
         console.print(f"[red]error[/]: {exc}", highlight=False)
         raise typer.Exit(EXIT_USAGE)
     except (WeightsUnavailable, ValueError) as exc:
-        if model is None and pretrained is None:
+        if implicit:
             console.print(
                 f"[yellow]warning[/]: no weights for the default {spec.label} backbone here; "
                 "grouping by capture time and perceptual hashes only "

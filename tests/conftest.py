@@ -7,6 +7,8 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+import json
+
 import numpy as np
 import piexif
 import pytest
@@ -115,3 +117,43 @@ def burst_shoot(tmp_path: Path) -> Path:
     for name, img, sec in frames:
         save_jpeg(root / name, img, t0.replace(second=0) if sec == 0 else datetime.fromtimestamp(t0.timestamp() + sec), subsec=0)
     return root
+
+
+# --- a tiny randomly initialised open_clip model (no download, ~30 ms to build) ---
+from photocull.compat import import_open_clip  # noqa: E402
+
+TINY = "photocull-test-tiny-clip"
+TINY_CFG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_name(tmp_path_factory) -> str:
+    d = tmp_path_factory.mktemp("oc_cfg")
+    path = d / f"{TINY}.json"
+    path.write_text(json.dumps(TINY_CFG))
+    import_open_clip().add_model_config(path)
+    return TINY
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tiny_name, tmp_path_factory):
+    """A random tiny model and its weights saved as .safetensors (and .pt)."""
+    from safetensors.torch import save_file
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(1234)
+    model = import_open_clip().create_model(tiny_name, pretrained=None)
+    model.eval()
+    d = tmp_path_factory.mktemp("weights")
+    sd = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    st = d / "tiny.safetensors"
+    save_file(sd, str(st))
+    pt = d / "tiny.pt"
+    torch.save(sd, pt)
+    return model, st, pt
+
+

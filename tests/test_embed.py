@@ -30,39 +30,7 @@ from photocull.embed import (  # noqa: E402
 
 open_clip = import_open_clip()
 
-TINY = "photocull-test-tiny-clip"
-TINY_CFG = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-}
-
-
-@pytest.fixture(scope="module")
-def tiny_name(tmp_path_factory) -> str:
-    d = tmp_path_factory.mktemp("oc_cfg")
-    path = d / f"{TINY}.json"
-    path.write_text(json.dumps(TINY_CFG))
-    open_clip.add_model_config(path)
-    return TINY
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tiny_name, tmp_path_factory):
-    """A random tiny model and its weights saved as .safetensors (and .pt)."""
-    from safetensors.torch import save_file
-
-    torch.manual_seed(1234)
-    model = open_clip.create_model(tiny_name, pretrained=None)
-    model.eval()
-    d = tmp_path_factory.mktemp("weights")
-    sd = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
-    st = d / "tiny.safetensors"
-    save_file(sd, str(st))
-    pt = d / "tiny.pt"
-    torch.save(sd, pt)
-    return model, st, pt
-
+from tests.conftest import TINY, TINY_CFG  # noqa: E402  (tiny_name / tiny_weights fixtures live in conftest)
 
 @pytest.fixture
 def offline_home(tmp_path, monkeypatch):
