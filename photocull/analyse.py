@@ -38,8 +38,9 @@ def analyse_file(found: FoundFile, opts: AnalyseOptions) -> tuple[Frame, Analysi
     """Decode, hash and measure one file; never raises for a bad file."""
     try:
         d = decode(found.path, found.fmt, decode_size=opts.decode_size, max_pixels=opts.max_pixels)
-        hashes = perceptual_hashes(d.image)
-        metrics = measure(d.image)
+        gray = d.image.convert("L")  # one luma image serves hashing and measuring
+        hashes = perceptual_hashes(gray)
+        metrics = measure(gray)
         image = working_image(d.image, opts.keep_image) if opts.keep_image else None
     except Exception as exc:  # noqa: BLE001 - every failure becomes a per-file error
         return decode_error(found.path, exc)

@@ -19,7 +19,7 @@ from PIL import Image, ImageOps
 from .records import FileError
 
 DEFAULT_MAX_PIXELS = 250_000_000  # 250 MP: larger than any camera, smaller than a bomb
-DEFAULT_DECODE_SIZE = 1024  # the short side the draft decode aims at (at least this many pixels)
+DEFAULT_DECODE_SIZE = 640  # the draft decode keeps at least this many pixels on the short side
 
 _EXIF_IFD = 0x8769
 _DATETIME = 0x0132
@@ -48,7 +48,7 @@ class CaptureInfo:
 
 @dataclass
 class Decoded:
-    image: Image.Image  # RGB, oriented, short side about ``decode_size`` (or the original if smaller)
+    image: Image.Image  # RGB, oriented, short side between ``decode_size`` and twice that (or the original if smaller)
     width: int  # full-resolution size after orientation
     height: int
     info: CaptureInfo
@@ -142,7 +142,7 @@ def _open_raw_preview(path: Path, max_pixels: int) -> Image.Image:
 
 
 def decode(path: Path, fmt: str, *, decode_size: int = DEFAULT_DECODE_SIZE, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
-    """Decode ``path`` once: oriented RGB image at about ``decode_size`` short side.
+    """Decode ``path`` once: oriented RGB image with a short side of ``decode_size`` to twice that.
 
     Raises DecodeError with a photographer-facing message for every expected failure.
     """

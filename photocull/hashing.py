@@ -24,10 +24,9 @@ class Hashes:
 
 def perceptual_hashes(img: Image.Image) -> Hashes:
     """pHash and dHash (64 bits each) of an RGB image, as imagehash hex strings."""
-    small = img.convert("L")
+    small = img if img.mode == "L" else img.convert("L")
     if min(small.size) > 256:
-        small = small.copy()
-        small.thumbnail((256, 256), Image.Resampling.BILINEAR)
+        small = small.reduce(max(1, min(small.size) // 256))
     return Hashes(str(imagehash.phash(small)), str(imagehash.dhash(small)))
 
 

@@ -33,17 +33,12 @@ TILES = 16  # the frame is judged by its sharpest tiles (the subject), not the m
 _IMMERKAER = math.sqrt(math.pi / 2) / 6
 
 
-def _luma(img: Image.Image) -> np.ndarray:
-    if max(img.size) > METRIC_LONG_SIDE:
-        img = img.reduce(math.ceil(max(img.size) / METRIC_LONG_SIDE))
-    return np.asarray(img.convert("L"), dtype=np.float32)
-
-
-def _box_down(g: np.ndarray, f: int) -> np.ndarray:
-    if f <= 1:
-        return g
-    h, w = g.shape[0] // f * f, g.shape[1] // f * f
-    return g[:h, :w].reshape(h // f, f, w // f, f).mean(axis=(1, 3))
+def _gray(img: Image.Image) -> Image.Image:
+    """8-bit luma at most METRIC_LONG_SIDE across (PIL's C code: ~1 ms for a draft-decoded 24 MP)."""
+    gray = img if img.mode == "L" else img.convert("L")
+    if max(gray.size) > METRIC_LONG_SIDE:
+        gray = gray.reduce(math.ceil(max(gray.size) / METRIC_LONG_SIDE))
+    return gray
 
 
 def _tile_means(a: np.ndarray, tiles: int) -> np.ndarray:
@@ -53,17 +48,24 @@ def _tile_means(a: np.ndarray, tiles: int) -> np.ndarray:
     return a.reshape(tiles, th, tiles, tw).mean(axis=(1, 3)).ravel()
 
 
-def _noise_sigma(g: np.ndarray) -> float:
+def _noise_sigma(g: np.ndarray, patch: int | None = None) -> float:
     """Noise sigma (0..255) by Immerkaer's estimate over the flattest unclipped tiles.
 
     Immerkaer's 3x3 mask cancels smooth image structure; the flattest tiles keep
-    texture out, and clipped black or white (which hides noise) is skipped.
+    texture out, and clipped black or white (which hides noise) is skipped. With
+    ``patch``, only a patch x patch window in the middle of each tile is examined: the
+    10th percentile over 256 tiles needs no more, and it is 5x cheaper at full size.
     """
-    c = g[1:-1, 1:-1]
-    edges = g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:]
-    corners = g[:-2, :-2] + g[:-2, 2:] + g[2:, :-2] + g[2:, 2:]
-    sigma = _IMMERKAER * _tile_means(np.abs(4 * c - 2 * edges + corners), TILES)
-    level = _tile_means(c, TILES)
+    th, tw = g.shape[0] // TILES, g.shape[1] // TILES
+    tiles = g[: th * TILES, : tw * TILES].reshape(TILES, th, TILES, tw)
+    if patch is not None and patch < min(th, tw):
+        y0, x0 = (th - patch) // 2, (tw - patch) // 2
+        tiles = tiles[:, y0 : y0 + patch, :, x0 : x0 + patch]
+    c = tiles[:, 1:-1, :, 1:-1]
+    edges = tiles[:, :-2, :, 1:-1] + tiles[:, 2:, :, 1:-1] + tiles[:, 1:-1, :, :-2] + tiles[:, 1:-1, :, 2:]
+    corners = tiles[:, :-2, :, :-2] + tiles[:, :-2, :, 2:] + tiles[:, 2:, :, :-2] + tiles[:, 2:, :, 2:]
+    sigma = _IMMERKAER * np.abs(4 * c - 2 * edges + corners).mean(axis=(1, 3)).ravel()
+    level = c.mean(axis=(1, 3)).ravel()
     unclipped = (level > 25) & (level < 230)
     return float(np.percentile(sigma[unclipped] if unclipped.sum() >= 8 else sigma, 10))
 
@@ -96,22 +98,26 @@ def _directional_detail(g: np.ndarray, noise: float) -> tuple[float, float]:
 
 
 def measure(img: Image.Image) -> TechnicalMetrics:
-    """Absolute technical measurements of one decoded frame (RGB, any size)."""
-    g = _luma(img)
-    if min(g.shape) < 4 * TILES:
-        raise ValueError("image too small to measure")
-    gs = _box_down(g, round(max(g.shape) / SHARPNESS_LONG_SIDE))
-    if min(gs.shape) < 4 * TILES:
-        gs = g
+    """Absolute technical measurements of one decoded frame (RGB or L, any size)."""
+    gray = _gray(img)
+    if min(gray.size) < 4 * TILES:
+        raise ValueError(f"image too small to measure ({gray.size[0]}x{gray.size[1]} pixels)")
+    hist = np.asarray(gray.histogram(), dtype=np.float64)
+    total = hist.sum()
+    levels = np.arange(256, dtype=np.float64)
+    mean = float((hist * levels).sum() / total)
+    std = float(np.sqrt(max((hist * (levels - mean) ** 2).sum() / total, 0.0)))
+    small = gray.reduce(max(1, round(max(gray.size) / SHARPNESS_LONG_SIDE)))
+    gs = np.asarray(small if min(small.size) >= 4 * TILES else gray, dtype=np.float32)
     sharp, sharp_mean = _directional_detail(gs, _noise_sigma(gs))
     return TechnicalMetrics(
         sharpness=sharp,
         sharpness_mean=sharp_mean,
-        clipped_highlights=float(np.mean(g >= 250)),
-        clipped_shadows=float(np.mean(g <= 5)),
-        mean_luma=float(g.mean() / 255.0),
-        contrast=float(g.std() / 255.0),
-        noise=_noise_sigma(g),
+        clipped_highlights=float(hist[250:].sum() / total),
+        clipped_shadows=float(hist[:6].sum() / total),
+        mean_luma=mean / 255.0,
+        contrast=std / 255.0,
+        noise=_noise_sigma(np.asarray(gray, dtype=np.float32), patch=32),
     )
 
 
