@@ -98,11 +98,8 @@ def _make_scorer(name: str, console: Console):
     raise typer.BadParameter(f"unknown scorer {name!r}; choose auto, technical", param_hint="--scorer")
 
 
-def _make_writer(targets: frozenset[str], label_picks: bool, reject: bool, preserve_mtime: bool, sidecar_naming: str, root: Path):
-    from .metadata.journal import Journal
+def _make_writer(targets: frozenset[str], label_picks: bool, reject: bool, preserve_mtime: bool, sidecar_naming: str, journal):
     from .metadata.writer import write_rating
-
-    journal = Journal(root if root.is_dir() else root.parent)
 
     def writer(fr, dry_run: bool):
         r = fr.rating
@@ -219,6 +216,8 @@ def cull(
     label_picks: bool = typer.Option(False, "--label-picks", help="Also give picks the colour label 'Green' (xmp:Label)."),
     reject: bool = typer.Option(False, "--reject", help="Mark technically failed frames as rejected (xmp:Rating -1) instead of 1 star."),
     keep_mtime: bool = typer.Option(True, "--keep-mtime/--touch", help="Keep each photo's modification time after writing."),
+    copy_picks: Optional[Path] = typer.Option(None, "--copy-picks", file_okay=False, help="Copy every pick (with its RAW and sidecars) into DIR.", metavar="DIR"),
+    move_rejects: Optional[Path] = typer.Option(None, "--move-rejects", file_okay=False, help="Move technically failed frames into DIR (never deleted; undo moves them back).", metavar="DIR"),
     sidecar_naming: str = typer.Option("name", "--sidecar-naming", help="'name': IMG_1.xmp (Lightroom, darktable read); 'name-ext': IMG_1.CR2.xmp (darktable writes)."),
     recursive: bool = _RECURSIVE,
     max_gap: float = _MAX_GAP,
@@ -264,10 +263,15 @@ def cull(
         stars=StarMapping(),
         write=True,
         dry_run=dry_run,
+        copy_picks=copy_picks,
+        move_rejects=move_rejects,
     )
-    writer = _make_writer(targets, label_picks, reject, keep_mtime, sidecar_naming, shoot)
+    from .metadata.journal import Journal
+
+    journal = Journal(shoot if shoot.is_dir() else shoot.parent)
+    writer = _make_writer(targets, label_picks, reject, keep_mtime, sidecar_naming, journal)
     with _progress(console, not quiet) as progress:
-        result = run(shoot, sc, opts, writer=writer, progress=progress, backbone=backbone)
+        result = run(shoot, sc, opts, writer=writer, progress=progress, backbone=backbone, journal=journal)
     _finish(result, console, started, json_path, verbose)
 
 

@@ -51,6 +51,8 @@ class CullOptions:
     cache: bool = True  # keep what was computed in SHOOT/.photocull/cache.sqlite
     user_cache: bool = False  # ... or in the user's cache folder (read-only shoots, cards)
     working_size: int = 512  # long side of the image kept for embeddings and model scorers
+    copy_picks: Path | None = None  # copy each pick (with RAW companion and sidecars) here
+    move_rejects: Path | None = None  # move technically failed frames here (never deleted)
 
 
 @dataclass
@@ -64,10 +66,12 @@ class CullResult:
     timings: dict[str, float] = field(default_factory=dict)
     decoded: int = 0  # files actually decoded this run (0 on a fully cached re-run)
     notes: list[str] = field(default_factory=list)  # run-level messages (cache fallbacks, ...)
+    transfers: list[WriteOutcome] = field(default_factory=list)  # --copy-picks / --move-rejects
 
     @property
     def failed(self) -> list[FileError]:
-        return self.errors + [e for fr in self.frames for e in fr.errors]
+        moved = [FileError(o.path, "move", o.message) for o in self.transfers if o.status == "skipped"]
+        return self.errors + [e for fr in self.frames for e in fr.errors] + moved
 
 
 # A writer takes (frame result, dry_run) and returns what happened to the file.
@@ -153,6 +157,7 @@ def run(
     writer: Writer | None = None,
     progress: Progress | None = None,
     backbone=None,
+    journal=None,
 ) -> CullResult:
     """Cull one shoot. Per-file problems end up in the result, never as exceptions.
 
@@ -271,7 +276,26 @@ def run(
             advance(1)
     timings["write"] = time.perf_counter() - t0
     cache.close()
-    return CullResult(root, frames, series, errors, scanned.warnings, scorer.name, timings, len(fresh), notes)
+    result = CullResult(root, frames, series, errors, scanned.warnings, scorer.name, timings, len(fresh), notes)
+    if journal is not None and (opts.copy_picks or opts.move_rejects):
+        t0 = time.perf_counter()
+        result.transfers = transfer_files(frames, opts, journal)
+        timings["transfer"] = time.perf_counter() - t0
+    return result
+
+
+def transfer_files(frames: list[FrameResult], opts: CullOptions, journal) -> list[WriteOutcome]:
+    """Copy picks and move rejects after the ratings are written (so copies carry them)."""
+    from .metadata.files import transfer
+
+    outcomes: list[WriteOutcome] = []
+    if opts.copy_picks:
+        picks = [(fr.frame.path, fr.frame.companions) for fr in frames if fr.rating and fr.rating.is_pick]
+        outcomes += transfer(picks, Path(opts.copy_picks), move=False, journal=journal, dry_run=opts.dry_run)
+    if opts.move_rejects:
+        rejects = [(fr.frame.path, fr.frame.companions) for fr in frames if fr.rating and fr.rating.rejected]
+        outcomes += transfer(rejects, Path(opts.move_rejects), move=True, journal=journal, dry_run=opts.dry_run)
+    return outcomes
 
 
 def iter_ranked(result: CullResult) -> Iterable[tuple[Series, list[FrameResult]]]:

@@ -84,6 +84,12 @@ class Journal:
         self._append(rec)
         return rec["id"]
 
+    def record_copy(self, src: Path, dst: Path) -> str:
+        """Record a copy (call before copying) so undo can remove the copy."""
+        rec = self._stamp("copy") | {"src": src, "dst": dst}
+        self._append(rec)
+        return rec["id"]
+
     def mark_undone(self, ref: str) -> None:
         self._append(self._stamp("undone") | {"ref": ref})
 
@@ -105,7 +111,7 @@ class Journal:
         """Write/move records not yet undone, newest first (optionally of one run only)."""
         recs = self.records()
         undone = {r.get("ref") for r in recs if r["kind"] == "undone"}
-        todo = [r for r in recs if r["kind"] in ("write", "move") and r["id"] not in undone]
+        todo = [r for r in recs if r["kind"] in ("write", "move", "copy") and r["id"] not in undone]
         if run is not None:
             todo = [r for r in todo if r.get("run") == run]
         return todo[::-1]
@@ -135,7 +141,8 @@ def undo(directory: Path, *, run: str | None = None, dry_run: bool = False) -> l
     outcomes = []
     for rec in journal.pending(run):
         try:
-            out = _undo_move(journal, rec, dry_run) if rec["kind"] == "move" else _undo_write(journal, rec, dry_run)
+            undo_one = {"move": _undo_move, "copy": _undo_copy}.get(rec["kind"], _undo_write)
+            out = undo_one(journal, rec, dry_run)
         except writer.Skip as exc:
             out = WriteOutcome(journal.resolve(rec.get("path", rec.get("src", "?"))), "skipped", str(exc))
         except OSError as exc:
@@ -251,8 +258,32 @@ def _undo_move(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOut
         return WriteOutcome(src, "skipped", f"a file already exists at {src}; left {dst} where it is")
     if dry_run:
         return WriteOutcome(src, "dry-run", f"would move {dst.name} back")
-    src.parent.mkdir(parents=True, exist_ok=True)
-    os.rename(dst, src)
-    fsync_dir(src.parent)
-    fsync_dir(dst.parent)
+    from .files import move_file
+
+    move_file(dst, src)
     return WriteOutcome(src, "written", f"moved back from {dst.parent.name}/")
+
+
+def _undo_copy(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
+    """Remove a copy photocull made, only while it still equals its source (never user work)."""
+    src, dst = journal.resolve(rec["src"]), journal.resolve(rec["dst"])
+    if not os.path.lexists(dst):
+        return WriteOutcome(dst, "unchanged", "copy already removed")
+    if not os.path.exists(src) or not _same_bytes(src, dst):
+        return WriteOutcome(dst, "skipped", f"copy differs from {src.name} now (edited?); left in place")
+    if dry_run:
+        return WriteOutcome(dst, "dry-run", "would remove the copy")
+    atomic_unlink(dst)
+    return WriteOutcome(dst, "written", "copy removed")
+
+
+def _same_bytes(a: Path, b: Path, chunk: int = 1 << 20) -> bool:
+    if os.path.getsize(a) != os.path.getsize(b):
+        return False
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(chunk), fb.read(chunk)
+            if x != y:
+                return False
+            if not x:
+                return True

@@ -73,6 +73,9 @@ def to_dict(result: CullResult, elapsed: float | None = None) -> dict[str, Any]:
         "errors": [_error(e, root) for e in result.errors],
         "warnings": [_error(e, root) for e in result.warnings],
         "notes": result.notes,
+        "transfers": [
+            {"path": _rel(o.path, root), "status": o.status, "message": o.message} for o in result.transfers
+        ],
         "timings": {k: round(v, 4) for k, v in result.timings.items()},
     }
 

@@ -62,6 +62,9 @@ def totals_line(result: CullResult, elapsed: float | None) -> str:
     ]
     if any(fr.write for fr in result.frames):
         parts.append(f"{t['written']} written, {t['unchanged']} unchanged, {t['skipped']} skipped")
+    if result.transfers:
+        done = sum(1 for o in result.transfers if o.status in ("written", "dry-run"))
+        parts.append(f"{done} copied/moved")
     parts.append(f"{t['errors']} errors")
     if elapsed:
         parts.append(f"{elapsed:.1f} s ({t['images_per_second']} images/s)")

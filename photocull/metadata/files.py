@@ -1,0 +1,113 @@
+"""Copy picks and move rejects: journaled file operations on a user's photos.
+
+Never deletes: a move is a rename (or, across file systems, a synced copy followed by
+removing the source), a copy leaves the source alone. A frame travels whole: the
+photo, its companions (the RAW of a RAW+JPEG pair) and their XMP sidecars, under one
+clash-free name. Each file operation is journaled before it happens, so
+``photocull undo`` moves files back (and removes copies it made).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from ..records import WriteOutcome
+from .atomic import fsync_dir
+from .journal import Journal
+
+
+def frame_files(photo: Path, companions: Sequence[Path] = ()) -> list[Path]:
+    """The photo, its companions and every sidecar that belongs to them (existing files only)."""
+    files: list[Path] = []
+    for p in [photo, *companions]:
+        for candidate in (p, p.with_suffix(".xmp"), p.with_suffix(".XMP"), p.with_name(p.name + ".xmp")):
+            if candidate.is_file() and candidate not in files:
+                files.append(candidate)
+    return files
+
+
+def _free_names(files: Sequence[Path], dest: Path) -> list[Path]:
+    """Destination names for a group of files, with one shared ' (n)' suffix when any clashes."""
+    stem = files[0].stem
+
+    def renamed(p: Path, n: int) -> Path:
+        name = p.name
+        if n and name.startswith(stem):
+            name = f"{stem}-{n}{name[len(stem):]}"
+        return dest / name
+
+    for n in range(0, 10_000):
+        names = [renamed(p, n) for p in files]
+        if not any(os.path.lexists(x) for x in names):
+            return names
+    raise FileExistsError(f"no free name for {files[0].name} in {dest}")
+
+
+def copy_synced(src: Path, dst: Path) -> None:
+    """Copy with metadata through a temp name, fsync, then rename into place."""
+    tmp = dst.with_name(f".{dst.name}.photocull-tmp-copy")
+    try:
+        shutil.copy2(src, tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, dst)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    fsync_dir(dst.parent)
+
+
+def move_file(src: Path, dst: Path) -> None:
+    """Rename, or across file systems copy (synced) then remove the source."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(src, dst)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        copy_synced(src, dst)
+        os.unlink(src)
+    fsync_dir(dst.parent)
+    fsync_dir(src.parent)
+
+
+def transfer(
+    frames: Iterable[tuple[Path, Sequence[Path]]],
+    dest: Path,
+    *,
+    move: bool,
+    journal: Journal,
+    dry_run: bool = False,
+) -> list[WriteOutcome]:
+    """Copy or move each frame (photo + companions + sidecars) into ``dest``."""
+    outcomes: list[WriteOutcome] = []
+    if not dry_run:
+        dest.mkdir(parents=True, exist_ok=True)
+    verb = "moved" if move else "copied"
+    for photo, companions in frames:
+        files = frame_files(photo, companions)
+        if not files:
+            outcomes.append(WriteOutcome(photo, "skipped", "file is gone; nothing to " + ("move" if move else "copy")))
+            continue
+        try:
+            targets = _free_names(files, dest)
+            if dry_run:
+                outcomes.append(WriteOutcome(photo, "dry-run", f"would be {verb} to {targets[0]}"))
+                continue
+            for src, dst in zip(files, targets):
+                if move:
+                    journal.record_move(src, dst)
+                    move_file(src, dst)
+                else:
+                    journal.record_copy(src, dst)
+                    copy_synced(src, dst)
+            outcomes.append(WriteOutcome(photo, "written", f"{verb} to {targets[0]}"))
+        except OSError as exc:
+            outcomes.append(
+                WriteOutcome(photo, "skipped", f"could not be {verb} to {dest}: {exc.strerror or exc}; check the folder")
+            )
+    return outcomes
