@@ -11,13 +11,13 @@ from photocull.model.checkpoint import (
     default_model_dir,
     find_model,
     import_official,
+    load_model,
     infer_config,
     load_state_dict,
     map_official_key,
 )
 from photocull.model.config import FGAesQConfig
 from photocull.model.difftoken import build_tokens, collate
-from photocull.model.fgaesq import FGAesQ
 
 from .conftest import burst
 
@@ -167,16 +167,19 @@ def test_files_and_conversion(tiny_cfg, tmp_path, monkeypatch, fmt):
     assert find_model() is None
     dest, report = convert_official(src, config=tiny_cfg)
     assert report.ok and dest == tmp_path / "models" / DEFAULT_MODEL_FILE and find_model() == dest
-    loaded = FGAesQ.load_safetensors(dest)
+    loaded = load_model()
     a, b = burst(60, 2)
     batch = collate([build_tokens(a, b, cfg=tiny_cfg.tokens)])
     with torch.no_grad():
         assert torch.equal(loaded(batch)[1], ref_model(batch)[1])
 
 
-def test_default_model_dir_without_env(monkeypatch):
+def test_default_model_dir_without_env(monkeypatch, tmp_path):
     monkeypatch.delenv("PHOTOCULL_MODEL_DIR", raising=False)
     assert str(default_model_dir()).endswith(".cache/photocull/models")
+    monkeypatch.setenv("PHOTOCULL_MODEL_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="convert_official"):
+        load_model()
 
 
 def test_pickled_code_is_refused(tmp_path):

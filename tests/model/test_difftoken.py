@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -271,13 +270,3 @@ def test_collate_pads(tiny_cfg):
         collate([t2], pad_to=len(t2) - 1)
 
 
-def test_token_building_is_fast():
-    """A ~1024-px pair (the published token settings) takes well under 20 ms (measured ~8 ms)."""
-    a, b = burst(11, 2, 768, 1024)
-    build_tokens(a, b)  # warm-up
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        build_tokens(a, b, identity="a", reference_identity="b")
-        times.append(time.perf_counter() - t0)
-    assert min(times) < 0.05  # generous: shared CI machines are noisy

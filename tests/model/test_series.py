@@ -113,9 +113,12 @@ def test_score_many_equals_one_by_one(tiny_model):
     np.testing.assert_allclose(many[1].scores, score_series(s2, tiny_model, identities=IDS[3:5]).scores, atol=1e-5)
 
 
-def test_predict_empty(tiny_model):
+def test_predict_empty_and_mode_restored(tiny_model, tiny_cfg):
     dist, score = predict(tiny_model, [])
     assert dist.shape == (0, 10) and score.shape == (0,)
+    tiny_model.train()
+    d, s = predict(tiny_model, [build_tokens(photo(79), cfg=tiny_cfg.tokens)] * 2)
+    assert tiny_model.training and s[0] == s[1]  # dropout was off while scoring
 
 
 def test_rank_agreement():

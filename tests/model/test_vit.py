@@ -115,7 +115,6 @@ def test_full_vit_b16_tower_takes_511_tokens():
     from photocull.compat import import_open_clip
     from photocull.model.fgaesq import FGAesQ
 
-    t0 = time.perf_counter()
     cfg = FGAesQConfig()
     assert cfg.clip_model == "ViT-B-16" and cfg.pretrained is None
     torch.manual_seed(0)
@@ -140,7 +139,6 @@ def test_full_vit_b16_tower_takes_511_tokens():
         dist, score = model.iqa_head(emb)
     assert emb.shape == (1, 512) and dist.shape == (1, 10)
     assert torch.isfinite(emb).all() and 1.0 <= float(score) <= 10.0
-    assert time.perf_counter() - t0 < 30
 
 
 def _register_tiny_open_clip(tmp_path, name: str) -> None:

@@ -1,0 +1,7 @@
+"""FGAesQ: a CLIP ViT-B/16 over DiffTokens with a 10-bin score head (see ``docs`` and each module).
+
+Modules: :mod:`.config` (dataclasses), :mod:`.vit` (variable-length tower), :mod:`.head`,
+:mod:`.difftoken` (tokens), :mod:`.fgaesq` (the model, safetensors I/O),
+:mod:`.checkpoint` (official checkpoint import), :mod:`.series` (series scoring).
+Submodules are imported lazily by their users; this package imports nothing heavy.
+"""
