@@ -84,18 +84,45 @@ def _parse_targets(value: str) -> frozenset[str]:
     return targets
 
 
-def _make_scorer(name: str, console: Console):
+def _make_scorer(name: str, console: Console, settings, backbone, weights: Optional[Path], device: str, exhaustive: bool, batch_size: Optional[int]):
+    """The scorer for --scorer; 'auto' takes the best one whose weights are here, and says so."""
+    from .model.paths import default_model_dir, find_model
     from .scorers.technical import TechnicalScorer
 
     name = name.lower()
-    if name in ("technical", "auto"):
-        if name == "auto":
+    thresholds = settings.thresholds()
+    if name == "auto":
+        if weights is not None or find_model() is not None:
+            name = "fgaesq"
+        elif backbone is not None:
+            name = "clip"
+            console.print(f"[dim]note: no FGAesQ weights in {default_model_dir()}; scoring with CLIP prompts (--scorer clip).[/]")
+        else:
             console.print(
-                "[dim]note: no aesthetic model weights configured; scoring with the technical scorer "
-                "(sharpness, exposure, noise).[/]"
+                f"[dim]note: no FGAesQ weights in {default_model_dir()} and no CLIP backbone; scoring with the "
+                "technical scorer (sharpness, exposure, noise). See 'photocull models --help'.[/]"
             )
-        return TechnicalScorer()
-    raise typer.BadParameter(f"unknown scorer {name!r}; choose auto, technical", param_hint="--scorer")
+            return TechnicalScorer(thresholds)
+    if name == "technical":
+        return TechnicalScorer(thresholds)
+    if name == "clip":
+        if backbone is None:
+            console.print("[red]error[/]: --scorer clip needs a CLIP backbone: pass --model/--pretrained (and drop --no-embeddings).")
+            raise typer.Exit(EXIT_USAGE)
+        from .scorers.clip_iqa import ClipIQAScorer
+
+        return ClipIQAScorer(backbone, thresholds)
+    if name == "fgaesq":
+        from .embed import DeviceUnavailable
+        from .scorers.fgaesq import load_scorer
+
+        try:
+            return load_scorer(weights, device, exhaustive=exhaustive, batch_size=batch_size or 16, thresholds=thresholds)
+        except (FileNotFoundError, DeviceUnavailable, ValueError, OSError) as exc:
+            console.print(f"[red]error[/]: {exc}", highlight=False)
+            console.print("Alternatives: --weights PATH.safetensors, 'photocull models import-fgaesq CHECKPOINT', or --scorer technical.")
+            raise typer.Exit(EXIT_USAGE)
+    raise typer.BadParameter(f"unknown scorer {name!r}; choose auto, technical, clip or fgaesq", param_hint="--scorer")
 
 
 def _make_writer(targets: frozenset[str], label_picks: bool, reject: bool, preserve_mtime: bool, sidecar_naming: str, journal):
@@ -199,6 +226,70 @@ _EMB_T = typer.Option(GroupOptions.embed_threshold, help="Embedding cosine simil
 _CACHE = typer.Option(True, "--cache/--no-cache", help="Reuse what earlier runs computed (SHOOT/.photocull/cache.sqlite).")
 _USER_CACHE = typer.Option(False, "--user-cache", help="Keep the cache in your user cache folder instead of the shoot (read-only cards).")
 _QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+_SCORER = typer.Option("auto", help="auto (FGAesQ when its weights are here, else CLIP prompts with --model, else technical), technical (weight-free: sharpness, exposure, noise), clip, fgaesq.")
+_WEIGHTS = typer.Option(None, "--weights", help="FGAesQ weights (.safetensors from 'photocull models import-fgaesq' or 'photocull train').", rich_help_panel="Model")
+_EXHAUSTIVE = typer.Option(False, "--exhaustive", help="FGAesQ: score every pair of a series (the official O(n^2) averaging) instead of one reference per frame.", rich_help_panel="Model")
+
+
+def _merged_params(ctx: typer.Context, console: Console):
+    """Command-line values, with photocull.toml settings filling what was not given."""
+    from click.core import ParameterSource
+
+    from .config import ConfigError, load
+
+    p = dict(ctx.params)
+    try:
+        settings = load(p["shoot"])
+    except ConfigError as exc:
+        console.print(f"[red]error[/]: {exc}", highlight=False)
+        raise typer.Exit(EXIT_USAGE)
+    for key, value in settings.values["cull"].items():
+        if key in p and ctx.get_parameter_source(key) in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP):
+            p[key] = value
+    return p, settings
+
+
+def _execute(ctx: typer.Context, mode: str) -> None:
+    """The body of cull / score / group: they differ only in what they write and show."""
+    from .scorers.technical import TechnicalScorer
+
+    console = _console(ctx.params.get("json_path"))
+    p, settings = _merged_params(ctx, console)
+    shoot: Path = p["shoot"]
+    writing = mode == "cull"
+    if writing:
+        targets = _parse_targets(p["write"])
+        if p["sidecar_naming"] not in ("name", "name-ext"):
+            raise typer.BadParameter("choose 'name' or 'name-ext'", param_hint="--sidecar-naming")
+    started = time.perf_counter()
+    backbone = _load_backbone(p["model"], p["pretrained"], p["no_embeddings"], p["device"], p["batch_size"], console)
+    if mode == "group":
+        sc = TechnicalScorer(settings.thresholds())
+    else:
+        weights = Path(p["weights"]) if p.get("weights") else None
+        sc = _make_scorer(p["scorer"], console, settings, backbone, weights, p["device"], p["exhaustive"], p["batch_size"])
+    opts = CullOptions(
+        recursive=p["recursive"],
+        workers=p["workers"],
+        group=GroupOptions(max_gap=p["max_gap"], hash_threshold=p["hash_threshold"], embed_threshold=p["embed_threshold"]),
+        cache=p["cache"],
+        user_cache=p["user_cache"],
+        top_k=p.get("top_k", 1),
+        stars=settings.stars(),
+        write=writing,
+        dry_run=p.get("dry_run", False),
+        copy_picks=p.get("copy_picks"),
+        move_rejects=p.get("move_rejects"),
+    )
+    writer = journal = None
+    if writing:
+        from .metadata.journal import Journal
+
+        journal = Journal(shoot if shoot.is_dir() else shoot.parent)
+        writer = _make_writer(targets, p["label_picks"], p["reject"], p["keep_mtime"], p["sidecar_naming"], journal)
+    with _progress(console, not p["quiet"]) as progress:
+        result = run(shoot, sc, opts, writer=writer, progress=progress, backbone=backbone, journal=journal)
+    _finish(result, console, started, p["json_path"], p["verbose"], show_scores=mode != "group")
 
 
 def _console(json_path: Optional[str]) -> Console:
@@ -208,8 +299,11 @@ def _console(json_path: Optional[str]) -> Console:
 
 @app.command()
 def cull(
+    ctx: typer.Context,
     shoot: Path = _DIR,
-    scorer: str = typer.Option("auto", help="auto, technical (weight-free: sharpness, exposure, noise)."),
+    scorer: str = _SCORER,
+    weights: Optional[str] = _WEIGHTS,
+    exhaustive: bool = _EXHAUSTIVE,
     top_k: int = typer.Option(1, "--top-k", min=1, help="Picks per series."),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Do everything but write: see what would happen."),
     write: str = typer.Option(",".join(WRITE_TARGETS), "--write", help="Where ratings go: exif, xmp, sidecar (comma-separated). JPEGs get EXIF+XMP; other formats an XMP sidecar."),
@@ -248,37 +342,16 @@ def cull(
 
       photocull cull SHOOT/ --write sidecar       (never touch the originals)
     """
-    targets = _parse_targets(write)
-    if sidecar_naming not in ("name", "name-ext"):
-        raise typer.BadParameter("choose 'name' or 'name-ext'", param_hint="--sidecar-naming")
-    console = _console(json_path)
-    started = time.perf_counter()
-    sc = _make_scorer(scorer, console)
-    backbone = _load_backbone(model, pretrained, no_embeddings, device, batch_size, console)
-    opts = CullOptions(
-        recursive=recursive,
-        workers=workers,
-        group=GroupOptions(max_gap=max_gap, hash_threshold=hash_threshold, embed_threshold=embed_threshold), cache=cache, user_cache=user_cache,
-        top_k=top_k,
-        stars=StarMapping(),
-        write=True,
-        dry_run=dry_run,
-        copy_picks=copy_picks,
-        move_rejects=move_rejects,
-    )
-    from .metadata.journal import Journal
-
-    journal = Journal(shoot if shoot.is_dir() else shoot.parent)
-    writer = _make_writer(targets, label_picks, reject, keep_mtime, sidecar_naming, journal)
-    with _progress(console, not quiet) as progress:
-        result = run(shoot, sc, opts, writer=writer, progress=progress, backbone=backbone, journal=journal)
-    _finish(result, console, started, json_path, verbose)
+    _execute(ctx, "cull")
 
 
 @app.command()
 def score(
+    ctx: typer.Context,
     shoot: Path = _DIR,
-    scorer: str = typer.Option("auto", help="auto, technical."),
+    scorer: str = _SCORER,
+    weights: Optional[str] = _WEIGHTS,
+    exhaustive: bool = _EXHAUSTIVE,
     top_k: int = typer.Option(1, "--top-k", min=1, help="Picks per series."),
     recursive: bool = _RECURSIVE,
     max_gap: float = _MAX_GAP,
@@ -300,18 +373,12 @@ def score(
 
     Example:  photocull score SHOOT/ --json -
     """
-    console = _console(json_path)
-    started = time.perf_counter()
-    sc = _make_scorer(scorer, console)
-    backbone = _load_backbone(model, pretrained, no_embeddings, device, batch_size, console)
-    opts = CullOptions(recursive=recursive, workers=workers, group=GroupOptions(max_gap=max_gap, hash_threshold=hash_threshold, embed_threshold=embed_threshold), cache=cache, user_cache=user_cache, top_k=top_k, write=False)
-    with _progress(console, not quiet) as progress:
-        result = run(shoot, sc, opts, progress=progress, backbone=backbone)
-    _finish(result, console, started, json_path, verbose)
+    _execute(ctx, "score")
 
 
 @app.command()
 def group(
+    ctx: typer.Context,
     shoot: Path = _DIR,
     recursive: bool = _RECURSIVE,
     max_gap: float = _MAX_GAP,
@@ -333,15 +400,7 @@ def group(
 
     Example:  photocull group SHOOT/ --max-gap 5
     """
-    from .scorers.technical import TechnicalScorer
-
-    console = _console(json_path)
-    started = time.perf_counter()
-    backbone = _load_backbone(model, pretrained, no_embeddings, device, batch_size, console)
-    opts = CullOptions(recursive=recursive, workers=workers, group=GroupOptions(max_gap=max_gap, hash_threshold=hash_threshold, embed_threshold=embed_threshold), cache=cache, user_cache=user_cache, write=False)
-    with _progress(console, not quiet) as progress:
-        result = run(shoot, TechnicalScorer(), opts, progress=progress, backbone=backbone)
-    _finish(result, console, started, json_path, verbose, show_scores=False)
+    _execute(ctx, "group")
 
 
 @app.command()
@@ -366,6 +425,101 @@ def undo(
             console.print(f"restored {o.path}", highlight=False)
     console.print(f"{len(restored)} files restored, {len(failed)} could not be restored" if outcomes else "nothing to undo")
     raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
+
+
+models_app = typer.Typer(help="Model weights: where they are, and importing the official FGAesQ checkpoint.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("import-fgaesq")
+def import_fgaesq(
+    checkpoint: Path = typer.Argument(..., exists=True, dir_okay=False, help="The official FGAesQ state dict (.pt/.pth/.bin or .safetensors)."),
+    dest: Optional[Path] = typer.Option(None, help="Where to store it (default: the model cache, used by --scorer auto)."),
+    half: bool = typer.Option(False, "--half", help="Store float16 weights (half the size)."),
+) -> None:
+    """Convert the published FGAesQ checkpoint (yzc002/FGAesQ) into photocull's safetensors.
+
+    Reports missing and unexpected keys. Afterwards 'photocull cull SHOOT/' uses it by itself.
+
+    Example:  photocull models import-fgaesq ~/Downloads/FGAesQ.pth
+    """
+    import torch
+
+    from .model.checkpoint import convert_official
+
+    console = Console()
+    try:
+        path, report = convert_official(checkpoint, dest, dtype=torch.float16 if half else None, strict=False)
+    except (ValueError, OSError, RuntimeError, KeyError) as exc:
+        console.print(f"[red]error[/]: {checkpoint}: cannot import: {exc}", highlight=False)
+        raise typer.Exit(EXIT_USAGE)
+    console.print(report.summary(), highlight=False)
+    if not report.ok:
+        console.print(f"[red]error[/]: the checkpoint does not fill the model; stored anyway at {path} for inspection")
+        raise typer.Exit(EXIT_PARTIAL)
+    console.print(f"stored {path}", highlight=False)
+
+
+@models_app.command("list")
+def list_models() -> None:
+    """Show where photocull looks for weights and what it finds."""
+    from .model.paths import default_model_dir, find_model
+
+    console = Console()
+    found = find_model()
+    console.print(f"FGAesQ: {found or 'not found'} (folder {default_model_dir()}; set PHOTOCULL_MODEL_DIR to change)", highlight=False)
+    from .embed import BackboneSpec, searched_locations, surely_absent
+
+    spec = BackboneSpec(DEFAULT_MODEL, DEFAULT_PRETRAINED)
+    state = "not found" if surely_absent(spec) else "maybe present"
+    console.print(f"CLIP {spec.label}: {state}; looked in:", highlight=False)
+    for loc in searched_locations(spec):
+        console.print(f"  {loc}", highlight=False)
+
+
+@app.command("config")
+def show_config(
+    shoot: Optional[Path] = typer.Argument(None, exists=True, help="A shoot folder (its photocull.toml applies on top of yours)."),
+) -> None:
+    """Show the settings in force and the files they come from.
+
+    Settings live in photocull.toml: yours in ~/.config/photocull/ (or $XDG_CONFIG_HOME),
+    a shoot's own in its folder. Options on the command line override both.
+
+    Example photocull.toml:
+
+      [cull]
+      scorer = "technical"
+      write = "xmp,sidecar"
+      label_picks = true
+
+      [stars]
+      five_star = 0.1
+    """
+    from rich.table import Table
+
+    from .config import SECTIONS, ConfigError, load, user_config_path
+
+    console = Console()
+    try:
+        settings = load(shoot)
+    except ConfigError as exc:
+        console.print(f"[red]error[/]: {exc}", highlight=False)
+        raise typer.Exit(EXIT_USAGE)
+    defaults = {"stars": settings.stars(), "technical": settings.thresholds()}
+    table = Table(title="photocull settings", title_justify="left")
+    for col in ("setting", "value", "from"):
+        table.add_column(col)
+    for section in SECTIONS:
+        keys = sorted(set(settings.values[section]) | (set(vars(defaults[section])) if section in defaults else set()))
+        for key in keys:
+            if section in defaults:
+                value = getattr(defaults[section], key)
+            else:
+                value = settings.values[section][key]
+            table.add_row(f"{section}.{key}", repr(value), settings.sources.get(f"{section}.{key}", "default"))
+    console.print(table)
+    console.print(f"user settings file: {user_config_path()}" + ("" if user_config_path().exists() else " (none)"), highlight=False)
 
 
 def main() -> None:

@@ -43,6 +43,7 @@ import torch
 
 from photocull.model.config import DiffTokenConfig, FGAesQConfig
 from photocull.model.fgaesq import FGAesQ
+from photocull.model.paths import DEFAULT_MODEL_FILE, MODEL_DIR_ENV, default_model_dir, find_model
 
 __all__ = [
     "DEFAULT_MODEL_FILE",
@@ -60,8 +61,6 @@ __all__ = [
 ]
 
 OFFICIAL_REPO = "yzc002/FGAesQ"
-MODEL_DIR_ENV = "PHOTOCULL_MODEL_DIR"
-DEFAULT_MODEL_FILE = "fgaesq.safetensors"
 
 _CLIP_VISUAL = "clip_model.visual."
 _CLIP = "clip_model."
@@ -100,19 +99,6 @@ class ImportReport:
                 shown = ", ".join(items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else "")
                 lines.append(f"{name}: {shown}")
         return "\n".join(lines)
-
-
-def default_model_dir() -> Path:
-    """``$PHOTOCULL_MODEL_DIR``, else ``~/.cache/photocull/models``."""
-    env = os.environ.get(MODEL_DIR_ENV, "").strip()
-    return Path(os.path.expanduser(env)) if env else Path.home() / ".cache" / "photocull" / "models"
-
-
-def find_model(name: str = DEFAULT_MODEL_FILE, model_dir: str | os.PathLike | None = None) -> Path | None:
-    """The converted model file in the model directory, or ``None``."""
-    p = Path(model_dir) if model_dir is not None else default_model_dir()
-    p = p / name
-    return p if p.is_file() else None
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -1,0 +1,21 @@
+"""Where converted FGAesQ weights live (kept free of torch so the CLI can look cheaply)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MODEL_DIR_ENV = "PHOTOCULL_MODEL_DIR"
+DEFAULT_MODEL_FILE = "fgaesq.safetensors"
+
+
+def default_model_dir() -> Path:
+    """``$PHOTOCULL_MODEL_DIR``, else ``~/.cache/photocull/models``."""
+    env = os.environ.get(MODEL_DIR_ENV, "").strip()
+    return Path(os.path.expanduser(env)) if env else Path.home() / ".cache" / "photocull" / "models"
+
+
+def find_model(name: str = DEFAULT_MODEL_FILE, model_dir: str | os.PathLike | None = None) -> Path | None:
+    """The converted model file in the model directory, or ``None``."""
+    p = (Path(model_dir) if model_dir is not None else default_model_dir()) / name
+    return p if p.is_file() else None

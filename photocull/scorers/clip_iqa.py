@@ -1,0 +1,62 @@
+"""A CLIP zero-shot quality scorer in the manner of CLIP-IQA (Wang et al., AAAI 2023).
+
+For users with CLIP weights but no FGAesQ checkpoint. Each antonym prompt pair
+("a good photo" / "a bad photo", sharp / blurry, well exposed / badly exposed, ...)
+gives P(positive) = softmax(100 * cos) over the pair; the score is their mean, on
+0..10. It reuses the image embeddings the grouping already computed: no second pass
+over the images, only a handful of text embeddings, computed once.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..records import Analysis, FrameScore, Series
+from .technical import TechnicalThresholds, score_series as technical_series
+
+PROMPT_PAIRS: tuple[tuple[str, str, str], ...] = (
+    ("quality", "a good photo.", "a bad photo."),
+    ("sharpness", "a sharp photo.", "a blurry photo."),
+    ("exposure", "a well exposed photo.", "a badly exposed photo."),
+    ("composition", "a photo with good composition.", "a photo with bad composition."),
+    ("noise", "a clean photo.", "a noisy photo."),
+    ("aesthetics", "a beautiful photo.", "an ugly photo."),
+)
+LOGIT_SCALE = 100.0  # CLIP's learned temperature, as CLIP-IQA uses it
+
+
+def prompt_scores(image_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
+    """(N, pairs) probabilities that each image matches each pair's positive prompt."""
+    logits = LOGIT_SCALE * image_emb @ text_emb.T  # (N, 2 * pairs): positive, negative alternating
+    pos, neg = logits[:, 0::2], logits[:, 1::2]
+    return 1.0 / (1.0 + np.exp(neg - pos))
+
+
+class ClipIQAScorer:
+    name = "clip"
+    version = "1"
+    needs_images = False
+    needs_embeddings = True
+
+    def __init__(self, backbone, thresholds: TechnicalThresholds | None = None):
+        self.backbone = backbone
+        self.thresholds = thresholds or TechnicalThresholds()
+        texts = [t for _, pos, neg in PROMPT_PAIRS for t in (pos, neg)]
+        self.text_emb = backbone.embed_texts(texts).astype(np.float32)
+        self.version = f"1:{backbone.key}"
+
+    def score(self, series: Sequence[Series], analyses: Sequence[Analysis]) -> list[FrameScore]:
+        out: list[FrameScore | None] = [None] * len(analyses)
+        for s in series:
+            tech = technical_series([analyses[i].metrics for i in s.members], self.thresholds)
+            for k, idx in enumerate(s.members):
+                emb = analyses[idx].embedding
+                if emb is None:
+                    out[idx] = FrameScore(tech[k].score, {"technical": tech[k].score}, tech[k].problems)
+                    continue
+                probs = prompt_scores(emb[None, :].astype(np.float32), self.text_emb)[0]
+                components = {name: round(float(p), 4) for (name, _, _), p in zip(PROMPT_PAIRS, probs)}
+                out[idx] = FrameScore(round(10.0 * float(probs.mean()), 4), components, tech[k].problems)
+        return [fs if fs is not None else FrameScore(0.0, problems=["not scored"]) for fs in out]
