@@ -24,6 +24,7 @@ class AnalyseOptions:
     decode_size: int = DEFAULT_DECODE_SIZE
     max_pixels: int = DEFAULT_MAX_PIXELS
     keep_image: int = 0  # long side of the working image to keep for later stages (0: none)
+    faces: bool = False  # find faces, judge their focus and eyes (needs OpenCV)
 
 
 def working_image(img: Image.Image, long_side: int) -> np.ndarray:
@@ -44,6 +45,16 @@ def analyse_file(found: FoundFile, opts: AnalyseOptions) -> tuple[Frame, Analysi
         image = working_image(d.image, opts.keep_image) if opts.keep_image else None
     except Exception as exc:  # noqa: BLE001 - every failure becomes a per-file error
         return decode_error(found.path, exc)
+    faces = None
+    if opts.faces:
+        from .faces import FacesUnavailable, check_faces
+
+        try:
+            faces = check_faces(np.asarray(d.image))
+        except FacesUnavailable:
+            faces = None
+        except Exception:  # noqa: BLE001 - a face check never costs the photo
+            faces = None
     capture, source = (d.info.capture_time, "exif") if d.info.capture_time is not None else (found.mtime_ns / 1e9, "file")
     frame = Frame(
         path=found.path,
@@ -56,7 +67,7 @@ def analyse_file(found: FoundFile, opts: AnalyseOptions) -> tuple[Frame, Analysi
         camera=d.info.camera,
         companions=found.companions,
     )
-    return frame, Analysis(d.width, d.height, hashes.phash, hashes.dhash, metrics, image)
+    return frame, Analysis(d.width, d.height, hashes.phash, hashes.dhash, metrics, image, faces=faces)
 
 
 def analyse_path(path: Path, fmt: str, opts: AnalyseOptions = AnalyseOptions()) -> tuple[Frame, Analysis] | FileError:

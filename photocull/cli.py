@@ -190,11 +190,11 @@ def _load_backbone(model: Optional[str], pretrained: Optional[str], no_embedding
         raise typer.Exit(EXIT_USAGE)
 
 
-def _finish(result: CullResult, console: Console, started: float, json_path: Optional[str], verbose: bool, show_scores: bool = True) -> None:
+def _finish(result: CullResult, console: Console, started: Optional[float], json_path: Optional[str], verbose: bool, show_scores: bool = True) -> None:
     from .report.json import write_json
     from .report.table import print_errors, series_table, totals_line
 
-    elapsed = time.perf_counter() - started
+    elapsed = None if started is None else time.perf_counter() - started
     if json_path == "-":
         typer.echo(write_json(result, "-", elapsed))
     else:
@@ -228,13 +228,13 @@ _USER_CACHE = typer.Option(False, "--user-cache", help="Keep the cache in your u
 _QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 _SCORER = typer.Option("auto", help="auto (FGAesQ when its weights are here, else CLIP prompts with --model, else technical), technical (weight-free: sharpness, exposure, noise), clip, fgaesq.")
 _WEIGHTS = typer.Option(None, "--weights", help="FGAesQ weights (.safetensors from 'photocull models import-fgaesq' or 'photocull train').", rich_help_panel="Model")
+_FACES = typer.Option(None, "--faces/--no-faces", help="Flag closed eyes and faces out of focus, against series mates (default: on when OpenCV is installed: pip install 'photocull[faces]').")
+_HTML = typer.Option(None, "--html", help="Also write a self-contained HTML contact sheet to PATH (open it in any browser).", metavar="PATH")
 _EXHAUSTIVE = typer.Option(False, "--exhaustive", help="FGAesQ: score every pair of a series (the official O(n^2) averaging) instead of one reference per frame.", rich_help_panel="Model")
 
 
 def _merged_params(ctx: typer.Context, console: Console):
     """Command-line values, with photocull.toml settings filling what was not given."""
-    from click.core import ParameterSource
-
     from .config import ConfigError, load
 
     p = dict(ctx.params)
@@ -244,7 +244,8 @@ def _merged_params(ctx: typer.Context, console: Console):
         console.print(f"[red]error[/]: {exc}", highlight=False)
         raise typer.Exit(EXIT_USAGE)
     for key, value in settings.values["cull"].items():
-        if key in p and ctx.get_parameter_source(key) in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP):
+        source = ctx.get_parameter_source(key)  # typer vendors click: compare by name, not class
+        if key in p and source is not None and source.name in ("DEFAULT", "DEFAULT_MAP"):
             p[key] = value
     return p, settings
 
@@ -280,6 +281,7 @@ def _execute(ctx: typer.Context, mode: str) -> None:
         dry_run=p.get("dry_run", False),
         copy_picks=p.get("copy_picks"),
         move_rejects=p.get("move_rejects"),
+        faces=_faces_enabled(p.get("faces"), console) if mode != "group" else False,
     )
     writer = journal = None
     if writing:
@@ -289,7 +291,42 @@ def _execute(ctx: typer.Context, mode: str) -> None:
         writer = _make_writer(targets, p["label_picks"], p["reject"], p["keep_mtime"], p["sidecar_naming"], journal)
     with _progress(console, not p["quiet"]) as progress:
         result = run(shoot, sc, opts, writer=writer, progress=progress, backbone=backbone, journal=journal)
+    _save_last_run(result, shoot)
+    if p.get("html"):
+        from .report.html import write_html
+
+        with _progress(console, not p["quiet"]) as progress:
+            progress.stage("Contact sheet", None)
+            write_html(result, p["html"])
+        console.print(f"[dim]contact sheet written to {p['html']}[/]", highlight=False)
     _finish(result, console, started, p["json_path"], p["verbose"], show_scores=mode != "group")
+
+
+def _faces_enabled(requested: Optional[bool], console: Console) -> bool:
+    from .faces import unavailable_reason
+
+    if requested is False:
+        return False
+    reason = unavailable_reason()
+    if reason is None:
+        return True
+    if requested:
+        console.print(f"[red]error[/]: {reason}", highlight=False)
+        raise typer.Exit(EXIT_USAGE)
+    console.print(f"[dim]note: face checks off: {reason}[/]", highlight=False)
+    return False
+
+
+def _save_last_run(result: CullResult, shoot: Path) -> None:
+    """Keep the run's report in SHOOT/.photocull/ so 'photocull report' needs no re-scoring."""
+    from .report.json import write_json
+
+    folder = (shoot if shoot.is_dir() else shoot.parent) / ".photocull"
+    try:
+        folder.mkdir(exist_ok=True)
+        write_json(result, str(folder / "last_run.json"))
+    except OSError:
+        pass  # a read-only shoot: the report command will say there is nothing to show
 
 
 def _console(json_path: Optional[str]) -> Console:
@@ -304,6 +341,8 @@ def cull(
     scorer: str = _SCORER,
     weights: Optional[str] = _WEIGHTS,
     exhaustive: bool = _EXHAUSTIVE,
+    faces: Optional[bool] = _FACES,
+    html: Optional[Path] = _HTML,
     top_k: int = typer.Option(1, "--top-k", min=1, help="Picks per series."),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Do everything but write: see what would happen."),
     write: str = typer.Option(",".join(WRITE_TARGETS), "--write", help="Where ratings go: exif, xmp, sidecar (comma-separated). JPEGs get EXIF+XMP; other formats an XMP sidecar."),
@@ -352,6 +391,8 @@ def score(
     scorer: str = _SCORER,
     weights: Optional[str] = _WEIGHTS,
     exhaustive: bool = _EXHAUSTIVE,
+    faces: Optional[bool] = _FACES,
+    html: Optional[Path] = _HTML,
     top_k: int = typer.Option(1, "--top-k", min=1, help="Picks per series."),
     recursive: bool = _RECURSIVE,
     max_gap: float = _MAX_GAP,
@@ -425,6 +466,36 @@ def undo(
             console.print(f"restored {o.path}", highlight=False)
     console.print(f"{len(restored)} files restored, {len(failed)} could not be restored" if outcomes else "nothing to undo")
     raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
+
+
+@app.command()
+def report(
+    shoot: Path = typer.Argument(..., exists=True, file_okay=False, help="A shoot folder photocull has culled."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Write the HTML contact sheet to PATH.", metavar="PATH"),
+    json_path: Optional[str] = _JSON,
+) -> None:
+    """Show the last run's result again (table, --html, --json) without re-scoring.
+
+    Example:  photocull report SHOOT/ --html contact.html
+    """
+    from .report.json import read_json
+
+    console = _console(json_path)
+    saved = shoot / ".photocull" / "last_run.json"
+    if not saved.is_file():
+        console.print(f"[red]error[/]: {shoot} has no saved run; run 'photocull cull {shoot}' (or score) first.", highlight=False)
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        result = read_json(saved)
+    except (ValueError, KeyError, TypeError) as exc:
+        console.print(f"[red]error[/]: {saved} cannot be read ({exc}); run the cull again.", highlight=False)
+        raise typer.Exit(EXIT_USAGE)
+    if html:
+        from .report.html import write_html
+
+        write_html(result, html)
+        console.print(f"[dim]contact sheet written to {html}[/]", highlight=False)
+    _finish(result, console, None, json_path, False)
 
 
 models_app = typer.Typer(help="Model weights: where they are, and importing the official FGAesQ checkpoint.", no_args_is_help=True)

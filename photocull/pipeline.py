@@ -7,6 +7,7 @@ logic of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import time
@@ -20,7 +21,7 @@ import numpy as np
 from .analyse import AnalyseOptions, analyse_file
 from .group import GroupOptions, group_frames
 from .pick import StarMapping, pick
-from .records import Analysis, FileError, Frame, FrameResult, Series, TechnicalMetrics, WriteOutcome
+from .records import NOISY, Analysis, FileError, Frame, FrameResult, Series, TechnicalMetrics, WriteOutcome
 from .scan import FoundFile, scan
 from .scorers.base import Scorer
 
@@ -51,6 +52,7 @@ class CullOptions:
     cache: bool = True  # keep what was computed in SHOOT/.photocull/cache.sqlite
     user_cache: bool = False  # ... or in the user's cache folder (read-only shoots, cards)
     working_size: int = 512  # long side of the image kept for embeddings and model scorers
+    faces: bool = False  # closed eyes / face out of focus checks (OpenCV)
     copy_picks: Path | None = None  # copy each pick (with RAW companion and sidecars) here
     move_rejects: Path | None = None  # move technically failed frames here (never deleted)
 
@@ -97,7 +99,9 @@ def analyse_all(files: list[FoundFile], opts: AnalyseOptions, workers: int) -> I
         yield from pool.map(analyse_file, files, [opts] * len(files), chunksize=chunk)
 
 
-def _from_cache(found: FoundFile, data: dict) -> tuple[Frame, Analysis] | None:
+def _from_cache(found: FoundFile, data: dict, faces: bool) -> tuple[Frame, Analysis] | None:
+    if faces and "faces" not in data:
+        return None  # face checks were not run on this file yet
     try:
         metrics = TechnicalMetrics(**data["metrics"])
         frame = Frame(
@@ -111,13 +115,18 @@ def _from_cache(found: FoundFile, data: dict) -> tuple[Frame, Analysis] | None:
             camera=data.get("camera"),
             companions=found.companions,
         )
-        return frame, Analysis(int(data["width"]), int(data["height"]), data["phash"], data["dhash"], metrics)
+        analysis = Analysis(int(data["width"]), int(data["height"]), data["phash"], data["dhash"], metrics)
+        if faces:
+            from .faces import report_from_dict
+
+            analysis.faces = report_from_dict(data["faces"])
+        return frame, analysis
     except (KeyError, TypeError, ValueError):
         return None  # an entry from another version: analyse again
 
 
 def _cache_record(frame: Frame, analysis: Analysis) -> dict:
-    return {
+    record = {
         "capture_time": frame.capture_time,
         "time_source": frame.time_source,
         "orientation": frame.orientation,
@@ -128,6 +137,9 @@ def _cache_record(frame: Frame, analysis: Analysis) -> dict:
         "dhash": analysis.dhash,
         "metrics": analysis.metrics,
     }
+    if analysis.faces is not None:
+        record["faces"] = dataclasses.asdict(analysis.faces)
+    return record
 
 
 class _Embedder:
@@ -190,7 +202,7 @@ def run(
     slots: list[FrameResult | None] = [None] * len(scanned.files)
     todo: list[int] = []
     for k, (f, ident) in enumerate(zip(scanned.files, idents)):
-        hit = _from_cache(f, cached[ident]) if ident in cached else None
+        hit = _from_cache(f, cached[ident], opts.faces) if ident in cached else None
         if hit is None or need_images or (model_key and ident not in cached_emb):
             todo.append(k)
             continue
@@ -202,7 +214,7 @@ def run(
     t0 = time.perf_counter()
     errors = list(scanned.errors)
     keep = opts.working_size if (backbone is not None or need_images) else 0
-    analyse_opts = AnalyseOptions(opts.analyse.decode_size, opts.analyse.max_pixels, keep)
+    analyse_opts = AnalyseOptions(opts.analyse.decode_size, opts.analyse.max_pixels, keep, opts.faces)
     advance = progress.stage("Decoding", len(todo))
     embedder = _Embedder(backbone, getattr(backbone, "batch_size", 32)) if backbone is not None else None
     fresh: list[FrameResult] = []
@@ -254,6 +266,8 @@ def run(
 
     t0 = time.perf_counter()
     scores = scorer.score(series, analyses) if frames else []
+    if opts.faces:
+        scores = _with_face_flags(series, analyses, scores)
     ratings = pick(series, scores, top_k=opts.top_k, mapping=opts.stars)
     for fr, sc, rt in zip(frames, scores, ratings):
         fr.score, fr.rating = sc, rt
@@ -282,6 +296,22 @@ def run(
         result.transfers = transfer_files(frames, opts, journal)
         timings["transfer"] = time.perf_counter() - t0
     return result
+
+
+def _with_face_flags(series: list[Series], analyses: list[Analysis], scores: list) -> list:
+    """Closed eyes and faces out of focus, judged against series mates, lower a frame's rank.
+
+    Noisy frames are left out of the comparison: noise reads as detail to any focus
+    measure, so a noisy mate would make every clean face look soft.
+    """
+    from .faces import apply_face_flags, face_problems
+
+    scores = list(scores)
+    for s in series:
+        flags = face_problems([None if NOISY in scores[i].problems else analyses[i].faces for i in s.members])
+        for idx, fs in zip(s.members, apply_face_flags([scores[i] for i in s.members], flags)):
+            scores[idx] = fs
+    return scores
 
 
 def transfer_files(frames: list[FrameResult], opts: CullOptions, journal) -> list[WriteOutcome]:

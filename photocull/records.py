@@ -78,6 +78,7 @@ class Analysis:
     metrics: TechnicalMetrics
     image: np.ndarray | None = None  # working image (H, W, 3) uint8, oriented; dropped when not needed
     embedding: np.ndarray | None = None  # L2-normalised image embedding (float32), when a backbone ran
+    faces: object | None = None  # faces.FaceReport when face checks ran (None: not checked)
 
 
 @dataclass

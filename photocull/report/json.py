@@ -9,7 +9,17 @@ from typing import Any
 
 from .. import __version__
 from ..pipeline import CullResult
-from ..records import FileError, FrameResult
+from ..records import (
+    Analysis,
+    FileError,
+    Frame,
+    FrameResult,
+    FrameScore,
+    Rating,
+    Series,
+    TechnicalMetrics,
+    WriteOutcome,
+)
 
 SCHEMA = "photocull.report/1"
 
@@ -30,6 +40,8 @@ def _frame(fr: FrameResult, root: Path) -> dict[str, Any]:
     return {
         "path": _rel(f.path, root),
         "format": f.fmt,
+        "size": f.size,
+        "mtime_ns": f.mtime_ns,
         "companions": [_rel(p, root) for p in f.companions],
         "capture_time": f.capture_time,
         "time_source": f.time_source,
@@ -107,3 +119,56 @@ def write_json(result: CullResult, target: str, elapsed: float | None = None) ->
     if target != "-":
         Path(target).write_text(text + "\n", encoding="utf-8")
     return text
+
+
+def _error_from(d: dict[str, Any], root: Path) -> FileError:
+    return FileError(root / d["path"], d["stage"], d["message"], d.get("detail"))
+
+
+def from_dict(data: dict[str, Any]) -> CullResult:
+    """Rebuild a CullResult from :func:`to_dict` output (for 'photocull report')."""
+    root = Path(data["root"])
+    frames = []
+    for f in data["files"]:
+        frame = Frame(
+            path=root / f["path"],
+            fmt=f["format"],
+            size=f.get("size", 0),
+            mtime_ns=f.get("mtime_ns", 0),
+            capture_time=f["capture_time"],
+            time_source=f["time_source"],
+            orientation=f["orientation"],
+            camera=f["camera"],
+            companions=tuple(root / c for c in f["companions"]),
+        )
+        analysis = None
+        if f.get("metrics"):
+            analysis = Analysis(f["width"], f["height"], f["phash"], f["dhash"], TechnicalMetrics(**f["metrics"]))
+        score = FrameScore(f["score"], dict(f["score_components"]), list(f["problems"])) if f["score"] is not None else None
+        rating = Rating(f["stars"], f["rank"], f["pick"], f["rejected"]) if f["rank"] is not None else None
+        write = None
+        if f.get("write"):
+            w = f["write"]
+            write = WriteOutcome(frame.path, w["status"], w["message"], tuple(w["targets"]))
+        frames.append(
+            FrameResult(frame, f["series"], analysis, score, rating, write, [_error_from(e, root) for e in f["errors"]])
+        )
+    index = {str(Path(fr.frame.path).relative_to(root)): k for k, fr in enumerate(frames)}
+    series = [Series(s["id"], [index[p] for p in s["frames"]]) for s in data["series"]]
+    result = CullResult(
+        root,
+        frames,
+        series,
+        [_error_from(e, root) for e in data["errors"]],
+        [_error_from(e, root) for e in data["warnings"]],
+        data["scorer"],
+        dict(data.get("timings", {})),
+        data["totals"].get("decoded", 0),
+        list(data.get("notes", [])),
+    )
+    result.transfers = [WriteOutcome(root / t["path"], t["status"], t["message"]) for t in data.get("transfers", [])]
+    return result
+
+
+def read_json(path: Path) -> CullResult:
+    return from_dict(json.loads(Path(path).read_text(encoding="utf-8")))

@@ -1,0 +1,362 @@
+"""Face checks: is the main face in focus, are the eyes open?
+
+Why: in a burst of people the frames that lose are the ones where someone blinked or the
+focus landed on the background, and the whole-frame sharpness of the technical scorer
+sees neither (a sharp background makes a frame "sharp"). This module finds faces with
+OpenCV's Haar cascades (shipped inside ``opencv-python-headless<5``; no downloads, no
+weights of our own) and measures, per face:
+
+* **sharpness**: variance of the Laplacian of the face region over the region's own
+  variance (contrast- and exposure-invariant), with the noise floor taken out, measured at
+  a scale where the face is at most ``FACE_NORM`` px wide. The frame's own sharpness is the
+  same measure over the frame's most detailed tiles at the same scale, so the two compare.
+* **eyes open**: Haar eye cascades (``haarcascade_eye`` and
+  ``haarcascade_eye_tree_eyeglasses``) on the upper part of the face, resampled to a fixed
+  width. An open eye (dark iris, white sclera, lid edges) is what those cascades were
+  trained on and is found; a closed eye (a band of skin with one dark line) is usually not.
+
+Limits (document them to users; measured figures are in ``tests/test_faces.py``):
+
+* Frontal faces only (roughly +-30 degrees of yaw, +-15 of roll); profiles, faces under ~40 px
+  across in a 640 px view, and heavily shadowed faces are not found: such frames are simply
+  unaffected.
+* Eye state is judged only on faces at least ``MIN_EYE_FACE_PX`` px wide in the input;
+  otherwise ``eyes_open`` is None. Squinting or laughing eyes, dark sunglasses, strong
+  reflections on glasses and very dark eyes in a dark face can read as "closed" (no eye
+  found); a closed eye with heavy make-up can read as "open". That is why problem flags are
+  relative to the series: a frame is flagged *eyes closed* only when the same face has its
+  eyes found open in a series mate, and *face out of focus* only when the same face is
+  clearly sharper in a mate. Singletons get no face flags.
+* Faces are matched across series mates by position and size in the frame (bursts are
+  near-identical); people walking across a burst may be matched wrongly.
+
+OpenCV is imported lazily: without it (or with OpenCV 5, which has no Haar cascades)
+``available()`` is False, ``unavailable_reason()`` says what to install, and
+``check_faces`` raises ``FacesUnavailable``; the rest of photocull works unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field, replace
+from typing import Sequence
+
+import numpy as np
+
+from .records import EYES_CLOSED, FACE_BLURRED, FrameScore
+
+DETECT_LONG_SIDE = 640  # faces are detected on a gray copy at most this many px across
+MIN_FACE_DETECT_PX = 32  # smallest face searched for, in detection pixels
+MAX_FACES = 8  # the largest faces kept per frame
+FACE_NORM = 160  # faces are resampled to at most this width for sharpness, exactly this for eyes
+MIN_EYE_FACE_PX = 56  # eye state is judged only on faces at least this wide in the input
+SHARP_TILES = 8  # frame sharpness: over an 8x8 grid ...
+SHARP_TOP = 0.2  # ... the mean of the most detailed 20 % of tiles
+
+# Flagging, relative to the series (see face_problems).
+FACE_BLUR_REL_EV = 1.5  # face out of focus: this many halvings below the same face's sharpest mate
+FACE_VS_FRAME = 0.1  # main_face_blurred: face sharpness under this fraction of the frame's
+
+# Score penalties applied by apply_face_flags (scores are 0..10). Neither flag is a technical
+# failure (the frame still gets its stars), but the penalties outweigh the differences
+# between healthy frames of a burst (usually under 1.5), so a blink or a missed focus loses
+# the pick to a mate without it.
+EYES_CLOSED_PENALTY = 3.0
+FACE_BLURRED_PENALTY = 2.0
+
+_INSTALL_NOTE = "face checks need OpenCV with Haar cascades: pip install 'opencv-python-headless<5'"
+
+
+class FacesUnavailable(RuntimeError):
+    """OpenCV (with its Haar cascades) is not installed: face checks are disabled."""
+
+
+@dataclass
+class Face:
+    box: tuple[int, int, int, int]  # x, y, w, h in the input image's pixels
+    sharpness: float  # Laplacian energy over the face region's variance, noise floor removed
+    eyes_open: bool | None  # None: face too small to judge
+    eyes_found: int = 0  # eyes the cascades found in the upper face (0..2)
+
+
+@dataclass
+class FaceReport:
+    faces: list[Face]  # largest first (faces[0] is the main face)
+    main_face_blurred: bool  # the main face is much softer than the frame's sharpest detail
+    eyes_closed: bool  # some judged face has no eye found
+    size: tuple[int, int] = (0, 0)  # input width, height (to match faces across frames)
+    frame_sharpness: float = 0.0  # the same measure over the frame's most detailed tiles
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def main_face(self) -> Face | None:
+        return self.faces[0] if self.faces else None
+
+
+def report_from_dict(data: dict) -> FaceReport:
+    """Rebuild a FaceReport from ``dataclasses.asdict`` output (the cache stores it as JSON)."""
+    faces = [Face(tuple(f["box"]), f["sharpness"], f["eyes_open"], f.get("eyes_found", 0)) for f in data["faces"]]
+    return FaceReport(
+        faces,
+        bool(data["main_face_blurred"]),
+        bool(data["eyes_closed"]),
+        tuple(data.get("size", (0, 0))),
+        float(data.get("frame_sharpness", 0.0)),
+        list(data.get("notes", [])),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# OpenCV, lazily
+# ---------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _load():
+    """(cv2, face cascade, [eye cascades]) or a reason string."""
+    try:
+        import cv2  # type: ignore[import-not-found]
+    except ImportError:
+        return _INSTALL_NOTE
+    base = getattr(getattr(cv2, "data", None), "haarcascades", None)
+    if not base or not hasattr(cv2, "CascadeClassifier"):
+        return f"OpenCV {cv2.__version__} has no Haar cascades; {_INSTALL_NOTE}"
+    cascades = []
+    for name in ("haarcascade_frontalface_alt2.xml", "haarcascade_eye.xml", "haarcascade_eye_tree_eyeglasses.xml"):
+        c = cv2.CascadeClassifier(base + name)
+        if c.empty():
+            return f"OpenCV cascade {name} is missing or unreadable; {_INSTALL_NOTE}"
+        cascades.append(c)
+    return cv2, cascades[0], cascades[1:]
+
+
+def available() -> bool:
+    return not isinstance(_load(), str)
+
+
+def unavailable_reason() -> str | None:
+    """None when face checks work, else a one-line note for the user."""
+    loaded = _load()
+    return loaded if isinstance(loaded, str) else None
+
+
+def _require():
+    loaded = _load()
+    if isinstance(loaded, str):
+        raise FacesUnavailable(loaded)
+    return loaded
+
+
+# ---------------------------------------------------------------------------------------
+# Measurements
+# ---------------------------------------------------------------------------------------
+
+
+def _noise_sigma(cv2, g: np.ndarray) -> float:
+    """Robust noise sigma (Immerkaer's mask, median absolute response: edges do not count)."""
+    k = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    r = cv2.filter2D(g, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)[1:-1, 1:-1]
+    return float(1.4826 * np.median(np.abs(r)) / 6.0)
+
+
+def _lap(cv2, g: np.ndarray) -> np.ndarray:
+    return cv2.Laplacian(g, cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REFLECT)[1:-1, 1:-1]
+
+
+def _region_sharpness(cv2, g: np.ndarray, noise: float) -> float:
+    """Laplacian energy over the region's variance; white noise (20 sigma^2) taken out."""
+    if min(g.shape) < 8:
+        return 0.0
+    lap = _lap(cv2, g)
+    var = max(float(g.var()), 1.0)
+    return max(float(lap.var()) - 20.0 * noise * noise, 1e-6) / var
+
+
+def _frame_sharpness(cv2, g: np.ndarray, noise: float) -> float:
+    """The region measure over the frame's most detailed tiles (its subject, not its bokeh)."""
+    lap = _lap(cv2, g)
+    gi = g[1:-1, 1:-1]
+    th, tw = gi.shape[0] // SHARP_TILES, gi.shape[1] // SHARP_TILES
+    if th < 4 or tw < 4:
+        return _region_sharpness(cv2, g, noise)
+    vals = []
+    floor = 20.0 * noise * noise
+    for i in range(SHARP_TILES):
+        for j in range(SHARP_TILES):
+            t = gi[i * th : (i + 1) * th, j * tw : (j + 1) * tw]
+            lt = lap[i * th : (i + 1) * th, j * tw : (j + 1) * tw]
+            var = float(t.var())
+            if var < 100.0 + 10.0 * noise * noise:  # flat sky, wall, grain: no detail to judge
+                continue
+            vals.append(max(float(lt.var()) - floor, 1e-6) / var)
+    if not vals:
+        return _region_sharpness(cv2, g, noise)
+    vals.sort()
+    top = vals[-max(1, round(len(vals) * SHARP_TOP)) :]
+    return float(np.mean(top))
+
+
+def _eyes(cv2, eye_cascades, face_gray: np.ndarray) -> int:
+    """How many eyes the cascades find in the upper part of a face (resampled to FACE_NORM)."""
+    h, w = face_gray.shape
+    f = FACE_NORM / w
+    interp = cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC
+    face = cv2.resize(face_gray, (FACE_NORM, max(1, round(h * f))), interpolation=interp)
+    fh = face.shape[0]
+    y0, y1 = round(fh * 0.12), round(fh * 0.62)
+    band = cv2.equalizeHist(face[y0:y1])
+    lo, hi = round(FACE_NORM * 0.11), round(FACE_NORM * 0.42)
+    found: list[tuple[float, float]] = []
+    for cascade in eye_cascades:
+        for x, y, ew, eh in cascade.detectMultiScale(band, scaleFactor=1.05, minNeighbors=4, minSize=(lo, lo), maxSize=(hi, hi)):
+            cx, cy = (x + ew / 2) / FACE_NORM, (y0 + y + eh / 2) / fh
+            if not (0.15 <= cx <= 0.85 and 0.2 <= cy <= 0.55):
+                continue  # eyebrows, nostrils, hair
+            if all(abs(cx - px) > 0.15 for px, _ in found):  # one per eye, across both cascades
+                found.append((cx, cy))
+    return min(len(found), 2)
+
+
+def check_faces(img: np.ndarray) -> FaceReport:
+    """Find faces in an RGB uint8 image and judge their focus and eyes.
+
+    Detection runs on a gray copy at most ``DETECT_LONG_SIDE`` px across (~10-30 ms);
+    focus and eyes are measured on the input's own pixels around each face.
+    Raises FacesUnavailable when OpenCV (with Haar cascades) is not installed.
+    """
+    cv2, face_cascade, eye_cascades = _require()
+    if img.ndim == 2:
+        gray = np.ascontiguousarray(img, dtype=np.uint8)
+    else:
+        gray = cv2.cvtColor(np.ascontiguousarray(img[..., :3], dtype=np.uint8), cv2.COLOR_RGB2GRAY)
+    H, W = gray.shape
+    scale = min(1.0, DETECT_LONG_SIDE / max(H, W))
+    small = gray if scale == 1.0 else cv2.resize(gray, (round(W * scale), round(H * scale)), interpolation=cv2.INTER_AREA)
+    small = cv2.equalizeHist(small)
+    boxes = face_cascade.detectMultiScale(small, scaleFactor=1.1, minNeighbors=5, minSize=(MIN_FACE_DETECT_PX, MIN_FACE_DETECT_PX))
+    boxes = sorted((tuple(int(v) for v in b) for b in np.reshape(boxes, (-1, 4))), key=lambda b: -b[2] * b[3])[:MAX_FACES]
+    if not boxes:
+        return FaceReport([], False, False, (W, H))
+
+    faces: list[Face] = []
+    frame_sharp: float | None = None
+    for bx, by, bw, bh in boxes:
+        x, y = int(bx / scale), int(by / scale)
+        w, h = min(int(math.ceil(bw / scale)), W - x), min(int(math.ceil(bh / scale)), H - y)
+        face_gray = gray[y : y + h, x : x + w]
+        # Sharpness on the inner face (no hair or background edges), at most FACE_NORM wide.
+        inner = face_gray[round(h * 0.12) : round(h * 0.92), round(w * 0.15) : round(w * 0.85)].astype(np.float32)
+        f = min(1.0, FACE_NORM / max(1, inner.shape[1]))
+        if f < 1.0:
+            inner = cv2.resize(inner, (max(8, round(inner.shape[1] * f)), max(8, round(inner.shape[0] * f))), interpolation=cv2.INTER_AREA)
+        frame_g = gray.astype(np.float32)
+        if f < 1.0:
+            frame_g = cv2.resize(frame_g, (max(8, round(W * f)), max(8, round(H * f))), interpolation=cv2.INTER_AREA)
+        noise = _noise_sigma(cv2, frame_g)
+        sharp = _region_sharpness(cv2, inner, noise)
+        if frame_sharp is None:  # at the main face's scale
+            frame_sharp = _frame_sharpness(cv2, frame_g, noise)
+        if w >= MIN_EYE_FACE_PX:
+            n = _eyes(cv2, eye_cascades, face_gray)
+            eyes_open: bool | None = n > 0
+        else:
+            n, eyes_open = 0, None
+        faces.append(Face((x, y, w, h), round(sharp, 6), eyes_open, n))
+    frame_sharp = frame_sharp or 0.0
+    main = faces[0]
+    return FaceReport(
+        faces=faces,
+        main_face_blurred=main.sharpness < FACE_VS_FRAME * frame_sharp,
+        eyes_closed=any(fc.eyes_open is False for fc in faces),
+        size=(W, H),
+        frame_sharpness=round(frame_sharp, 6),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Flags relative to the series
+# ---------------------------------------------------------------------------------------
+
+
+def _centre(face: Face, size: tuple[int, int]) -> tuple[float, float, float]:
+    x, y, w, h = face.box
+    W, H = max(size[0], 1), max(size[1], 1)
+    return (x + w / 2) / W, (y + h / 2) / H, w / W
+
+
+def _match(face: Face, size: tuple[int, int], other: FaceReport) -> Face | None:
+    """The face of ``other`` at about the same place and size (the same person in a burst)."""
+    cx, cy, fw = _centre(face, size)
+    best, best_d = None, float("inf")
+    for cand in other.faces:
+        ox, oy, ow = _centre(cand, other.size)
+        if not 0.6 <= ow / max(fw, 1e-6) <= 1.67:
+            continue
+        d = math.hypot(cx - ox, cy - oy)
+        if d < 0.6 * max(fw, ow) and d < best_d:
+            best, best_d = cand, d
+    return best
+
+
+def face_problems(reports: Sequence[FaceReport | None]) -> list[list[str]]:
+    """Problem flags per frame of ONE series, relative to its mates.
+
+    * ``EYES_CLOSED``: some face of the frame has no eye found while the same face in a
+      series mate has its eyes found open.
+    * ``FACE_BLURRED``: the main face is more than ``FACE_BLUR_REL_EV`` halvings softer than
+      the same face in its sharpest mate, or it is blurred against its own frame
+      (``main_face_blurred``) while that face in a mate is not.
+
+    Frames without faces, frames with no report (None) and singletons get no flags.
+    """
+    out: list[list[str]] = [[] for _ in reports]
+    if len(reports) < 2:
+        return out
+    for i, rep in enumerate(reports):
+        if rep is None or not rep.faces:
+            continue
+        mates = [r for j, r in enumerate(reports) if j != i and r is not None and r.faces]
+        if not mates:
+            continue
+        for fc in rep.faces:
+            if fc.eyes_open is False and any(
+                (m := _match(fc, rep.size, r)) is not None and m.eyes_open for r in mates
+            ):
+                out[i].append(EYES_CLOSED)
+                break
+        main = rep.faces[0]
+        matched = [(r, _match(main, rep.size, r)) for r in mates]
+        matched = [(r, m) for r, m in matched if m is not None]
+        if matched:
+            best = max(m.sharpness for _, m in matched)
+            drop = math.log2(max(best, 1e-6) / max(main.sharpness, 1e-6))
+            mate_ok = any(not r.main_face_blurred and r.faces[0] is m for r, m in matched)
+            if drop > FACE_BLUR_REL_EV or (rep.main_face_blurred and mate_ok and drop > 0.5):
+                out[i].append(FACE_BLURRED)
+    return out
+
+
+def apply_face_flags(scores: Sequence[FrameScore], face_problems: Sequence[Sequence[str]]) -> list[FrameScore]:
+    """New FrameScores with the face flags added to ``problems`` and the score lowered.
+
+    Penalties: ``EYES_CLOSED_PENALTY`` (3.0) for eyes closed, ``FACE_BLURRED_PENALTY`` (2.0)
+    for a face out of focus, summed, recorded as the ``faces`` component, score floored
+    at 0. Flags already present are not added (nor penalised) twice. Neither flag is a
+    technical failure (``records.FAILURES``): the frame keeps its stars band, it just ranks
+    below mates without the problem.
+    """
+    if len(scores) != len(face_problems):
+        raise ValueError("scores and face_problems must have the same length")
+    penalties = {EYES_CLOSED: EYES_CLOSED_PENALTY, FACE_BLURRED: FACE_BLURRED_PENALTY}
+    out = []
+    for sc, flags in zip(scores, face_problems):
+        new = [p for p in dict.fromkeys(flags) if p in penalties and p not in sc.problems]
+        if not new:
+            out.append(sc)
+            continue
+        penalty = sum(penalties[p] for p in new)
+        components = dict(sc.components)
+        components["faces"] = round(components.get("faces", 0.0) - penalty, 4)
+        out.append(replace(sc, score=round(max(sc.score - penalty, 0.0), 4), components=components, problems=[*sc.problems, *new]))
+    return out

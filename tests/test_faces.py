@@ -1,0 +1,203 @@
+"""Face checks: eyes open/closed on a labelled set, face focus, series-relative flags.
+
+The labelled set is ``tests/faces_data/`` (made by ``make_faces.py`` from scikit-image's
+public-domain astronaut portrait; see its README): 20 open / 20 closed images, paired.
+Measured when written (OpenCV 4.14.0): closed-eye check precision 1.00, recall 1.00
+(20 TP, 0 FP, 0 FN, 20 TN); the test allows a margin for other OpenCV builds.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from photocull import faces
+from photocull.decode import decode
+from photocull.faces import (
+    EYES_CLOSED_PENALTY,
+    FACE_BLURRED_PENALTY,
+    Face,
+    FaceReport,
+    apply_face_flags,
+    check_faces,
+    face_problems,
+)
+from photocull.pick import pick
+from photocull.pipeline import CullOptions, run
+from photocull.records import BLURRED, EYES_CLOSED, FACE_BLURRED, FrameScore
+from photocull.scorers.technical import TechnicalScorer
+from tests.conftest import noisy, save_jpeg, scene
+
+DATA = Path(__file__).resolve().parent / "faces_data"
+LABELS = json.loads((DATA / "labels.json").read_text())
+
+# Measured: precision 1.00, recall 1.00 on 20 + 20 images. Margins: one or two misses.
+MIN_PRECISION = 0.9
+MIN_RECALL = 0.85
+
+needs_cv2 = pytest.mark.skipif(not faces.available(), reason=f"face checks unavailable: {faces.unavailable_reason()}")
+
+
+def load(name: str) -> np.ndarray:
+    return np.asarray(Image.open(DATA / name).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def reports() -> dict[str, FaceReport]:
+    if not faces.available():
+        pytest.skip(f"face checks unavailable: {faces.unavailable_reason()}")
+    return {name: check_faces(load(name)) for name in LABELS}
+
+
+def test_labelled_set_is_big_enough_and_paired():
+    states = [v["eyes"] for v in LABELS.values()]
+    assert states.count("open") >= 10 and states.count("closed") >= 10
+    for name, v in LABELS.items():
+        assert (DATA / name).exists()
+        twin = name.replace(v["eyes"], "closed" if v["eyes"] == "open" else "open")
+        assert twin in LABELS
+
+
+@needs_cv2
+def test_closed_eye_precision_and_recall(reports):
+    tp = fp = fn = tn = 0
+    for name, label in LABELS.items():
+        rep = reports[name]
+        assert len(rep.faces) == 1, name  # one face, no false detections
+        predicted_closed = rep.faces[0].eyes_open is False
+        closed = label["eyes"] == "closed"
+        tp += predicted_closed and closed
+        fp += predicted_closed and not closed
+        fn += closed and not predicted_closed
+        tn += not closed and not predicted_closed
+    precision = tp / max(tp + fp, 1)
+    recall = tp / max(tp + fn, 1)
+    print(f"closed-eye check: precision {precision:.2f} recall {recall:.2f} (tp {tp} fp {fp} fn {fn} tn {tn})")
+    assert precision >= MIN_PRECISION and recall >= MIN_RECALL, (precision, recall, tp, fp, fn, tn)
+
+
+@needs_cv2
+def test_face_box_and_sharpness(reports):
+    rep = reports["open_00.jpg"]
+    (face,) = rep.faces
+    x, y, w, h = face.box
+    assert abs(w - LABELS["open_00.jpg"]["face_px"]) < 0.2 * w
+    assert face.eyes_open is True and face.eyes_found == 2
+    assert not rep.main_face_blurred and not rep.eyes_closed
+    assert rep.size == (Image.open(DATA / "open_00.jpg").size)
+    # Blur only the face (focus on the background): the face is now blurred against its frame.
+    img = Image.open(DATA / "open_00.jpg").convert("RGB")
+    box = (x - w // 4, y - h // 4, x + w + w // 4, y + h + h // 4)
+    img.paste(img.crop(box).filter(ImageFilter.GaussianBlur(3)), box[:2])
+    soft = check_faces(np.asarray(img))
+    assert soft.faces and soft.main_face_blurred
+    assert soft.faces[0].sharpness < face.sharpness / 8
+
+
+@needs_cv2
+def test_a_frame_without_faces():
+    rep = check_faces(np.asarray(scene(3)))
+    assert rep.faces == [] and not rep.main_face_blurred and not rep.eyes_closed
+    assert rep.main_face is None
+
+
+@needs_cv2
+def test_series_relative_flags(reports):
+    op, cl = reports["open_00.jpg"], reports["closed_00.jpg"]
+    assert face_problems([op, cl]) == [[], [EYES_CLOSED]]
+    assert face_problems([cl, cl]) == [[], []]  # nobody's eyes found open: no evidence
+    assert face_problems([cl]) == [[]]  # singletons get no face flags
+    nothing = check_faces(np.asarray(scene(3)))
+    assert face_problems([op, nothing, cl, None]) == [[], [], [EYES_CLOSED], []]
+    # The same face, out of focus in one frame of the burst.
+    soft = check_faces(np.asarray(Image.open(DATA / "open_00.jpg").convert("RGB").filter(ImageFilter.GaussianBlur(2.5))))
+    assert face_problems([op, soft]) == [[], [FACE_BLURRED]]
+
+
+def test_matching_ignores_a_different_face():
+    a = FaceReport([Face((10, 10, 50, 50), 1.0, True, 2)], False, False, (400, 300))
+    b = FaceReport([Face((300, 200, 50, 50), 1.0, False, 0)], False, True, (400, 300))
+    assert face_problems([a, b]) == [[], []]  # different places: different people
+    c = FaceReport([Face((14, 12, 52, 50), 0.1, False, 0)], True, True, (400, 300))
+    assert face_problems([a, c]) == [[], [EYES_CLOSED, FACE_BLURRED]]
+
+
+def test_apply_face_flags():
+    scores = [FrameScore(8.0, {"sharpness": 0.0}), FrameScore(8.5, problems=[BLURRED]), FrameScore(1.0)]
+    out = apply_face_flags(scores, [[], [EYES_CLOSED, FACE_BLURRED], [EYES_CLOSED]])
+    assert out[0] is scores[0]
+    assert out[1].score == pytest.approx(8.5 - EYES_CLOSED_PENALTY - FACE_BLURRED_PENALTY)
+    assert out[1].problems == [BLURRED, EYES_CLOSED, FACE_BLURRED]
+    assert out[1].components["faces"] == pytest.approx(-(EYES_CLOSED_PENALTY + FACE_BLURRED_PENALTY))
+    assert out[2].score == 0.0  # floored
+    assert scores[1].problems == [BLURRED] and scores[1].score == 8.5  # inputs untouched
+    again = apply_face_flags(out, [[], [EYES_CLOSED], []])
+    assert again[1].score == out[1].score  # not penalised twice
+    with pytest.raises(ValueError):
+        apply_face_flags(scores, [[]])
+
+
+@needs_cv2
+def test_face_flags_change_the_pick(tmp_path):
+    """Two equally sharp frames of a burst, one with closed eyes: the face flag moves the pick.
+
+    The open-eyes frame carries a little grain (well under the *noisy* threshold), so that
+    without face checks the closed-eyes frame is clearly the pick (not by a rounding-level tie).
+    """
+    root = tmp_path / "portrait"
+    t0 = datetime(2026, 5, 1, 9, 0, 0)
+    closed = Image.open(DATA / "closed_00.jpg").convert("RGB")
+    opened = noisy(Image.open(DATA / "open_00.jpg").convert("RGB"), sigma=2.5, seed=1)
+    save_jpeg(root / "P1.jpg", closed, t0, subsec=100)
+    save_jpeg(root / "P2.jpg", opened, t0, subsec=400)
+    save_jpeg(root / "Z.jpg", scene(4), datetime(2026, 5, 1, 9, 5, 0))  # an unrelated single, no face
+    result = run(root, TechnicalScorer(), CullOptions(write=False, workers=1))
+    names = [fr.frame.name for fr in result.frames]
+    (burst,) = [s for s in result.series if len(s.members) == 2]
+    scores = [fr.score for fr in result.frames]
+    a, b = (scores[names.index(n)] for n in ("P1.jpg", "P2.jpg"))
+    assert not a.problems and not b.problems  # no technical flags on either
+    assert 0.2 < a.score - b.score < EYES_CLOSED_PENALTY
+    before = pick(result.series, scores)
+    assert before[names.index("P1.jpg")].is_pick  # without face checks: closed eyes win
+
+    reports = [check_faces(np.asarray(decode(fr.frame.path, fr.frame.fmt).image)) for fr in result.frames]
+    flags: list[list[str]] = [[] for _ in result.frames]
+    for s in result.series:
+        for idx, f in zip(s.members, face_problems([reports[i] for i in s.members])):
+            flags[idx] = f
+    assert flags[names.index("P1.jpg")] == [EYES_CLOSED]
+    assert flags[names.index("P2.jpg")] == [] and flags[names.index("Z.jpg")] == []
+    flagged = apply_face_flags(scores, flags)
+    after = pick(result.series, flagged)
+    assert after[names.index("P2.jpg")].is_pick and after[names.index("P2.jpg")].rank == 1
+    assert after[names.index("P1.jpg")].rank == 2
+    assert EYES_CLOSED in flagged[names.index("P1.jpg")].problems
+    assert flagged[names.index("Z.jpg")] is scores[names.index("Z.jpg")]
+
+
+def test_works_without_opencv(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 -> ImportError
+    faces._load.cache_clear()
+    try:
+        assert not faces.available()
+        assert "opencv-python-headless<5" in faces.unavailable_reason()
+        with pytest.raises(faces.FacesUnavailable):
+            check_faces(np.zeros((64, 64, 3), np.uint8))
+        # The series logic and the penalties need no OpenCV.
+        assert apply_face_flags([FrameScore(5.0)], [[EYES_CLOSED]])[0].score == 5.0 - EYES_CLOSED_PENALTY
+    finally:
+        faces._load.cache_clear()
+
+
+def test_importing_faces_does_not_import_opencv():
+    code = "import sys, photocull.faces, photocull.report.html; print('cv2' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1])
+    assert out.stdout.strip() == "False"
