@@ -93,9 +93,19 @@ def scan_data(source: Path | bytes) -> bytes:
 
 @pytest.fixture
 def sample_copy(tmp_path: Path) -> Path:
-    """A private copy of the bundled sample shoot (tests never write into assets/)."""
+    """A private, unrated copy of the bundled sample shoot (tests never write into assets/).
+
+    The README's first command rates assets/sample_shoot in place; its journal travels with
+    the copy, and undo on the copy gives back the pristine files.
+    """
+    from photocull.metadata.journal import undo
+
     dst = tmp_path / "shoot"
-    shutil.copytree(SAMPLE, dst, ignore=shutil.ignore_patterns(".photocull", "*.xmp"))
+    shutil.copytree(SAMPLE, dst, ignore=shutil.ignore_patterns("*.xmp", "cache.sqlite*", "last_run.json", "photocull.toml"))
+    if (dst / ".photocull").exists():
+        failed = [o for o in undo(dst) if o.status == "skipped"]
+        assert not failed, [o.message for o in failed]
+        shutil.rmtree(dst / ".photocull")
     return dst
 
 
