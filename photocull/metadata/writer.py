@@ -79,7 +79,9 @@ def load_jpeg(path: Path, max_bytes: int = DEFAULT_MAX_BYTES, expected: tuple[in
 def check_writable(path: Path, *, sidecar_ok: bool = True) -> None:
     """Refuse read-only files and folders (a rename could replace them, but the user said no)."""
     real = Path(os.path.realpath(path))
-    if real.exists() and not os.access(real, os.W_OK):
+    # The mode bits count even for root (who may write anything): a file nobody may write
+    # was marked read-only on purpose (a protected original, a card's locked files).
+    if real.exists() and (not os.access(real, os.W_OK) or not real.stat().st_mode & 0o222):
         hint = "make it writable or use --write sidecar" if sidecar_ok else "make it writable"
         raise Skip(f"file is read-only; {hint}")
     if not os.access(real.parent, os.W_OK | os.X_OK):
