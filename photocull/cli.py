@@ -593,5 +593,16 @@ def show_config(
     console.print(f"user settings file: {user_config_path()}" + ("" if user_config_path().exists() else " (none)"), highlight=False)
 
 
+def _register_training() -> None:
+    """train / eval live in photocull.train (imported lazily: torch is heavy)."""
+    from .train.cli import eval_command, train_command
+
+    app.command("train")(train_command)
+    app.command("eval")(eval_command)
+
+
+_register_training()
+
+
 def main() -> None:
     app()

@@ -8,6 +8,7 @@ the EXIF and XMP APP1 segments; every other byte is copied verbatim, in order.
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 
@@ -17,6 +18,10 @@ MAX_SEGMENT_PAYLOAD = 0xFFFF - 2  # a segment length field counts itself
 
 SOI, EOI, SOS, APP0, APP1, APP2 = 0xD8, 0xD9, 0xDA, 0xE0, 0xE1, 0xE2
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM, RST0-7: no length field
+# In entropy-coded data 0xFF is followed by 0x00 (stuffing), RST0-7 or more 0xFF (fill):
+# anything else is a marker. One C-level regex search per scan instead of a Python loop
+# over every stuffed byte (a 9 MB photo has millions).
+_MARKER_IN_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 
 class JpegError(ValueError):
@@ -89,17 +94,11 @@ def _skip_scans(data: bytes, pos: int) -> int:
         if length < 2 or pos + 2 + length > n:
             raise JpegError("truncated JPEG (image data ends early)")
         pos += 2 + length
-        if marker == SOS:
-            while True:  # entropy-coded data
-                j = data.find(b"\xff", pos)
-                if j < 0 or j + 1 >= n:
-                    raise JpegError("truncated JPEG (no end-of-image marker)")
-                nxt = data[j + 1]
-                if nxt == 0x00 or 0xD0 <= nxt <= 0xD7 or nxt == 0xFF:
-                    pos = j + 1 if nxt == 0xFF else j + 2
-                    continue
-                pos = j
-                break
+        if marker == SOS:  # entropy-coded data up to the next marker
+            found = _MARKER_IN_SCAN.search(data, pos)
+            if found is None:
+                raise JpegError("truncated JPEG (no end-of-image marker)")
+            pos = found.start()
         # pos at 0xFF of a marker
         while pos + 1 < n and data[pos + 1] == 0xFF:
             pos += 1
@@ -111,12 +110,14 @@ def _skip_scans(data: bytes, pos: int) -> int:
             raise JpegError("damaged JPEG (unexpected marker in image data)")
 
 
-def parse(data: bytes) -> JpegFile:
+def parse(data: bytes, *, head_only: bool = False) -> JpegFile:
     """Split ``data`` into segments and tail, refusing anything incomplete or malformed.
 
     A file must start with SOI, have well-formed segments up to an SOS, contain a complete
     primary image (walked up to its EOI), and end with an EOI (possibly followed by zero
     padding) so that a file still being copied is never mistaken for a finished one.
+    ``head_only``: ``data`` may be just the start of the file; only the segments before
+    SOS are checked (for reading metadata, never for writing).
     """
     n = len(data)
     if n == 0:
@@ -152,6 +153,8 @@ def parse(data: bytes) -> JpegFile:
             raise JpegError("truncated JPEG (a header segment runs past the end of the file)")
         segments.append(Segment(marker, data[start : pos + length], pos + 2 - start))
         pos += length
+    if head_only:
+        return JpegFile(tuple(segments), data[tail_start:])
     end = _skip_scans(data, pos - 2)  # pos - 2: the 0xFF right before the SOS code
     trailer = data[end:].rstrip(b"\x00")
     if trailer and not trailer.endswith(b"\xff\xd9"):

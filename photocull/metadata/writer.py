@@ -76,6 +76,35 @@ def load_jpeg(path: Path, max_bytes: int = DEFAULT_MAX_BYTES, expected: tuple[in
     return Loaded(path, data, stamp, jf)
 
 
+HEAD_CHUNK = 256 * 1024
+
+
+def load_jpeg_head(path: Path, max_bytes: int = DEFAULT_MAX_BYTES, expected: tuple[int, int] | None = None) -> Loaded:
+    """The metadata segments only (read until SOS), plus a check that the file ends with EOI.
+
+    For deciding what a write would do (``unchanged``, ``--dry-run``) without reading and
+    walking megabytes of image data; a real write always goes through :func:`load_jpeg`.
+    """
+    st = _stat_checks(path, max_bytes, expected)
+    with open(path, "rb") as fh:
+        data = b""
+        while True:
+            chunk = fh.read(HEAD_CHUNK)
+            data += chunk
+            try:
+                jf = jpeg.parse(data, head_only=True)
+                break
+            except jpeg.JpegError as exc:
+                if not chunk or len(data) >= st.st_size:
+                    raise Skip(f"{exc}; file left untouched") from None
+        fh.seek(max(0, st.st_size - 4096))
+        end = fh.read().rstrip(b"\x00")
+    if not end.endswith(b"\xff\xd9"):
+        raise Skip("no end-of-image marker at the end of the file: truncated JPEG, or unrecognised data "
+                   "after the end of the image; file left untouched")
+    return Loaded(path, data, Stamp.from_stat(st), jf)
+
+
 def check_writable(path: Path, *, sidecar_ok: bool = True) -> None:
     """Refuse read-only files and folders (a rename could replace them, but the user said no)."""
     real = Path(os.path.realpath(path))
@@ -222,8 +251,19 @@ def write_rating(
 def _write_jpeg(path: Path, stars: int, targets: frozenset[str], rejected: bool, label: str | None,
                 journal: Journal | None, dry_run: bool, preserve_mtime: bool, max_bytes: int,
                 expected: tuple[int, int] | None) -> WriteOutcome:
-    ld = load_jpeg(path, max_bytes, expected)
+    # Decide from the metadata segments alone; read and walk the whole file only to write.
+    ld = load_jpeg_head(path, max_bytes, expected)
     want_ex, want_xm = desired_values(stars, rejected, label)
+    ex_payload, ex_now = exif_fields(ld.jf) if "exif" in targets else (None, {})
+    xm_payload, packet, xm_now = xmp_fields(ld.jf) if "xmp" in targets else (None, None, {})
+    do_exif = "exif" in targets and ex_now != want_ex
+    do_xmp = "xmp" in targets and not _same_xmp(xm_now, want_xm)
+    if not (do_exif or do_xmp):
+        return WriteOutcome(path, "unchanged", f"already rated {stars}", tuple(sorted(targets)))
+    if dry_run:
+        done = tuple(t for t, d in (("exif", do_exif), ("xmp", do_xmp)) if d)
+        return WriteOutcome(path, "dry-run", f"would write rating {stars} ({', '.join(done)})", done)
+    ld = load_jpeg(path, max_bytes, expected)
     ex_payload, ex_now = exif_fields(ld.jf) if "exif" in targets else (None, {})
     xm_payload, packet, xm_now = xmp_fields(ld.jf) if "xmp" in targets else (None, None, {})
     do_exif = "exif" in targets and ex_now != want_ex
