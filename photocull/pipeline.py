@@ -87,13 +87,23 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _mp_context():
+    """forkserver where available (workers fork from a clean server that has imported the
+    decode stack once), else spawn; plain fork is unsafe once torch or threads are running."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["photocull.analyse"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
 def analyse_all(files: list[FoundFile], opts: AnalyseOptions, workers: int) -> Iterator:
     """Analyse files in order, in worker processes when there are enough of them."""
     if workers <= 1 or len(files) < PARALLEL_MIN_FILES:
         for f in files:
             yield analyse_file(f, opts)
         return
-    ctx = multiprocessing.get_context("spawn")  # fork after torch/threads is unsafe
+    ctx = _mp_context()
     chunk = max(1, min(16, len(files) // (workers * 8)))
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         yield from pool.map(analyse_file, files, [opts] * len(files), chunksize=chunk)

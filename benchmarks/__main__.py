@@ -1,0 +1,56 @@
+"""One entry point for every benchmark:
+
+    python -m benchmarks speed [--n 200] [--repeats 3] [--device auto|cpu|cuda] [--peer-python PATH]
+    python -m benchmarks grouping [--bursts 48] [--no-real]
+    python -m benchmarks scale [--sizes 100,1000,10000]
+    python -m benchmarks all [--quick]      # all three (--quick: small sizes)
+    python -m benchmarks data speed|grouping|scale   # only generate (cached) data
+
+Results: benchmarks/results/{speed,grouping,scale}-<machine>.json. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "data":
+        from .data import main as data_main
+
+        return data_main(argv[1:])
+    from .grouping import add_grouping_args, main_grouping
+    from .speed import add_scale_args, add_speed_args, main_scale, main_speed
+
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    add_speed_args(sub.add_parser("speed", help="photocull vs the decode bound and peers"))
+    add_grouping_args(sub.add_parser("grouping", help="grouping precision/recall/F1/ARI"))
+    add_scale_args(sub.add_parser("scale", help="time/image and memory for 100..10,000 files"))
+    p_all = sub.add_parser("all", help="speed, grouping and scale with their defaults")
+    p_all.add_argument("--quick", action="store_true", help="speed --n 30 --repeats 2, grouping --bursts 20 --no-real, scale --sizes 100,1000")
+    p_all.add_argument("--device", default="auto")
+    a = ap.parse_args(argv)
+    if a.cmd == "speed":
+        main_speed(a)
+    elif a.cmd == "grouping":
+        main_grouping(a)
+    elif a.cmd == "scale":
+        main_scale(a)
+    else:
+        q = a.quick
+        sp = argparse.ArgumentParser()
+        add_speed_args(sp)
+        main_speed(sp.parse_args((["--n", "30", "--repeats", "2"] if q else []) + ["--device", a.device]))
+        gp = argparse.ArgumentParser()
+        add_grouping_args(gp)
+        main_grouping(gp.parse_args((["--bursts", "20", "--no-real"] if q else []) + ["--device", a.device]))
+        sc = argparse.ArgumentParser()
+        add_scale_args(sc)
+        main_scale(sc.parse_args(["--sizes", "100,1000"] if q else []))
+
+
+if __name__ == "__main__":
+    main()

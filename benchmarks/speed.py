@@ -1,0 +1,620 @@
+"""Speed: photocull against the decode-only bound and peer tools, in ONE run, same files.
+
+    python -m benchmarks speed                      # 200 x 24 MP, 3 repeats (medians)
+    python -m benchmarks speed --n 60 --repeats 3   # smaller
+    python -m benchmarks speed --device cuda        # + nvJPEG bound, + backbone row on the GPU
+    python -m benchmarks scale                      # 100 / 1,000 / 10,000 small files
+
+Rows (each repeat runs every row once, interleaved; the table quotes medians):
+
+* ``decode bound (CPU, N procs)``: every file decoded to photocull's working size (Pillow
+  draft mode to ``photocull.decode.DEFAULT_DECODE_SIZE``, as photocull asks for it) in a
+  ProcessPoolExecutor over all cores, pool start-up included: the fastest this machine can
+  read the shoot the way photocull reads it. On CUDA also nvJPEG (torchvision.io.decode_jpeg on
+  device='cuda', batches, files read by threads, resized on the GPU).
+* ``photocull cold``: ``photocull.pipeline.run`` in-process with ``CullOptions(dry_run=True)``,
+  the technical scorer, no embeddings, the CLI's writer in dry-run mode, after deleting
+  ``SHOOT/.photocull`` (the headline). ``photocull warm``: the same again with the cache.
+* ``photocull CLI cold``: the ``photocull cull --dry-run`` command in a subprocess (interpreter
+  start and imports included).
+* ``photocull +backbone``: cold run with an open_clip backbone (on CUDA: ViT-B-16, pretrained
+  if its weights are here, else RANDOM weights and labelled so).
+* peers (``--peer-python``): imagededup PHash (and CNN), pyiqa nima / laion_aes, each in a
+  subprocess of the peers' own interpreter; those that need weights offline say so.
+
+Every measurement runs in a fresh subprocess, so peak memory is per measurement: ``peak RSS``
+is the measuring process's VmHWM, ``worker`` the largest child process's peak. Files are read
+once before timing (the OS page cache is warm for every row alike; dropping it needs root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import common
+from .common import fmt, median
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBE_TAG = "PROBE-RESULT "
+
+
+# ----------------------------------------------------------------------------------------------
+# Probes (run in a fresh subprocess: python -m benchmarks.speed --probe KIND ...)
+
+
+def _jpegs(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+
+
+def _draft_decode(path: str, size: int) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.draft("RGB", (size, size))
+        im.load()
+        return im.size
+
+
+def probe_decode_cpu(root: Path, workers: int) -> dict[str, Any]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from photocull.decode import DEFAULT_DECODE_SIZE
+
+    files = [str(p) for p in _jpegs(root)]
+    t0 = time.perf_counter()
+    ctx = multiprocessing.get_context("fork")  # the cheapest start: this process imports nothing heavy
+    chunk = max(1, len(files) // (workers * 4))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        sizes = list(pool.map(_draft_decode, files, [DEFAULT_DECODE_SIZE] * len(files), chunksize=chunk))
+    dt = time.perf_counter() - t0
+    return {"seconds": dt, "images": len(files), "decoded_size": list(sizes[0]) if sizes else None, "decode_size": DEFAULT_DECODE_SIZE}
+
+
+def probe_decode_nvjpeg(root: Path, workers: int) -> dict[str, Any]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+    import torch.nn.functional as F
+    import torchvision
+    from torchvision.io import decode_jpeg
+
+    from photocull.decode import DEFAULT_DECODE_SIZE
+
+    if not torch.cuda.is_available():
+        raise RuntimeError("no CUDA device")
+    files = _jpegs(root)
+    dev = torch.device("cuda")
+    # CUDA context and nvJPEG handle: initialised once, not counted (a long-running tool pays it once)
+    t_init = time.perf_counter()
+    decode_jpeg(torchvision.io.read_file(str(files[0])), device=dev)
+    torch.cuda.synchronize()
+    init_s = time.perf_counter() - t_init
+    torch.cuda.reset_peak_memory_stats()
+
+    def read(p: Path):
+        return torch.frombuffer(bytearray(p.read_bytes()), dtype=torch.uint8)
+
+    batch = 32
+    t0 = time.perf_counter()
+    n = 0
+    with ThreadPoolExecutor(max_workers=max(2, workers)) as pool:
+        datas = pool.map(read, files)
+        buf = []
+        for d in datas:
+            buf.append(d)
+            if len(buf) == batch:
+                n += _nvjpeg_batch(buf, dev, DEFAULT_DECODE_SIZE, decode_jpeg, F)
+                buf = []
+        if buf:
+            n += _nvjpeg_batch(buf, dev, DEFAULT_DECODE_SIZE, decode_jpeg, F)
+    torch.cuda.synchronize()
+    dt = time.perf_counter() - t0
+    return {"seconds": dt, "images": n, "init_s": init_s, "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20}
+
+
+def _nvjpeg_batch(buf, dev, size, decode_jpeg, F) -> int:
+    imgs = decode_jpeg(buf, device=dev)
+    for im in imgs:  # resize each to the working size (short side = size), as photocull would use
+        h, w = im.shape[-2:]
+        s = size / min(h, w)
+        F.interpolate(im[None].float(), size=(max(1, round(h * s)), max(1, round(w * s))), mode="area")
+    return len(imgs)
+
+
+def probe_photocull(root: Path, workers: int, backbone: str | None, device: str, warm: bool, scorer_name: str = "technical") -> dict[str, Any]:
+    from photocull.cli import WRITE_TARGETS, _make_writer
+    from photocull.pipeline import CullOptions, run
+
+    bb, label = None, None
+    t_load = time.perf_counter()
+    if backbone:
+        bb, label, _ = common.load_bench_backbone(backbone, device, ROOT / "benchmarks" / "_work")
+    load_s = time.perf_counter() - t_load
+    if scorer_name == "technical":
+        from photocull.scorers.technical import TechnicalScorer
+
+        scorer = TechnicalScorer()
+    elif scorer_name == "fgaesq":
+        scorer = _random_fgaesq(device)
+    else:
+        raise ValueError(f"unknown scorer {scorer_name}")
+    shutil.rmtree(root / ".photocull", ignore_errors=True)
+    opts = CullOptions(dry_run=True, workers=workers)
+    gpu = None
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+        gpu = torch
+    writer = _writer(_make_writer, frozenset(WRITE_TARGETS), root)
+    common.reset_peak()
+    base_mb = common.vm_rss_mb()
+    t0 = time.perf_counter()
+    res = run(root, scorer, opts, writer=writer, backbone=bb)
+    cold = time.perf_counter() - t0
+    out: dict[str, Any] = {
+        "seconds": cold,
+        "images": len(res.frames),
+        "decoded": res.decoded,
+        "series": len(res.series),
+        "errors": len(res.failed),
+        "timings": res.timings,
+        "peak_rss_mb": common.vm_hwm_mb(),
+        "rss_before_mb": base_mb,
+        "worker_peak_rss_mb": common.children_peak_mb(),
+        "backbone": label,
+        "backbone_load_s": load_s if backbone else None,
+    }
+    if gpu is not None:
+        out["gpu_peak_mb"] = gpu.cuda.max_memory_allocated() / 2**20
+    del res
+    if warm:
+        common.reset_peak()
+        t0 = time.perf_counter()
+        res = run(root, scorer, opts, writer=writer, backbone=bb)
+        out["warm"] = {
+            "seconds": time.perf_counter() - t0,
+            "images": len(res.frames),
+            "decoded": res.decoded,
+            "timings": res.timings,
+            "peak_rss_mb": common.vm_hwm_mb(),
+        }
+    return out
+
+
+def _writer(make_writer, targets, root: Path):
+    """The CLI's writer (dry-run semantics come from CullOptions)."""
+    from photocull.metadata.journal import Journal
+
+    return make_writer(targets, False, False, True, "name", Journal(root))
+
+
+def _random_fgaesq(device: str):
+    """The FGAesQ scorer with the published architecture and RANDOM weights (cost, not quality)."""
+    import torch
+
+    from photocull.embed import pick_device
+    from photocull.model.config import FGAesQConfig
+    from photocull.model.fgaesq import FGAesQ
+    from photocull.scorers.fgaesq import FGAesQScorer
+
+    dev = pick_device(device)
+    torch.manual_seed(0)
+    cfg = FGAesQConfig()
+    if getattr(cfg, "pretrained", None):
+        from dataclasses import replace
+
+        cfg = replace(cfg, pretrained=None)
+    model = FGAesQ.from_config(cfg).eval().to(dev)
+    return FGAesQScorer(model, device=str(dev), batch_size=16)
+
+
+def probe_main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--probe", required=True)
+    ap.add_argument("--root", type=Path, required=True)
+    ap.add_argument("--workers", type=int, required=True)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--backbone", default=None)
+    ap.add_argument("--scorer", default="technical")
+    ap.add_argument("--warm", action="store_true")
+    a = ap.parse_args(argv)
+    try:
+        if a.probe == "decode-cpu":
+            res = probe_decode_cpu(a.root, a.workers)
+        elif a.probe == "decode-nvjpeg":
+            res = probe_decode_nvjpeg(a.root, a.workers)
+        elif a.probe == "photocull":
+            res = probe_photocull(a.root, a.workers, a.backbone, a.device, a.warm, a.scorer)
+        else:
+            raise SystemExit(f"unknown probe {a.probe}")
+        res["ok"] = True
+    except Exception as exc:  # noqa: BLE001 - a row that fails says why; the others still run
+        import traceback
+
+        res = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500], "trace": traceback.format_exc()[-2000:]}
+    res.setdefault("peak_rss_mb", common.vm_hwm_mb())
+    res.setdefault("worker_peak_rss_mb", common.children_peak_mb())
+    print(PROBE_TAG + json.dumps(res, default=str), flush=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# The orchestrator
+
+
+def _parse(stdout: str, tag: str) -> dict[str, Any] | None:
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(tag):
+            return json.loads(line[len(tag):])
+    return None
+
+
+def run_probe(kind: str, root: Path, workers: int, device: str, timeout: float, **kw) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "benchmarks.speed", "--probe", kind, "--root", str(root), "--workers", str(workers), "--device", device]
+    for k, v in kw.items():
+        if v is True:
+            cmd.append(f"--{k}")
+        elif v not in (None, False):
+            cmd += [f"--{k}", str(v)]
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=_env())
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"timed out after {timeout:.0f} s"}
+    res = _parse(p.stdout, PROBE_TAG) or {"ok": False, "error": f"no result (rc {p.returncode}): {p.stderr[-500:]}"}
+    res["wall_s"] = time.perf_counter() - t0
+    return res
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    return env
+
+
+def run_cli(root: Path, workers: int, timeout: float, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``photocull cull ROOT --dry-run`` as a user types it (technical scorer, no embeddings), cold."""
+    import resource
+
+    shutil.rmtree(root / ".photocull", ignore_errors=True)
+    cmd = [sys.executable, "-c", "from photocull.cli import main; main()", "cull", str(root), "--dry-run", "--scorer", "technical", "--no-embeddings", "--quiet", "--workers", str(workers), *extra]
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env())
+    try:
+        _, status, ru = _wait4(p, timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return {"ok": False, "error": f"timed out after {timeout:.0f} s"}
+    dt = time.perf_counter() - t0
+    rc = os.waitstatus_to_exitcode(status)
+    err = p.stderr.read().decode(errors="replace") if p.stderr else ""
+    ok = rc in (0, 1)
+    return {"ok": ok, "seconds": dt, "images": len(_jpegs(root)), "rc": rc, "peak_rss_mb": ru.ru_maxrss / 1024, "error": None if ok else err[-500:]}
+
+
+def _wait4(p: subprocess.Popen, timeout: float):
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            p.returncode = os.waitstatus_to_exitcode(status)
+            return pid, status, ru
+        if time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(p.args, timeout)
+        time.sleep(0.02)
+
+
+def run_peer(peer_python: str, tool: str, root: Path, workers: int, timeout: float) -> dict[str, Any]:
+    cmd = [peer_python, str(ROOT / "benchmarks" / "peers.py"), tool, str(root), str(workers)]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["HF_HUB_OFFLINE"] = "1"
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"tool": tool, "ok": False, "error": f"timed out after {timeout:.0f} s"}
+    res = _parse(p.stdout, "PEER-RESULT ") or {"tool": tool, "ok": False, "error": f"no result (rc {p.returncode}): {p.stderr[-400:]}"}
+    res["wall_s"] = time.perf_counter() - t0
+    return res
+
+
+def _warm_page_cache(root: Path) -> None:
+    for p in _jpegs(root):
+        with open(p, "rb") as fh:
+            while fh.read(1 << 22):
+                pass
+
+
+def _ips(r: dict[str, Any] | None, key: str = "seconds") -> float | None:
+    if not r or not r.get("ok", True) or not r.get(key):
+        return None
+    return r["images"] / r[key] if r.get("images") else None
+
+
+def speed(args: argparse.Namespace) -> dict[str, Any]:
+    from . import data
+
+    device = args.device
+    if device == "auto":
+        device = "cuda" if common.gpu_name() else "cpu"
+    workers = args.workers or common.cores()
+    root = data.speed_shoot(args.n, args.width, args.height, seed=args.seed, workers=workers)
+    truth = json.loads((root / "truth.json").read_text())
+    _warm_page_cache(root)
+    timeout = args.timeout
+    rows: dict[str, list[dict[str, Any]]] = {}
+    notes: list[str] = []
+
+    def add(name: str, r: dict[str, Any]) -> None:
+        rows.setdefault(name, []).append(r)
+        status = f"{_ips(r) or 0:.2f} img/s" if r.get("ok", True) and r.get("seconds") else f"FAILED: {r.get('error')}"
+        print(f"  {name:<34} {status}", flush=True)
+
+    have_fgaesq = importlib.util.find_spec("photocull.scorers.fgaesq") is not None
+    if not have_fgaesq:
+        notes.append("FGAesQ scorer: photocull.scorers.fgaesq does not exist yet; row skipped.")
+    backbone = args.backbone
+    if backbone == "auto":
+        backbone = "ViT-B-16" if device.startswith("cuda") else None
+        if backbone is None:
+            notes.append("photocull +backbone: skipped on CPU by default (ViT-B-16 runs ~4.6 img/s on 2 cores); --backbone tiny|ViT-B-16 to add it.")
+    peers = [] if args.no_peers or not args.peer_python else ["imagededup-phash", "imagededup-cnn", "pyiqa-nima", "pyiqa-laion_aes"]
+    if not peers:
+        notes.append("peers: not run (no --peer-python)." if not args.no_peers else "peers: --no-peers.")
+    peer_failed: set[str] = set()
+
+    for rep in range(args.repeats):
+        print(f"repeat {rep + 1}/{args.repeats}", flush=True)
+        add("decode bound (CPU)", run_probe("decode-cpu", root, workers, device, timeout))
+        if device.startswith("cuda"):
+            add("decode bound (nvJPEG, GPU)", run_probe("decode-nvjpeg", root, workers, device, timeout))
+        r = run_probe("photocull", root, workers, device, timeout, warm=True)
+        add("photocull cold (in-process)", r)
+        warm = dict(r.get("warm") or {"ok": False, "error": r.get("error")})
+        warm.setdefault("ok", r.get("ok", False))
+        add("photocull warm cache", warm)
+        if not args.no_cli:
+            add("photocull CLI cold (subprocess, --no-faces)", run_cli(root, workers, timeout, ("--no-faces",)))
+            add("photocull CLI cold (subprocess, face checks)", run_cli(root, workers, timeout, ("--faces",)))
+        if backbone:
+            add("photocull cold +backbone", run_probe("photocull", root, workers, device, timeout, backbone=backbone))
+        if have_fgaesq and rep < args.fgaesq_repeats:
+            add("photocull cold, FGAesQ (random)", run_probe("photocull", root, workers, device, timeout, scorer="fgaesq"))
+        for tool in peers:
+            if tool in peer_failed:
+                continue
+            pr = run_peer(args.peer_python, tool, root, workers, timeout)
+            add(f"peer: {tool}", pr)
+            if not pr.get("ok"):
+                peer_failed.add(tool)  # e.g. weights unavailable offline: no point repeating
+    shutil.rmtree(root / ".photocull", ignore_errors=True)
+
+    bound = median(_ips(r) for r in rows["decode bound (CPU)"])
+    pc = median(_ips(r) for r in rows["photocull cold (in-process)"])
+    summary: dict[str, Any] = {}
+    for name, rs in rows.items():
+        ok = [r for r in rs if r.get("ok", True) and r.get("seconds")]
+        ips = median(_ips(r) for r in ok)
+        s = {
+            "ok": bool(ok),
+            "repeats": len(ok),
+            "images_per_s": ips,
+            "images_per_s_range": common.spread(_ips(r) for r in ok),
+            "seconds": median(r["seconds"] for r in ok),
+            "peak_rss_mb": median(r.get("peak_rss_mb") for r in ok),
+            "worker_peak_rss_mb": median(r.get("worker_peak_rss_mb") or r.get("peak_rss_children_mb") for r in ok),
+            "gpu_peak_mb": median(r.get("gpu_peak_mb") for r in ok),
+            "vs_decode_bound": (ips / bound) if ips and bound else None,
+            "photocull_vs_this": (pc / ips) if ips and pc and not name.startswith("photocull") else None,
+            "error": None if ok else (rs[0].get("error") if rs else None),
+        }
+        if name.startswith("photocull") and ok and "timings" in ok[0]:
+            keys = ok[0]["timings"].keys()
+            s["stage_seconds"] = {k: median(r["timings"].get(k) for r in ok) for k in keys}
+        if ok and ok[0].get("backbone"):
+            s["backbone"] = ok[0]["backbone"]
+        if ok and "decoded_size" in ok[0]:
+            s["decoded_size"] = ok[0]["decoded_size"]
+        summary[name] = s
+    return {
+        "device": device,
+        "workers": workers,
+        "repeats": args.repeats,
+        "shoot": {"dir": str(root), "n": truth["n"], "size": truth["size"], "quality": truth["quality"], "seed": truth["seed"], "mean_mb": truth["bytes"] / truth["n"] / 1e6},
+        "headline": {
+            "decode_bound_images_per_s": bound,
+            "photocull_cold_images_per_s": pc,
+            "photocull_cold_vs_bound": (pc / bound) if pc and bound else None,
+            "photocull_warm_images_per_s": summary.get("photocull warm cache", {}).get("images_per_s"),
+            "target": ">= 0.80 of the decode bound cold; >= 2,000 images/s warm",
+        },
+        "rows": summary,
+        "raw": rows,
+        "notes": notes,
+    }
+
+
+def print_speed(res: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    sh = res["shoot"]
+    t = Table(title=f"photocull speed: {sh['n']} JPEGs {sh['size'][0]}x{sh['size'][1]} q{sh['quality']} (~{sh['mean_mb']:.1f} MB each), "
+              f"{res['workers']} workers, {res['device']}, median of {res['repeats']}")
+    for col in ("row", "images/s", "range", "÷ decode bound", "photocull ÷ this", "peak RSS MB", "worker peak MB", "GPU MB", "note"):
+        t.add_column(col, justify="left" if col in ("row", "note") else "right")
+    for name, s in res["rows"].items():
+        note = s.get("backbone") or ""
+        if not s["ok"]:
+            note = f"unavailable: {s.get('error') or ''}"[:90]
+        elif s.get("decoded_size"):
+            note = f"draft to {s['decoded_size'][0]}x{s['decoded_size'][1]}"
+        rng = s["images_per_s_range"]
+        t.add_row(
+            name,
+            fmt(s["images_per_s"], 2),
+            f"{rng[0]:.2f}–{rng[1]:.2f}" if rng else "—",
+            fmt(s["vs_decode_bound"], 2, "×") if s["vs_decode_bound"] is not None else "—",
+            fmt(s["photocull_vs_this"], 2, "×") if s["photocull_vs_this"] is not None else "—",
+            fmt(s["peak_rss_mb"], 0),
+            fmt(s["worker_peak_rss_mb"], 0),
+            fmt(s["gpu_peak_mb"], 0),
+            note,
+        )
+    c = Console(width=200)
+    c.print(t)
+    st = res["rows"].get("photocull cold (in-process)", {}).get("stage_seconds")
+    if st:
+        c.print("photocull cold, stage seconds (median): " + ", ".join(f"{k} {v:.2f}" for k, v in st.items()))
+    st = res["rows"].get("photocull warm cache", {}).get("stage_seconds")
+    if st:
+        c.print("photocull warm, stage seconds (median): " + ", ".join(f"{k} {v:.3f}" for k, v in st.items()))
+    h = res["headline"]
+    c.print(f"[bold]headline[/]: photocull cold {fmt(h['photocull_cold_images_per_s'], 2)} img/s = "
+            f"{fmt((h['photocull_cold_vs_bound'] or 0) * 100, 0)} % of the decode bound ({fmt(h['decode_bound_images_per_s'], 2)} img/s); "
+            f"warm {fmt(h['photocull_warm_images_per_s'], 0)} img/s. Target: {h['target']}.")
+    for n in res["notes"]:
+        c.print(f"note: {n}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Scale
+
+
+def scale(args: argparse.Namespace) -> dict[str, Any]:
+    from . import data
+
+    workers = args.workers or common.cores()
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    pool = data.scale_pool(max(sizes), args.width, args.height, workers=workers)
+    out: dict[str, Any] = {"workers": workers, "size": [args.width, args.height], "repeats": args.repeats, "points": []}
+    for n in sizes:
+        root = data.scale_subset(pool, n)
+        _warm_page_cache(root)
+        reps = []
+        for rep in range(args.repeats if n < args.single_above else 1):
+            r = run_probe("photocull", root, workers, "cpu", args.timeout, warm=True)
+            reps.append(r)
+            print(f"  {n:>6} files: cold {_ips(r) or 0:.1f} img/s, warm {_ips(r.get('warm')) or 0:.0f} img/s, peak RSS {r.get('peak_rss_mb') or 0:.0f} MB", flush=True)
+        shutil.rmtree(root / ".photocull", ignore_errors=True)
+        ok = [r for r in reps if r.get("ok")]
+        point = {
+            "files": n,
+            "repeats": len(ok),
+            "cold_ms_per_image": median(1000 * r["seconds"] / r["images"] for r in ok),
+            "warm_ms_per_image": median(1000 * r["warm"]["seconds"] / r["warm"]["images"] for r in ok if r.get("warm")),
+            "cold_images_per_s": median(_ips(r) for r in ok),
+            "warm_images_per_s": median(_ips(r.get("warm")) for r in ok),
+            "peak_rss_mb": median(r.get("peak_rss_mb") for r in ok),
+            "rss_before_mb": median(r.get("rss_before_mb") for r in ok),
+            "warm_peak_rss_mb": median(r["warm"].get("peak_rss_mb") for r in ok if r.get("warm")),
+            "worker_peak_rss_mb": median(r.get("worker_peak_rss_mb") for r in ok),
+            "stage_seconds": {k: median(r["timings"].get(k) for r in ok) for k in (ok[0]["timings"] if ok else {})},
+            "errors": [r.get("error") for r in reps if not r.get("ok")],
+        }
+        out["points"].append(point)
+    pts = [p for p in out["points"] if p["peak_rss_mb"] is not None]
+    if len(pts) >= 2:
+        a, b = pts[0], pts[-1]
+        growth = (b["peak_rss_mb"] - a["peak_rss_mb"]) / max(1, b["files"] - a["files"])
+        out["rss_growth_kb_per_file"] = growth * 1024
+        if a["cold_ms_per_image"] and b["cold_ms_per_image"]:
+            out["cold_time_per_image_ratio_largest_vs_smallest"] = b["cold_ms_per_image"] / a["cold_ms_per_image"]
+    return out
+
+
+def print_scale(res: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"photocull scale: {res['size'][0]}x{res['size'][1]} JPEGs, {res['workers']} workers, dry run, technical scorer")
+    for col in ("files", "repeats", "cold ms/img", "cold img/s", "warm ms/img", "warm img/s", "peak RSS MB (cold)", "peak RSS MB (warm)", "worker peak MB"):
+        t.add_column(col, justify="right")
+    for p in res["points"]:
+        t.add_row(f"{p['files']:,}", str(p["repeats"]), fmt(p["cold_ms_per_image"], 2), fmt(p["cold_images_per_s"], 0), fmt(p["warm_ms_per_image"], 3),
+                  fmt(p["warm_images_per_s"], 0), fmt(p["peak_rss_mb"], 0), fmt(p["warm_peak_rss_mb"], 0), fmt(p["worker_peak_rss_mb"], 0))
+    c = Console(width=200)
+    c.print(t)
+    if "rss_growth_kb_per_file" in res:
+        c.print(f"main-process peak RSS grows {res['rss_growth_kb_per_file']:.1f} KB per extra file; "
+                f"cold time/image at the largest size is {res.get('cold_time_per_image_ratio_largest_vs_smallest', float('nan')):.2f}× the smallest.")
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def add_speed_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--n", type=int, default=200, help="images in the speed shoot (default 200)")
+    ap.add_argument("--width", type=int, default=6000)
+    ap.add_argument("--height", type=int, default=4000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=None, help="decode processes for every row (default: all cores)")
+    ap.add_argument("--device", default="auto", help="auto, cpu or cuda (cuda adds the nvJPEG bound and a ViT-B-16 row)")
+    ap.add_argument("--backbone", default="auto", help="auto (ViT-B-16 on CUDA, none on CPU), none, tiny, MODEL or MODEL:PRETRAINED")
+    ap.add_argument("--peer-python", default=_default_peer_python(), help="interpreter with imagededup/pyiqa (default /work/peervenv/bin/python if present)")
+    ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--no-cli", action="store_true", help="skip the CLI-in-a-subprocess row")
+    ap.add_argument("--fgaesq-repeats", type=int, default=1, help="repeats of the FGAesQ row (slow on a CPU; default 1, 0 skips)")
+    ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per measurement")
+    ap.add_argument("--machine", default=None, help="label in the results file name (default: cpu-<cores>c or the GPU's name)")
+    ap.add_argument("--out", type=Path, default=None, help="results JSON (default benchmarks/results/speed-<machine>.json)")
+
+
+def add_scale_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--sizes", default="100,1000,10000")
+    ap.add_argument("--width", type=int, default=640)
+    ap.add_argument("--height", type=int, default=427)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--single-above", type=int, default=5000, help="sizes >= this run once (time)")
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--timeout", type=float, default=3600.0)
+    ap.add_argument("--machine", default=None)
+    ap.add_argument("--out", type=Path, default=None)
+
+
+def _default_peer_python() -> str | None:
+    p = Path("/work/peervenv/bin/python")
+    return str(p) if p.exists() else None
+
+
+def main_speed(args: argparse.Namespace) -> dict[str, Any]:
+    if args.backbone == "none":
+        args.backbone = None
+    res = speed(args)
+    machine = args.machine or common.machine_label(res["device"])
+    res["machine_info"] = common.machine_info(res["device"])
+    path = common.write_results("speed", machine, res, args.out)
+    print_speed(res)
+    print(f"results: {path}")
+    return res
+
+
+def main_scale(args: argparse.Namespace) -> dict[str, Any]:
+    res = scale(args)
+    machine = args.machine or common.machine_label("cpu")
+    res["machine_info"] = common.machine_info("cpu")
+    path = common.write_results("scale", machine, res, args.out)
+    print_scale(res)
+    print(f"results: {path}")
+    return res
+
+
+if __name__ == "__main__":
+    if "--probe" in sys.argv:
+        probe_main(sys.argv[1:])
+    else:
+        ap = argparse.ArgumentParser(prog="python -m benchmarks.speed")
+        add_speed_args(ap)
+        main_speed(ap.parse_args())

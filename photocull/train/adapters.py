@@ -1,0 +1,71 @@
+"""Any photocull scorer as a plain function ``images -> scores`` for :func:`photocull.train.loop.evaluate`.
+
+``scorer_fn_from_scorer`` wraps an object of the :class:`photocull.scorers.base.Scorer`
+interface: each image becomes an :class:`~photocull.records.Analysis` (technical metrics,
+the image itself, and an embedding when the scorer needs one), all of them one series.
+:func:`make_scorer_fn` builds the function for a ``--scorer`` value: ``technical``,
+``clip``, ``fgaesq`` (the installed model) or a path to an FGAesQ ``.safetensors`` file
+(a trained checkpoint, e.g. ``RUN/checkpoint.safetensors``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from photocull.records import Analysis, Series
+
+__all__ = ["make_scorer_fn", "scorer_fn_from_scorer"]
+
+ScorerFn = Callable[[list[np.ndarray]], Sequence[float]]
+
+
+def scorer_fn_from_scorer(scorer: Any, embed: Callable[[list[np.ndarray]], np.ndarray] | None = None) -> ScorerFn:
+    """Wrap a pipeline scorer; ``embed(images) -> (n, d)`` supplies embeddings when it needs them."""
+    from photocull.scorers.technical import measure
+
+    def fn(images: list[np.ndarray]) -> list[float]:
+        embs = embed(images) if (embed is not None and getattr(scorer, "needs_embeddings", False)) else None
+        analyses = []
+        for i, img in enumerate(images):
+            img = np.ascontiguousarray(np.asarray(img, np.uint8)[..., :3])
+            h, w = img.shape[:2]
+            analyses.append(Analysis(w, h, f"{i:016x}", f"{i:016x}", measure(Image.fromarray(img)), img,
+                                     None if embs is None else np.asarray(embs[i], np.float32)))
+        res = scorer.score([Series(0, list(range(len(images))))], analyses)
+        return [float(r.score) for r in res]
+
+    return fn
+
+
+def make_scorer_fn(name: str, *, device: str = "auto", exhaustive: bool = False,
+                   clip_model: str = "ViT-B-16", clip_pretrained: str = "openai") -> tuple[ScorerFn, str]:
+    """``(function, description)`` for a ``--scorer`` value (see the module docstring)."""
+    low = name.lower()
+    if low == "technical":
+        from photocull.scorers.technical import TechnicalScorer
+
+        return scorer_fn_from_scorer(TechnicalScorer()), "technical"
+    if low == "clip":
+        from photocull.embed import BackboneSpec, load_backbone
+        from photocull.scorers.clip_iqa import ClipIQAScorer
+
+        bb = load_backbone(BackboneSpec(model=clip_model, pretrained=clip_pretrained), device)
+        return scorer_fn_from_scorer(ClipIQAScorer(bb), bb.embed_images), f"clip ({bb.spec.label})"
+    path = Path(name).expanduser()
+    if low == "fgaesq" or path.suffix in (".safetensors", ".pt", ".pth", ".bin"):
+        from photocull.embed import pick_device
+        from photocull.model.checkpoint import load_model
+        from photocull.train.loop import model_scorer_fn
+
+        dev = pick_device(device)
+        weights = None if low == "fgaesq" else path
+        if weights is not None and not weights.is_file():
+            raise FileNotFoundError(f"{weights}: no such checkpoint")
+        model = load_model(weights, device=dev)
+        return model_scorer_fn(model, dev, exhaustive=exhaustive), f"fgaesq ({weights or 'installed model'})"
+    raise ValueError(f"unknown scorer {name!r}; choose technical, clip, fgaesq or a .safetensors checkpoint")
