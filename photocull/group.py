@@ -29,7 +29,7 @@ from .records import Series
 @dataclass(frozen=True)
 class GroupOptions:
     max_gap: float = 20.0  # seconds: a longer pause always ends a series
-    hash_threshold: float = 16.0  # mean of pHash and dHash Hamming distances (of 64 bits) for "same shot"
+    hash_threshold: float = 20.0  # mean of pHash and dHash Hamming distances (of 64 bits) for "same shot"
     embed_threshold: float = 0.90  # cosine similarity of image embeddings for "same shot"
     cap: float = 1.6  # no member may be farther than cap x threshold (complete-linkage cap)
     recent: int = 12  # compare with this many most recent members of a series
