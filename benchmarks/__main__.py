@@ -3,6 +3,7 @@
     python -m benchmarks speed [--n 200] [--repeats 3] [--device auto|cpu|cuda] [--peer-python PATH]
     python -m benchmarks grouping [--bursts 48] [--no-real]
     python -m benchmarks scale [--sizes 100,1000,10000]
+    python -m benchmarks fgaesq [--series 24] [--lengths 5,8] [--device cuda]   # O(n) vs exhaustive
     python -m benchmarks all [--quick]      # all three (--quick: small sizes)
     python -m benchmarks data speed|grouping|scale   # only generate (cached) data
 
@@ -29,6 +30,9 @@ def main(argv: list[str] | None = None) -> None:
     add_speed_args(sub.add_parser("speed", help="photocull vs the decode bound and peers"))
     add_grouping_args(sub.add_parser("grouping", help="grouping precision/recall/F1/ARI"))
     add_scale_args(sub.add_parser("scale", help="time/image and memory for 100..10,000 files"))
+    from .fgaesq_series import add_fgaesq_args, main_fgaesq
+
+    add_fgaesq_args(sub.add_parser("fgaesq", help="FGAesQ O(n) vs exhaustive series ranking, throughput"))
     p_all = sub.add_parser("all", help="speed, grouping and scale with their defaults")
     p_all.add_argument("--quick", action="store_true", help="speed --n 30 --repeats 2, grouping --bursts 20 --no-real, scale --sizes 100,1000")
     p_all.add_argument("--device", default="auto")
@@ -39,6 +43,8 @@ def main(argv: list[str] | None = None) -> None:
         main_grouping(a)
     elif a.cmd == "scale":
         main_scale(a)
+    elif a.cmd == "fgaesq":
+        main_fgaesq(a)
     else:
         q = a.quick
         sp = argparse.ArgumentParser()

@@ -97,16 +97,31 @@ def _mp_context():
     return multiprocessing.get_context("spawn")
 
 
-def analyse_all(files: list[FoundFile], opts: AnalyseOptions, workers: int) -> Iterator:
-    """Analyse files in order, in worker processes when there are enough of them."""
-    if workers <= 1 or len(files) < PARALLEL_MIN_FILES:
-        for f in files:
-            yield analyse_file(f, opts)
-        return
-    ctx = _mp_context()
-    chunk = max(1, min(16, len(files) // (workers * 8)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        yield from pool.map(analyse_file, files, [opts] * len(files), chunksize=chunk)
+class DecodePool:
+    """Worker processes for :func:`analyse_file` (decode is CPU-bound: not for the GIL).
+
+    Started as soon as the run knows there is decoding to do, so that the workers' start-up
+    overlaps the cache look-ups; small jobs run in-process, where start-up would cost more.
+    """
+
+    def __init__(self, workers: int, expected: int):
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+        if workers > 1 and expected >= PARALLEL_MIN_FILES:
+            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context())
+            for _ in range(workers):
+                self.pool.submit(int)  # start every worker now
+
+    def map(self, files: list[FoundFile], opts: AnalyseOptions) -> Iterator:
+        """Results in the order of ``files``."""
+        if self.pool is None or len(files) < PARALLEL_MIN_FILES:
+            return (analyse_file(f, opts) for f in files)
+        chunk = max(1, min(16, len(files) // (self.workers * 8)))
+        return self.pool.map(analyse_file, files, [opts] * len(files), chunksize=chunk)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
 
 
 def _from_cache(found: FoundFile, data: dict, faces: bool) -> tuple[Frame, Analysis] | None:
@@ -198,12 +213,16 @@ def run(
     t0 = time.perf_counter()
     cache = Cache.for_shoot(root if Path(root).is_dir() else Path(root).parent, user_cache=opts.user_cache) if opts.cache else Cache.open(None)
     notes.extend(cache.warnings)
-    idents = []
-    for f in scanned.files:
-        try:
-            idents.append(cache.identify(f.path))
-        except OSError:
-            idents.append(None)
+    # Fast path first (path + size + mtime): it tells how much decoding is ahead, so the
+    # decode workers can start while the unknown files' content hashes are computed.
+    idents = [cache.lookup(cache.key_for(f.path), f.size, f.mtime_ns) for f in scanned.files]
+    pool = DecodePool(opts.workers or default_workers(), sum(i is None for i in idents))
+    for k, f in enumerate(scanned.files):
+        if idents[k] is None:
+            try:
+                idents[k] = cache.identify(f.path)
+            except OSError:
+                pass
     known = [i for i in idents if i is not None]
     cached = cache.get_analyses(known)
     model_key = backbone.key if backbone is not None else None
@@ -229,18 +248,21 @@ def run(
     embedder = _Embedder(backbone, getattr(backbone, "batch_size", 32)) if backbone is not None else None
     fresh: list[FrameResult] = []
     files = [scanned.files[k] for k in todo]
-    for k, outcome in zip(todo, analyse_all(files, analyse_opts, opts.workers or default_workers())):
-        if isinstance(outcome, FileError):
-            errors.append(outcome)
-        else:
-            fr = FrameResult(frame=outcome[0], analysis=outcome[1])
-            slots[k] = fr
-            fresh.append(fr)
-            if embedder is not None:
-                embedder.add(fr)
-        advance(1)
-    if embedder is not None:
-        embedder.flush()
+    try:
+        for k, outcome in zip(todo, pool.map(files, analyse_opts)):
+            if isinstance(outcome, FileError):
+                errors.append(outcome)
+            else:
+                fr = FrameResult(frame=outcome[0], analysis=outcome[1])
+                slots[k] = fr
+                fresh.append(fr)
+                if embedder is not None:
+                    embedder.add(fr)
+            advance(1)
+        if embedder is not None:
+            embedder.flush()
+    finally:
+        pool.close()
     timings["analyse"] = time.perf_counter() - t0
     frames = [fr for fr in slots if fr is not None]
     ident_of = {id(fr): idents[k] for k, fr in enumerate(slots) if fr is not None}
@@ -275,7 +297,8 @@ def run(
     timings["group"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    scores = scorer.score(series, analyses) if frames else []
+    advance = progress.stage("Scoring", len(frames)) if scorer.needs_images else None
+    scores = scorer.score(series, analyses, progress=advance) if frames else []
     if opts.faces:
         scores = _with_face_flags(series, analyses, scores)
     ratings = pick(series, scores, top_k=opts.top_k, mapping=opts.stars)

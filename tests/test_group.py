@@ -78,3 +78,13 @@ def test_sample_shoot_grouping_matches_ground_truth():
     got = sorted(sorted(rels[i] for i in s.members) for s in series)
     want = sorted([sorted(s["frames"]) for s in truth["series"]] + [[s["frame"]] for s in truth["singletons"]])
     assert got == want
+
+
+def test_our_phash_is_imagehash_phash_bit_for_bit():
+    import imagehash
+
+    from photocull.hashing import phash
+
+    for seed in range(12):
+        gray = scene(seed, (300, 200)).convert("L")
+        assert str(phash(gray)) == str(imagehash.phash(gray))

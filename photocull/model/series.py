@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from concurrent.futures import Future, ThreadPoolExecutor
-import os
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -252,13 +252,14 @@ def score_many(series: Sequence[SeriesInput], model: torch.nn.Module, *, exhaust
                device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
                batch_size: int = 16, keep_blocks: int | None = None,
                pairs: Sequence[Sequence[tuple[int, int]] | None] | None = None,
-               workers: int | None = None) -> list[SeriesResult]:
+               workers: int | None = None,
+               progress: Callable[[int], None] | None = None) -> list[SeriesResult]:
     """Score several series in one stream of batches (see :func:`score_series`).
 
     Tokens are built by ``workers`` CPU threads (the SSIM and resizing run in torch ops
     that release the GIL) a few series ahead of the model, so the GPU is fed while the
     next series are prepared; the look-ahead is bounded, so memory does not grow with
-    the number of series.
+    the number of series. ``progress(n)`` is called as each series of n frames is done.
     """
     cfg = model.cfg.tokens
     workers = workers or max(1, min(4, (os.cpu_count() or 2) - 1))
@@ -278,6 +279,8 @@ def score_many(series: Sequence[SeriesInput], model: torch.nn.Module, *, exhaust
             m = len(p.tokens)
             results[k] = _combine(p, dist[start:start + m], score[start:start + m])
             start += m
+            if progress is not None:
+                progress(p.n)  # frames of this series are scored
         waiting.clear()
 
     ahead = 2 * workers

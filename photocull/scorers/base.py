@@ -7,7 +7,7 @@ the frame's own series mates.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from ..records import Analysis, FrameScore, Series
 
@@ -18,6 +18,11 @@ class Scorer(Protocol):
     needs_images: bool  # keep the decoded working image for score()
     needs_embeddings: bool
 
-    def score(self, series: Sequence[Series], analyses: Sequence[Analysis]) -> list[FrameScore]:
-        """One FrameScore per analysis (same order); 0..10, higher is better."""
+    def score(
+        self, series: Sequence[Series], analyses: Sequence[Analysis], progress: Callable[[int], None] | None = None
+    ) -> list[FrameScore]:
+        """One FrameScore per analysis (same order); 0..10, higher is better.
+
+        Slow (model) scorers call ``progress(n)`` as n more frames are scored.
+        """
         ...

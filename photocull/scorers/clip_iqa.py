@@ -47,7 +47,7 @@ class ClipIQAScorer:
         self.text_emb = backbone.embed_texts(texts).astype(np.float32)
         self.version = f"1:{backbone.key}"
 
-    def score(self, series: Sequence[Series], analyses: Sequence[Analysis]) -> list[FrameScore]:
+    def score(self, series: Sequence[Series], analyses: Sequence[Analysis], progress=None) -> list[FrameScore]:
         out: list[FrameScore | None] = [None] * len(analyses)
         for s in series:
             tech = technical_series([analyses[i].metrics for i in s.members], self.thresholds)

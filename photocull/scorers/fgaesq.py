@@ -46,7 +46,7 @@ class FGAesQScorer:
         self.thresholds = thresholds or TechnicalThresholds()
         self.version = "1" + ("-exhaustive" if exhaustive else "")
 
-    def score(self, series: Sequence[Series], analyses: Sequence[Analysis]) -> list[FrameScore]:
+    def score(self, series: Sequence[Series], analyses: Sequence[Analysis], progress=None) -> list[FrameScore]:
         from ..model.series import SeriesInput, score_many
 
         inputs = []
@@ -60,7 +60,9 @@ class FGAesQScorer:
                     identities=[frame_identity(a) for a in members],
                 )
             )
-        results = score_many(inputs, self.model, exhaustive=self.exhaustive, device=self.device, batch_size=self.batch_size)
+        results = score_many(
+            inputs, self.model, exhaustive=self.exhaustive, device=self.device, batch_size=self.batch_size, progress=progress
+        )
         out: list[FrameScore | None] = [None] * len(analyses)
         for s, res in zip(series, results):
             tech = technical_series([analyses[i].metrics for i in s.members], self.thresholds)

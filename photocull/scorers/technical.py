@@ -29,6 +29,7 @@ from ..records import (
 
 METRIC_LONG_SIDE = 1600  # exposure and noise are measured on at most this many pixels across
 SHARPNESS_LONG_SIDE = 800  # sharpness at ~800 px: fine enough for focus, coarse enough to beat noise
+NOISE_PATCH = 24  # noise is estimated on a 24 x 24 window of each of the 256 tiles
 TILES = 16  # the frame is judged by its sharpest tiles (the subject), not the mean (the bokeh)
 _IMMERKAER = math.sqrt(math.pi / 2) / 6
 
@@ -61,6 +62,7 @@ def _noise_sigma(g: np.ndarray, patch: int | None = None) -> float:
     if patch is not None and patch < min(th, tw):
         y0, x0 = (th - patch) // 2, (tw - patch) // 2
         tiles = tiles[:, y0 : y0 + patch, :, x0 : x0 + patch]
+    tiles = tiles.astype(np.float32)  # only the examined pixels are converted
     c = tiles[:, 1:-1, :, 1:-1]
     edges = tiles[:, :-2, :, 1:-1] + tiles[:, 2:, :, 1:-1] + tiles[:, 1:-1, :, :-2] + tiles[:, 1:-1, :, 2:]
     corners = tiles[:, :-2, :, :-2] + tiles[:, :-2, :, 2:] + tiles[:, 2:, :, :-2] + tiles[:, 2:, :, 2:]
@@ -109,7 +111,7 @@ def measure(img: Image.Image) -> TechnicalMetrics:
     std = float(np.sqrt(max((hist * (levels - mean) ** 2).sum() / total, 0.0)))
     small = gray.reduce(max(1, round(max(gray.size) / SHARPNESS_LONG_SIDE)))
     gs = np.asarray(small if min(small.size) >= 4 * TILES else gray, dtype=np.float32)
-    sharp, sharp_mean = _directional_detail(gs, _noise_sigma(gs))
+    sharp, sharp_mean = _directional_detail(gs, _noise_sigma(gs, patch=NOISE_PATCH))
     return TechnicalMetrics(
         sharpness=sharp,
         sharpness_mean=sharp_mean,
@@ -117,7 +119,7 @@ def measure(img: Image.Image) -> TechnicalMetrics:
         clipped_shadows=float(hist[:6].sum() / total),
         mean_luma=mean / 255.0,
         contrast=std / 255.0,
-        noise=_noise_sigma(np.asarray(gray, dtype=np.float32), patch=32),
+        noise=_noise_sigma(np.asarray(gray), patch=NOISE_PATCH),
     )
 
 
@@ -213,7 +215,7 @@ class TechnicalScorer:
     def __init__(self, thresholds: TechnicalThresholds | None = None):
         self.thresholds = thresholds or TechnicalThresholds()
 
-    def score(self, series: Sequence[Series], analyses: Sequence[Analysis]) -> list[FrameScore]:
+    def score(self, series: Sequence[Series], analyses: Sequence[Analysis], progress=None) -> list[FrameScore]:
         scores: list[FrameScore | None] = [None] * len(analyses)
         for s in series:
             for idx, fs in zip(s.members, score_series([analyses[i].metrics for i in s.members], self.thresholds)):
