@@ -131,7 +131,6 @@ def render_scene(style: Style, geom_seed: int, h: int, w: int) -> np.ndarray:
     img = img * (1 - cover) + (np.float32(235) - 25 * clouds[..., None].clip(-1, 1)) * cover
     # ridges (far to near, hazier far away)
     texture = fbm(rng, h, w, 1.6)  # mid/fine texture, reused by ridges and ground
-    xs = np.arange(w)
     rows = np.arange(h, dtype=np.float32)[:, None]
     ridge_col = np.array(style.ridge, np.float32)
     for k in range(style.layers):

@@ -285,8 +285,6 @@ def _env() -> dict[str, str]:
 
 def run_cli(root: Path, workers: int, timeout: float, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """``photocull cull ROOT --dry-run`` as a user types it (technical scorer, no embeddings), cold."""
-    import resource
-
     shutil.rmtree(root / ".photocull", ignore_errors=True)
     cmd = [sys.executable, "-c", "from photocull.cli import main; main()", "cull", str(root), "--dry-run", "--scorer", "technical", "--no-embeddings", "--quiet", "--workers", str(workers), *extra]
     t0 = time.perf_counter()

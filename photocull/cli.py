@@ -13,7 +13,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from . import __version__
 from .group import GroupOptions
-from .pick import StarMapping
 from .pipeline import CullOptions, CullResult, run
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
