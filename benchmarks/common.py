@@ -155,6 +155,16 @@ def write_results(name: str, machine: str, payload: dict[str, Any], out: Path | 
     return path
 
 
+def save_and_print(name: str, res: dict[str, Any], args: Any, device: str, printer) -> dict[str, Any]:
+    """The common end of a benchmark: label the machine, write the JSON, print the table."""
+    machine = getattr(args, "machine", None) or machine_label(device)
+    res["machine_info"] = machine_info(device)
+    path = write_results(name, machine, res, getattr(args, "out", None))
+    printer(res)
+    print(f"results: {path}")
+    return res
+
+
 def _jsonable(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)

@@ -241,12 +241,7 @@ def add_grouping_args(ap: argparse.ArgumentParser) -> None:
 
 def main_grouping(args: argparse.Namespace) -> dict[str, Any]:
     res = grouping(args)
-    machine = args.machine or common.machine_label(res["device"])
-    res["machine_info"] = common.machine_info(res["device"])
-    path = common.write_results("grouping", machine, res, args.out)
-    print_grouping(res)
-    print(f"results: {path}")
-    return res
+    return common.save_and_print("grouping", res, args, res["device"], print_grouping)
 
 
 if __name__ == "__main__":

@@ -591,22 +591,12 @@ def main_speed(args: argparse.Namespace) -> dict[str, Any]:
     if args.backbone == "none":
         args.backbone = None
     res = speed(args)
-    machine = args.machine or common.machine_label(res["device"])
-    res["machine_info"] = common.machine_info(res["device"])
-    path = common.write_results("speed", machine, res, args.out)
-    print_speed(res)
-    print(f"results: {path}")
-    return res
+    return common.save_and_print("speed", res, args, res["device"], print_speed)
 
 
 def main_scale(args: argparse.Namespace) -> dict[str, Any]:
     res = scale(args)
-    machine = args.machine or common.machine_label("cpu")
-    res["machine_info"] = common.machine_info("cpu")
-    path = common.write_results("scale", machine, res, args.out)
-    print_scale(res)
-    print(f"results: {path}")
-    return res
+    return common.save_and_print("scale", res, args, "cpu", print_scale)
 
 
 if __name__ == "__main__":
