@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Iterator, Protocol
 import numpy as np
 
 from .analyse import AnalyseOptions, analyse_file
+from .embed import embed_stream
 from .group import GroupOptions, group_frames
 from .pick import StarMapping, pick
 from .records import NOISY, Analysis, FileError, Frame, FrameResult, Series, TechnicalMetrics, WriteOutcome
@@ -167,26 +168,6 @@ def _cache_record(frame: Frame, analysis: Analysis) -> dict:
     return record
 
 
-class _Embedder:
-    """Embeds working images in batches while the decode pool keeps decoding."""
-
-    def __init__(self, backbone, batch: int):
-        self.backbone, self.batch = backbone, batch
-        self.pending: list[FrameResult] = []
-
-    def add(self, fr: FrameResult) -> list[FrameResult]:
-        self.pending.append(fr)
-        return self.flush() if len(self.pending) >= self.batch else []
-
-    def flush(self) -> list[FrameResult]:
-        done, self.pending = self.pending, []
-        if done:
-            vectors = self.backbone.embed_images([fr.analysis.image for fr in done])
-            for fr, v in zip(done, vectors):
-                fr.analysis.embedding = v
-        return done
-
-
 def run(
     root: Path,
     scorer: Scorer,
@@ -245,22 +226,28 @@ def run(
     keep = opts.working_size if (backbone is not None or need_images) else 0
     analyse_opts = AnalyseOptions(opts.analyse.decode_size, opts.analyse.max_pixels, keep, opts.faces)
     advance = progress.stage("Decoding", len(todo))
-    embedder = _Embedder(backbone, getattr(backbone, "batch_size", 32)) if backbone is not None else None
     fresh: list[FrameResult] = []
     files = [scanned.files[k] for k in todo]
-    try:
+
+    def decoded() -> Iterator[tuple[FrameResult, np.ndarray | None]]:
         for k, outcome in zip(todo, pool.map(files, analyse_opts)):
+            advance(1)
             if isinstance(outcome, FileError):
                 errors.append(outcome)
-            else:
-                fr = FrameResult(frame=outcome[0], analysis=outcome[1])
-                slots[k] = fr
-                fresh.append(fr)
-                if embedder is not None:
-                    embedder.add(fr)
-            advance(1)
-        if embedder is not None:
-            embedder.flush()
+                continue
+            fr = FrameResult(frame=outcome[0], analysis=outcome[1])
+            slots[k] = fr
+            fresh.append(fr)
+            yield fr, fr.analysis.image
+
+    try:
+        if backbone is None:
+            for _ in decoded():
+                pass
+        else:  # the model embeds one batch while the pool decodes the next
+            for batch, vectors in embed_stream(backbone, decoded()):
+                for fr, v in zip(batch, vectors):
+                    fr.analysis.embedding = v
     finally:
         pool.close()
     timings["analyse"] = time.perf_counter() - t0
