@@ -21,6 +21,7 @@ from .records import FileError
 DEFAULT_MAX_PIXELS = 250_000_000  # 250 MP: larger than any camera, smaller than a bomb
 DEFAULT_DECODE_SIZE = 640  # the draft decode keeps at least this many pixels on the short side
 
+_PREVIEW_HEADER_BYTES = 512 * 1024  # enough for a preview's EXIF/ICC segments up to its SOF
 _EXIF_IFD = 0x8769
 _DATETIME = 0x0132
 _DATETIME_ORIGINAL = 0x9003
@@ -118,17 +119,21 @@ def _open(path: Path, fmt: str, max_pixels: int) -> Image.Image:
 def _open_raw_preview(path: Path, max_pixels: int) -> Image.Image:
     """The largest JPEG preview embedded in a camera RAW file (no RAW development)."""
     data = path.read_bytes()
-    best: Image.Image | None = None
+    best_at, best_pixels = -1, 0
     start = data.find(b"\xff\xd8\xff")
     while start != -1:
-        try:
-            candidate = Image.open(io.BytesIO(data[start:]))
-            if candidate.format == "JPEG" and candidate.width * candidate.height <= max_pixels:
-                if best is None or candidate.width * candidate.height > best.width * best.height:
-                    best = candidate
+        try:  # the header (up to SOF) tells the size: no need to copy the rest of the file
+            head = Image.open(io.BytesIO(data[start : start + _PREVIEW_HEADER_BYTES]))
+            pixels = head.width * head.height
+            if head.format == "JPEG" and best_pixels < pixels <= max_pixels:
+                best_at, best_pixels = start, pixels
         except Exception:
             pass
         start = data.find(b"\xff\xd8\xff", start + 3)
+    try:
+        best = Image.open(io.BytesIO(data[best_at:])) if best_at >= 0 else None
+    except Exception:
+        best = None
     if best is None:
         raise DecodeError("camera RAW file has no readable embedded JPEG preview")
     if best.getexif().get(_ORIENTATION) is None:
