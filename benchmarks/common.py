@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import re
 import resource
@@ -13,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from photocull.runtime import cpu_count as cores  # the CPUs this process may use
+
 RESULTS = Path(__file__).resolve().parent / "results"
 TINY = "photocull-bench-tiny-clip"
 TINY_CFG = {
@@ -20,13 +21,6 @@ TINY_CFG = {
     "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
     "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
 }
-
-
-def cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
 
 
 def gpu_name() -> str | None:
@@ -205,7 +199,7 @@ def load_bench_backbone(which: str, device: str, workdir: Path, batch_size: int 
     """
     import torch
 
-    from photocull.embed import BackboneSpec, WeightsUnavailable, load_backbone
+    from photocull.backbones import BackboneSpec, WeightsUnavailable, load_backbone
 
     if which == "tiny":
         name = register_tiny_model(workdir / "oc_cfg")

@@ -41,17 +41,12 @@ import numpy as np
 import piexif
 from PIL import Image, ImageFilter
 
+from photocull.runtime import cpu_count as cores  # the CPUs this process may use
+
 WORK = Path(__file__).resolve().parent / "_work"
 VERSION = 3  # bump when the generator's output changes (invalidates the cache)
 T0 = datetime(2026, 6, 14, 7, 30, 0, tzinfo=timezone.utc)
 CAMERAS = [("Canon", "Canon EOS R6m2"), ("NIKON CORPORATION", "NIKON Z 6_2"), ("SONY", "ILCE-7M4"), ("FUJIFILM", "X-T5")]
-
-
-def cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
 
 
 # ----------------------------------------------------------------------------------------------

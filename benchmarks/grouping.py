@@ -140,7 +140,7 @@ def evaluate(names, times, ph, dh, emb, opts, truth: dict) -> dict[str, Any]:
 
 
 def grouping(args: argparse.Namespace) -> dict[str, Any]:
-    from photocull.embed import pick_device
+    from photocull.runtime import pick_device
     from photocull.group import GroupOptions
 
     from . import data

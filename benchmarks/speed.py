@@ -203,7 +203,7 @@ def _random_fgaesq(device: str):
     """The FGAesQ scorer with the published architecture and RANDOM weights (cost, not quality)."""
     import torch
 
-    from photocull.embed import pick_device
+    from photocull.runtime import pick_device
     from photocull.model.config import FGAesQConfig
     from photocull.model.fgaesq import FGAesQ
     from photocull.scorers.fgaesq import FGAesQScorer

@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Iterator, Protocol
 import numpy as np
 
 from .analyse import AnalyseOptions, analyse_file
-from .embed import embed_stream
+from .backbones.stream import embed_stream
 from .group import GroupOptions, group_frames
 from .pick import StarMapping, pick
 from .records import NOISY, Analysis, FileError, Frame, FrameResult, Series, TechnicalMetrics, WriteOutcome

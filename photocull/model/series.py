@@ -25,10 +25,8 @@ always under ``torch.inference_mode()``.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from photocull.runtime import autocast, cpu_count
 from photocull.model.difftoken import Prepared, Tokens, build_pair_tokens, build_tokens, collate, prepare
 
 __all__ = [
@@ -129,14 +128,6 @@ def blend_weight(n_pair_scores: int) -> float:
 # Running the model
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=dtype or torch.bfloat16)
-    if dtype is not None and dtype != torch.float32:
-        return torch.autocast(device.type, dtype=dtype)
-    return contextlib.nullcontext()
-
-
 def predict(model: torch.nn.Module, tokens: Sequence[Tokens], *, device: str | torch.device = "cpu",
             dtype: torch.dtype | None = None, batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """``(dist (n, K), score (n,))`` for token sets, in their order.
@@ -155,7 +146,7 @@ def predict(model: torch.nn.Module, tokens: Sequence[Tokens], *, device: str | t
     dists: list[torch.Tensor] = [None] * len(tokens)  # type: ignore[list-item]
     pin = dev.type == "cuda"
     try:
-        with torch.inference_mode(), _autocast(dev, dtype):
+        with torch.inference_mode(), autocast(dev, dtype):
             for start in range(0, len(order), batch_size):
                 idx = order[start:start + batch_size]
                 batch = collate([tokens[i] for i in idx])
@@ -262,7 +253,7 @@ def score_many(series: Sequence[SeriesInput], model: torch.nn.Module, *, exhaust
     the number of series. ``progress(n)`` is called as each series of n frames is done.
     """
     cfg = model.cfg.tokens
-    workers = workers or max(1, min(4, (os.cpu_count() or 2) - 1))
+    workers = workers or max(1, min(4, cpu_count() - 1))
 
     def plan(k: int) -> _Plan:
         return _plan(series[k], exhaustive=exhaustive, cfg=cfg, keep_blocks=keep_blocks,

@@ -38,12 +38,9 @@ from torch import nn
 
 from photocull.compat import import_open_clip
 from photocull.model.config import FGAesQConfig
+from photocull.model.constants import CLIP_MEAN, CLIP_STD
 
 __all__ = ["CLIP_MEAN", "CLIP_STD", "NativeViT", "build_clip_visual", "key_padding_mask"]
-
-# OpenAI CLIP normalisation (open_clip.constants.OPENAI_DATASET_MEAN / _STD).
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def build_clip_visual(cfg: FGAesQConfig, *, allow_download: bool | None = None) -> nn.Module:
@@ -52,9 +49,9 @@ def build_clip_visual(cfg: FGAesQConfig, *, allow_download: bool | None = None) 
     ``cfg.pretrained is None``: built directly (random init) with the same arguments open_clip's
     model factory uses for a CLIP ViT (QuickGELU when ``cfg.quick_gelu``), so the state-dict
     layout is open_clip's. Otherwise ``open_clip.create_model(cfg.clip_model, pretrained=...)``'s
-    ``.visual``, with the weights found locally first (:func:`photocull.embed.resolve_weights`);
+    ``.visual``, with the weights found locally first (:func:`photocull.backbones.resolve_weights`);
     without local weights and without permission to download this raises
-    :class:`photocull.embed.WeightsUnavailable` at once, never waiting on a network.
+    :class:`photocull.backbones.WeightsUnavailable` at once, never waiting on a network.
     """
     oc = import_open_clip()
     if cfg.pretrained is None:
@@ -71,7 +68,7 @@ def build_clip_visual(cfg: FGAesQConfig, *, allow_download: bool | None = None) 
             norm_layer=oc.transformer.LayerNorm,
         )
 
-    from photocull.embed import BackboneSpec, WeightsUnavailable, download_allowed, resolve_weights
+    from photocull.backbones import BackboneSpec, WeightsUnavailable, download_allowed, resolve_weights
 
     spec = BackboneSpec(model=cfg.clip_model, pretrained=cfg.pretrained)
     path = resolve_weights(spec)

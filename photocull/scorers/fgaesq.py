@@ -80,7 +80,7 @@ def load_scorer(weights: Path | None, device: str, **kwargs) -> FGAesQScorer:
     """Load FGAesQ weights (a photocull safetensors file; default: the model cache)."""
     import torch
 
-    from ..embed import pick_device
+    from ..runtime import pick_device
     from ..model.checkpoint import load_model
 
     dev = pick_device(device)

@@ -51,14 +51,14 @@ def make_scorer_fn(name: str, *, device: str = "auto", exhaustive: bool = False,
 
         return scorer_fn_from_scorer(TechnicalScorer()), "technical"
     if low == "clip":
-        from photocull.embed import BackboneSpec, load_backbone
+        from photocull.backbones import BackboneSpec, load_backbone
         from photocull.scorers.clip_iqa import ClipIQAScorer
 
         bb = load_backbone(BackboneSpec(model=clip_model, pretrained=clip_pretrained), device)
         return scorer_fn_from_scorer(ClipIQAScorer(bb), bb.embed_images), f"clip ({bb.spec.label})"
     path = Path(name).expanduser()
     if low == "fgaesq" or path.suffix in (".safetensors", ".pt", ".pth", ".bin"):
-        from photocull.embed import pick_device
+        from photocull.runtime import pick_device
         from photocull.model.checkpoint import load_model
         from photocull.train.loop import model_scorer_fn
 

@@ -26,7 +26,6 @@ fine-grained, coarse or edit-pair dataset (:mod:`photocull.train.datasets`).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -39,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from photocull.runtime import autocast, pick_device
 from photocull.model.config import DiffTokenConfig, FGAesQConfig
 from photocull.model.difftoken import TokenBatch, build_pair_tokens, build_tokens, collate
 from photocull.model.fgaesq import FGAesQ
@@ -279,7 +279,7 @@ def _text_encoder(cfg: TrainConfig, model: FGAesQ, note: Callable[[str], None]) 
         return L.random_clip_text_encoder(dim)
     pretrained = model.cfg.pretrained or ("openai" if cfg.init != "random" else None)
     if choice == "clip" or (choice == "auto" and pretrained and cfg.model.lower() != "tiny"):
-        from photocull.embed import WeightsUnavailable
+        from photocull.backbones import WeightsUnavailable
 
         try:
             enc = L.clip_text_encoder(model.cfg.clip_model, pretrained if pretrained and not
@@ -292,12 +292,6 @@ def _text_encoder(cfg: TrainConfig, model: FGAesQ, note: Callable[[str], None]) 
                 raise
             note(f"CLIP text tower unavailable ({exc}); CTAlign uses fixed hashed caption directions")
     return L.hashed_text_encoder(dim)
-
-
-def _pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 # ------------------------------------------------------------------------------------------
@@ -326,12 +320,6 @@ def make_heldout(images: Sequence[np.ndarray], n: int, seed: int, tok: DiffToken
     return HeldOut(pairs, collate(ta + tb), [ep.family for ep in pairs])
 
 
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 @torch.no_grad()
 def heldout_accuracy(model: FGAesQ, held: HeldOut, device: torch.device | str = "cpu",
                      batch_size: int = 64) -> dict[str, Any]:
@@ -346,7 +334,7 @@ def heldout_accuracy(model: FGAesQ, held: HeldOut, device: torch.device | str = 
         for s in range(0, 2 * n, batch_size):
             sl = slice(s, min(2 * n, s + batch_size))
             part = TokenBatch(tb.patches[sl], tb.positions[sl], tb.grids[sl], tb.scales[sl], tb.valid[sl])
-            with _autocast(device):
+            with autocast(device):
                 _, sc = model(part.to(device))
             scores.append(sc.float().cpu())
     finally:
@@ -492,7 +480,7 @@ def train(cfg: TrainConfig, *, callback: Callable[[TrainEvent], None] | None = N
         model, init = build_model(cfg)
     else:
         init = "given model"
-    device = _pick_device(cfg.device)
+    device = pick_device(cfg.device)
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     model.to(device).train()
@@ -619,7 +607,7 @@ def _batch_loss(model: FGAesQ, batch: PairBatch | ImageBatch, stage: StageConfig
     w = stage.loss
     parts: dict[str, torch.Tensor] = {}
     tb = batch.tokens.to(device)
-    with _autocast(device):
+    with autocast(device):
         emb = model.embed(tb)
         dist, score = model.iqa_head(emb)
     emb = emb.float()

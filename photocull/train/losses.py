@@ -162,8 +162,8 @@ def hashed_text_encoder(dim: int, salt: str = "photocull/ctalign") -> TextEncode
 def clip_text_encoder(model: str = "ViT-B-16", pretrained: str = "openai", device: str = "cpu",
                       allow_download: bool | None = None) -> TextEncoder:
     """The frozen CLIP text tower of ``model``/``pretrained`` (local weights; see
-    :func:`photocull.embed.load_backbone`, which raises ``WeightsUnavailable`` without them)."""
-    from photocull.embed import BackboneSpec, load_backbone
+    :func:`photocull.backbones.load_backbone`, which raises ``WeightsUnavailable`` without them)."""
+    from photocull.backbones import BackboneSpec, load_backbone
 
     backbone = load_backbone(BackboneSpec(model=model, pretrained=pretrained), device,
                              allow_download=allow_download)

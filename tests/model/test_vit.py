@@ -175,7 +175,7 @@ def test_tower_from_local_clip_weights_through_open_clip(tmp_path):
 
 
 def test_missing_clip_weights_fail_at_once(monkeypatch):
-    from photocull.embed import WeightsUnavailable
+    from photocull.backbones import WeightsUnavailable
     from photocull.model.vit import build_clip_visual
 
     monkeypatch.delenv("PHOTOCULL_ALLOW_DOWNLOAD", raising=False)

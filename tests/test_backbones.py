@@ -15,18 +15,16 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from photocull.compat import import_open_clip  # noqa: E402
-from photocull.embed import (  # noqa: E402
+from photocull.backbones import (  # noqa: E402
     BackboneSpec,
-    DeviceUnavailable,
     WeightsUnavailable,
-    default_num_threads,
     download_allowed,
     embed_stream,
     load_backbone,
-    pick_device,
     resolve_weights,
     searched_locations,
 )
+from photocull.runtime import DeviceUnavailable, default_num_threads, pick_device  # noqa: E402
 
 open_clip = import_open_clip()
 
@@ -317,7 +315,7 @@ def test_cuda_backbone_half_precision(tiny_weights):
 
 
 def test_auto_batch_size_follows_free_gpu_memory(tiny_backbone, monkeypatch):
-    from photocull import embed
+    from photocull.backbones import clip as embed
 
     cuda = torch.device("cuda")
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *a: (70 * 2**30, 80 * 2**30))
