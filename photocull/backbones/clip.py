@@ -345,3 +345,26 @@ def load_backbone(spec: BackboneSpec, device: Any = "auto", *, allow_download: b
         source=res.kind if res.kind != "unknown-tag" else "file")
     log.info("loaded %r in %.2fs from %s", backbone, time.perf_counter() - t0, res.path or "open_clip")
     return backbone
+
+
+def load_for_run(model: str | None, pretrained: str | None, device: Any = "auto",
+                 batch_size: int | None = None) -> tuple[Backbone | None, str | None]:
+    """The backbone for a cull/score/group run, and a warning when there is none.
+
+    Without an explicit ``--model``/``--pretrained`` missing weights are a warning (grouping by
+    capture time and hashes still works); with one they are an error (WeightsUnavailable or
+    ValueError), as is a device this machine lacks (DeviceUnavailable).
+    """
+    from .spec import spec_from_options
+    from .weights import surely_absent
+
+    spec, implicit = spec_from_options(model, pretrained)
+    try:
+        if implicit and surely_absent(spec) and not download_allowed():
+            raise WeightsUnavailable("default weights not cached", model=spec.model, pretrained=spec.pretrained)
+        return load_backbone(spec, device, batch_size=batch_size), None
+    except (WeightsUnavailable, ValueError):
+        if not implicit:
+            raise
+    return None, (f"no weights for the default {spec.label} backbone here; grouping by capture time and perceptual "
+                  "hashes only (pass --model/--pretrained PATH to use a local checkpoint, --no-embeddings to silence this).")

@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-MODEL_DIR_ENV = "PHOTOCULL_MODEL_DIR"
+from photocull import paths
+from photocull.paths import MODEL_DIR_ENV  # noqa: F401  (re-exported)
+
 DEFAULT_MODEL_FILE = "fgaesq.safetensors"
 
 
 def default_model_dir() -> Path:
     """``$PHOTOCULL_MODEL_DIR``, else ``~/.cache/photocull/models``."""
-    env = os.environ.get(MODEL_DIR_ENV, "").strip()
-    return Path(os.path.expanduser(env)) if env else Path.home() / ".cache" / "photocull" / "models"
+    return paths.model_dir()
 
 
 def find_model(name: str = DEFAULT_MODEL_FILE, model_dir: str | os.PathLike | None = None) -> Path | None:

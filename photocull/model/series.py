@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from photocull.runtime import autocast, cpu_count
+from photocull.train.metrics import srcc
 from photocull.model.difftoken import Prepared, Tokens, build_pair_tokens, build_tokens, collate, prepare
 
 __all__ = [
@@ -312,21 +313,6 @@ def score_series(images: Sequence[np.ndarray | torch.Tensor | Prepared], model: 
 # Agreement between two rankings
 
 
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n with ties given their average rank."""
-    order = np.argsort(x, kind="stable")
-    ranks = np.empty(len(x), dtype=np.float64)
-    xs = x[order]
-    i = 0
-    while i < len(x):
-        j = i
-        while j + 1 < len(x) and xs[j + 1] == xs[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    return ranks
-
-
 def rank_agreement(a_scores: Sequence[float] | np.ndarray, b_scores: Sequence[float] | np.ndarray) -> RankAgreement:
     """Spearman's rho between two scorings of the same frames, and whether their best frame agrees.
 
@@ -342,9 +328,4 @@ def rank_agreement(a_scores: Sequence[float] | np.ndarray, b_scores: Sequence[fl
     top1 = int(np.argmax(a)) == int(np.argmax(b))
     if a.size < 2:
         return RankAgreement(math.nan, top1)
-    ra, rb = _ranks(a), _ranks(b)
-    ra -= ra.mean()
-    rb -= rb.mean()
-    den = math.sqrt(float((ra * ra).sum() * (rb * rb).sum()))
-    rho = float((ra * rb).sum() / den) if den > 0 else math.nan
-    return RankAgreement(rho, top1)
+    return RankAgreement(srcc(a, b), top1)

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from ..records import Analysis, FrameScore, Series
+from .base import ScorerRequest, register_scorer
 from .technical import TechnicalThresholds, score_series as technical_series
 
 PROMPT_PAIRS: tuple[tuple[str, str, str], ...] = (
@@ -36,7 +37,6 @@ def prompt_scores(image_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
 
 class ClipIQAScorer:
     name = "clip"
-    version = "1"
     needs_images = False
     needs_embeddings = True
 
@@ -45,7 +45,6 @@ class ClipIQAScorer:
         self.thresholds = thresholds or TechnicalThresholds()
         texts = [t for _, pos, neg in PROMPT_PAIRS for t in (pos, neg)]
         self.text_emb = backbone.embed_texts(texts).astype(np.float32)
-        self.version = f"1:{backbone.key}"
 
     def score(self, series: Sequence[Series], analyses: Sequence[Analysis], progress=None) -> list[FrameScore]:
         out: list[FrameScore | None] = [None] * len(analyses)
@@ -60,3 +59,8 @@ class ClipIQAScorer:
                 components = {name: round(float(p), 4) for (name, _, _), p in zip(PROMPT_PAIRS, probs)}
                 out[idx] = FrameScore(round(10.0 * float(probs.mean()), 4), components, tech[k].problems)
         return [fs if fs is not None else FrameScore(0.0, problems=["not scored"]) for fs in out]
+
+
+@register_scorer("clip", label="CLIP prompts", needs_embeddings=True, auto_rank=20)
+def create(req: ScorerRequest) -> ClipIQAScorer:
+    return ClipIQAScorer(req.backbone, req.thresholds)

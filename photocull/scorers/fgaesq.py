@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from ..records import Analysis, FrameScore, Series
+from .base import ScorerRequest, ScorerUnavailable, register_scorer
 from .technical import TechnicalThresholds, score_series as technical_series
 
 
@@ -44,7 +45,6 @@ class FGAesQScorer:
         self.batch_size = batch_size
         self.weights = weights
         self.thresholds = thresholds or TechnicalThresholds()
-        self.version = "1" + ("-exhaustive" if exhaustive else "")
 
     def score(self, series: Sequence[Series], analyses: Sequence[Analysis], progress=None) -> list[FrameScore]:
         from ..model.series import SeriesInput, score_many
@@ -88,3 +88,27 @@ def load_scorer(weights: Path | None, device: str, **kwargs) -> FGAesQScorer:
     if dev.type == "cpu":
         torch.set_num_threads(max(1, torch.get_num_threads()))
     return FGAesQScorer(model, device=str(dev), weights=weights, **kwargs)
+
+
+def _weights_missing(req: ScorerRequest) -> str | None:
+    from ..model.paths import default_model_dir, find_model
+
+    if req.model is not None or req.weights is not None or find_model() is not None:
+        return None
+    return f"no FGAesQ weights in {default_model_dir()}"
+
+
+@register_scorer("fgaesq", label="FGAesQ", auto_rank=30, unavailable=_weights_missing)
+def create(req: ScorerRequest) -> FGAesQScorer:
+    """From ``req.model`` (built already) or the weights file (default: the model cache)."""
+    from ..runtime import DeviceUnavailable
+
+    kwargs = dict(exhaustive=req.exhaustive, batch_size=req.batch_size or 16, thresholds=req.thresholds)
+    if req.model is not None:
+        return FGAesQScorer(req.model, device=str(next(req.model.parameters()).device), weights=req.weights, **kwargs)
+    try:
+        return load_scorer(req.weights, req.device, **kwargs)
+    except (FileNotFoundError, DeviceUnavailable, ValueError, OSError) as exc:
+        raise ScorerUnavailable(
+            f"{exc}\nAlternatives: --weights PATH.safetensors, 'photocull models import-fgaesq CHECKPOINT', "
+            "or --scorer technical.") from exc

@@ -1,0 +1,334 @@
+"""The settings of cull, score and group, declared once: ``photocull.toml``'s schema AND the CLI's options.
+
+Each field of :class:`RunSettings` is one command-line option (``--top-k`` for ``top_k``)
+and, unless marked ``toml=False``, one key of the ``[cull]`` table; its metadata carries the
+help text, the allowed range and which commands take it. The CLI builds its signatures from
+these fields (``photocull.cli.options``), so a new option is one field here. ``[stars]`` and
+``[technical]`` are the :class:`~photocull.pick.StarMapping` and
+:class:`~photocull.scorers.technical.TechnicalThresholds` dataclasses themselves.
+
+``photocull.toml`` in the user config folder applies to every shoot; one in the shoot folder
+overrides it for that shoot; an option given on the command line overrides both::
+
+    [cull]                 # any cull/score/group option, by its long name with _ for -
+    scorer = "technical"
+    top_k = 1
+    write = "exif,xmp,sidecar"
+    max_gap = 20.0
+    label_picks = true
+
+    [stars]                # the star mapping (photocull.pick.StarMapping)
+    five_star = 0.2
+    four_star = 0.4
+
+    [technical]            # problem thresholds (photocull.scorers.technical.TechnicalThresholds)
+    blur_rel_ev = 1.4
+
+An unknown table or key, a value of the wrong type or out of range is a :class:`ConfigError`
+naming the file, the key and what is allowed: a typo on a card never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+from . import paths
+from .analyse import AnalyseOptions
+from .group import GroupOptions
+from .pick import StarMapping
+from .scorers.technical import TechnicalThresholds
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+ALL = ("cull", "score", "group")
+SCORING = ("cull", "score")
+CULL = ("cull",)
+WRITE_TARGETS = ("exif", "xmp", "sidecar")
+DEFAULT_WORKERS_MAX = 256  # a settings file travels between machines: no bound from this one's cores
+
+
+class ConfigError(ValueError):
+    """A settings file (or value) that cannot be used: says which file and which key."""
+
+
+def opt(
+    default: Any,
+    help: str,
+    *,
+    flags: tuple[str, ...] = (),
+    commands: tuple[str, ...] = ALL,
+    toml: bool = True,
+    panel: str | None = None,
+    min: float | None = None,
+    max: float | None = None,
+    choices: Callable[[], tuple[str, ...]] | None = None,
+    metavar: str | None = None,
+    path: dict[str, Any] | None = None,
+) -> Any:
+    """A settings field: its default plus what the CLI and the TOML reader need to know.
+
+    ``flags``: the option's names (default ``--name-with-dashes``; ``--x/--no-x`` for flags);
+    ``choices``: a function giving the allowed values (read from a registry when asked, so a
+    scorer registered by a plugin is accepted); ``path``: typer path checks.
+    """
+    meta = dict(help=help, flags=flags, commands=commands, toml=toml, panel=panel, min=min, max=max,
+                choices=choices, metavar=metavar, path=path)
+    return field(default=default, metadata={"photocull": meta})
+
+
+def _scorer_names() -> tuple[str, ...]:
+    from .scorers import scorer_names
+
+    return ("auto", *scorer_names())
+
+
+def _sidecar_namings() -> tuple[str, ...]:
+    try:  # arch-b provides photocull.metadata.SIDECAR_NAMINGS
+        from .metadata import SIDECAR_NAMINGS  # type: ignore[attr-defined]
+    except ImportError:
+        return ("name", "name-ext")
+    return tuple(SIDECAR_NAMINGS)
+
+
+_MODEL = "Model"
+
+
+@dataclass
+class RunSettings:
+    """What one cull/score/group run is asked to do: the ``[cull]`` table and the CLI options."""
+
+    scorer: str = opt("auto", "auto (FGAesQ when its weights are here, else CLIP prompts with --model, else technical), "
+                      "technical (weight-free: sharpness, exposure, noise), clip, fgaesq.",
+                      commands=SCORING, choices=_scorer_names)
+    weights: Optional[str] = opt(None, "FGAesQ weights (.safetensors from 'photocull models import-fgaesq' or 'photocull train').",
+                                 commands=SCORING, panel=_MODEL)
+    exhaustive: bool = opt(False, "FGAesQ: score every pair of a series (the official O(n^2) averaging) instead of one reference per frame.",
+                           commands=SCORING, panel=_MODEL, toml=False)
+    faces: Optional[bool] = opt(None, "Flag closed eyes and faces out of focus, against series mates (default: on when OpenCV "
+                                "is installed: pip install 'photocull[faces]').", flags=("--faces/--no-faces",),
+                                commands=SCORING, toml=False)
+    html: Optional[Path] = opt(None, "Also write a self-contained HTML contact sheet to PATH (open it in any browser).",
+                               commands=SCORING, toml=False, metavar="PATH")
+    top_k: int = opt(1, "Picks per series.", commands=SCORING, min=1, max=1000)
+    dry_run: bool = opt(False, "Do everything but write: see what would happen.", flags=("--dry-run", "-n"),
+                        commands=CULL, toml=False)
+    write: str = opt(",".join(WRITE_TARGETS), "Where ratings go: exif, xmp, sidecar (comma-separated). JPEGs get EXIF+XMP; "
+                     "other formats an XMP sidecar.", commands=CULL)
+    label_picks: bool = opt(False, "Also give picks the colour label 'Green' (xmp:Label).", commands=CULL)
+    reject: bool = opt(False, "Mark technically failed frames as rejected (xmp:Rating -1) instead of 1 star.", commands=CULL)
+    keep_mtime: bool = opt(True, "Keep each photo's modification time after writing.", flags=("--keep-mtime/--touch",),
+                           commands=CULL)
+    copy_picks: Optional[Path] = opt(None, "Copy every pick (with its RAW and sidecars) into DIR.", commands=CULL,
+                                     toml=False, metavar="DIR", path=dict(file_okay=False))
+    move_rejects: Optional[Path] = opt(None, "Move technically failed frames into DIR (never deleted; undo moves them back).",
+                                       commands=CULL, toml=False, metavar="DIR", path=dict(file_okay=False))
+    sidecar_naming: str = opt("name", "'name': IMG_1.xmp (Lightroom, darktable read); 'name-ext': IMG_1.CR2.xmp (darktable writes).",
+                              commands=CULL, choices=_sidecar_namings)
+    recursive: bool = opt(True, "Look into subfolders.", flags=("--recursive/--no-recursive",))
+    max_gap: float = opt(GroupOptions.max_gap, "Seconds of pause that always end a series.", min=0.0, max=86400.0)
+    hash_threshold: float = opt(GroupOptions.hash_threshold, "Mean pHash/dHash distance (bits of 64) under which frames are "
+                                "the same shot.", min=0.0, max=64.0)
+    embed_threshold: float = opt(GroupOptions.embed_threshold, "Embedding cosine similarity above which frames are the same shot.",
+                                 min=0.0, max=1.0)
+    model: Optional[str] = opt(None, "open_clip backbone for grouping (default ViT-B-16; used when its weights are here).",
+                               panel=_MODEL)
+    pretrained: Optional[str] = opt(None, "open_clip tag (default openai) or a local checkpoint file (.safetensors/.pt).",
+                                    panel=_MODEL)
+    no_embeddings: bool = opt(False, "Group by capture time and hashes only (no CLIP model).", panel=_MODEL)
+    device: str = opt("auto", "auto, cpu, cuda, cuda:N or mps.", panel=_MODEL)
+    batch_size: Optional[int] = opt(None, "Images per model batch (default: fitted to GPU memory; 32 on CPU).", panel=_MODEL,
+                                    min=1, max=4096)
+    cache: bool = opt(True, "Reuse what earlier runs computed (SHOOT/.photocull/cache.sqlite).", flags=("--cache/--no-cache",))
+    user_cache: bool = opt(False, "Keep the cache in your user cache folder instead of the shoot (read-only cards).")
+    json_path: Optional[str] = opt(None, "Write a machine-readable report to PATH ('-' prints it instead of the table).",
+                                   flags=("--json",), toml=False, metavar="PATH")
+    workers: Optional[int] = opt(None, "Decode processes (default: one per core).", min=1, max=DEFAULT_WORKERS_MAX)
+    verbose: bool = opt(False, "Show error details.", flags=("--verbose", "-v"), toml=False)
+    quiet: bool = opt(False, "No progress bars.", flags=("--quiet", "-q"), toml=False)
+
+    def targets(self) -> frozenset[str]:
+        """``write`` as a set of metadata targets (ConfigError when empty or unknown)."""
+        targets = frozenset(t.strip().lower() for t in self.write.split(",") if t.strip())
+        unknown = targets - set(WRITE_TARGETS)
+        if unknown or not targets:
+            raise ConfigError(f"choose from {', '.join(WRITE_TARGETS)} (comma-separated), got {self.write!r}")
+        return targets
+
+
+@dataclass
+class CullOptions:
+    """What ``pipeline.run`` needs, derived from the settings by :meth:`Settings.cull_options`."""
+
+    recursive: bool = True
+    workers: int | None = None  # decode processes (default: all cores)
+    analyse: AnalyseOptions = field(default_factory=AnalyseOptions)
+    group: GroupOptions = field(default_factory=GroupOptions)
+    top_k: int = 1
+    stars: StarMapping = field(default_factory=StarMapping)
+    write: bool = True  # False: group/score only
+    dry_run: bool = False
+    cache: bool = True  # keep what was computed in SHOOT/.photocull/cache.sqlite
+    user_cache: bool = False  # ... or in the user's cache folder (read-only shoots, cards)
+    working_size: int = 512  # long side of the image kept for embeddings and model scorers
+    faces: bool = False  # closed eyes / face out of focus checks (OpenCV)
+    copy_picks: Path | None = None  # copy each pick (with RAW companion and sidecars) here
+    move_rejects: Path | None = None  # move technically failed frames here (never deleted)
+
+
+# Allowed ranges of the [stars] and [technical] values (their dataclasses live with their stages).
+RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "stars": {"five_star": (0.0, 1.0), "four_star": (0.0, 1.0), "other_stars": (1, 5), "failed_stars": (1, 5)},
+    "technical": {
+        "blur_rel_ev": (0.0, 20.0), "blur_abs": (0.0, 1.0), "clip_high": (0.0, 1.0), "clip_low": (0.0, 1.0),
+        "dark_luma": (0.0, 1.0), "exposure_rel_ev": (0.0, 20.0), "clip_rel": (0.0, 1.0), "noise_rel": (0.0, 100.0),
+        "noise_min": (0.0, 255.0), "noise_abs": (0.0, 255.0),
+    },
+}
+SECTION_TYPES: dict[str, type] = {"cull": RunSettings, "stars": StarMapping, "technical": TechnicalThresholds}
+
+
+def option_meta(f: dataclasses.Field) -> dict[str, Any]:
+    """The CLI/TOML metadata of a RunSettings field."""
+    return f.metadata["photocull"]
+
+
+def toml_keys(section: str) -> dict[str, type]:
+    """``key -> type`` of one ``photocull.toml`` table (types without ``Optional``)."""
+    cls = SECTION_TYPES[section]
+    hints = typing.get_type_hints(cls)
+    return {f.name: value_type(hints[f.name]) for f in dataclasses.fields(cls)
+            if section != "cull" or option_meta(f)["toml"]}
+
+
+def value_type(hint: Any) -> type:
+    """``Optional[int]`` -> ``int``; ``Path`` stays ``Path``."""
+    origin = typing.get_origin(hint)
+    if origin is Union or (sys.version_info >= (3, 10) and origin is types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0]
+    return hint
+
+
+def value_range(section: str, key: str) -> tuple[float | None, float | None]:
+    if section == "cull":
+        meta = option_meta(next(f for f in dataclasses.fields(RunSettings) if f.name == key))
+        return meta["min"], meta["max"]
+    return RANGES.get(section, {}).get(key, (None, None))
+
+
+def check_value(section: str, key: str, value: Any, where: str) -> Any:
+    """``value`` for ``[section] key``, coerced (int -> float) and checked against its type,
+    range and choices; ConfigError naming ``where`` (a file) and the key otherwise."""
+    kind = toml_keys(section)[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if kind is Path and isinstance(value, str):
+        value = Path(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: [{section}] {key} must be {kind.__name__}, got {value!r}")
+    lo, hi = value_range(section, key)
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ConfigError(f"{where}: [{section}] {key} = {value!r} is out of range; allowed {_fmt(lo)}..{_fmt(hi)}")
+    if section == "cull":
+        choices = option_meta(next(f for f in dataclasses.fields(RunSettings) if f.name == key))["choices"]
+        if choices is not None and str(value).lower() not in choices():
+            raise ConfigError(f"{where}: [{section}] {key} = {value!r} is not one of {', '.join(choices())}")
+    return value
+
+
+def _fmt(x: float | None) -> str:
+    return "" if x is None else (str(int(x)) if float(x).is_integer() else str(x))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a dict; ConfigError (naming the file) when unreadable or invalid.
+    The one TOML reader: settings files and training configs both use it."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
+
+
+@dataclass
+class Settings:
+    """The settings tree in force: ``[cull]`` run settings, ``[stars]`` and ``[technical]``,
+    plus which file each value came from."""
+
+    cull: RunSettings = field(default_factory=RunSettings)
+    stars: StarMapping = field(default_factory=StarMapping)
+    technical: TechnicalThresholds = field(default_factory=TechnicalThresholds)
+    sources: dict[str, str] = field(default_factory=dict)  # "section.key" -> file it came from
+    files: list[Path] = field(default_factory=list)
+
+    def merge(self, data: dict[str, Any], where: str) -> None:
+        """Apply one file's tables (later files win). Unknown tables or keys are errors."""
+        for section, table in data.items():
+            if section not in SECTION_TYPES or not isinstance(table, dict):
+                known = ", ".join(f"[{s}]" for s in SECTION_TYPES)
+                raise ConfigError(f"{where}: unknown section [{section}]; known: {known}")
+            keys = toml_keys(section)
+            updates = {}
+            for key, value in table.items():
+                if key not in keys:
+                    raise ConfigError(f"{where}: unknown key '{key}' in [{section}]; known: {', '.join(sorted(keys))}")
+                updates[key] = check_value(section, key, value, where)
+                self.sources[f"{section}.{key}"] = where
+            setattr(self, section, dataclasses.replace(getattr(self, section), **updates))
+
+    def with_options(self, given: dict[str, Any]) -> Settings:
+        """These settings with command-line values (only those the user typed) on top."""
+        return dataclasses.replace(self, cull=dataclasses.replace(self.cull, **given))
+
+    def cull_options(self, mode: str, *, faces: bool = False) -> CullOptions:
+        """What ``pipeline.run`` needs for ``mode`` (cull, score or group)."""
+        c = self.cull
+        return CullOptions(
+            recursive=c.recursive,
+            workers=c.workers,
+            group=GroupOptions(max_gap=c.max_gap, hash_threshold=c.hash_threshold, embed_threshold=c.embed_threshold),
+            cache=c.cache,
+            user_cache=c.user_cache,
+            top_k=c.top_k,
+            stars=self.stars,
+            write=mode == "cull",
+            dry_run=c.dry_run and mode == "cull",
+            copy_picks=c.copy_picks if mode == "cull" else None,
+            move_rejects=c.move_rejects if mode == "cull" else None,
+            faces=faces,
+        )
+
+    def rows(self) -> list[tuple[str, Any, str]]:
+        """``(section.key, value, source)`` for every TOML key (``photocull config``)."""
+        out = []
+        for section in SECTION_TYPES:
+            obj = getattr(self, section)
+            for key in sorted(toml_keys(section)):
+                name = f"{section}.{key}"
+                out.append((name, getattr(obj, key), self.sources.get(name, "default")))
+        return out
+
+
+def load(shoot: Path | None) -> Settings:
+    """Defaults, then the user's ``photocull.toml``, then the shoot's own on top."""
+    settings = Settings()
+    candidates = [paths.user_config_path()]
+    if shoot is not None:
+        candidates.append(paths.shoot_folder(shoot) / paths.SETTINGS_FILENAME)
+    for path in candidates:
+        if path.is_file():
+            settings.merge(read_toml(path), str(path))
+            settings.files.append(path)
+    return settings
