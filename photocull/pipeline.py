@@ -25,6 +25,7 @@ from .pick import StarMapping, pick
 from .records import NOISY, Analysis, FileError, Frame, FrameResult, Series, TechnicalMetrics, WriteOutcome
 from .scan import FoundFile, scan
 from .scorers.base import Scorer
+from .settings import CullOptions  # noqa: F401  (re-exported; defined with the settings it comes from)
 
 PARALLEL_MIN_FILES = 12  # below this, starting worker processes costs more than it saves
 
@@ -38,24 +39,6 @@ class Progress(Protocol):
 class _Silent:
     def stage(self, name: str, total: int | None) -> Callable[[int], None]:
         return lambda n=1: None
-
-
-@dataclass
-class CullOptions:
-    recursive: bool = True
-    workers: int | None = None  # decode processes (default: all cores)
-    analyse: AnalyseOptions = field(default_factory=AnalyseOptions)
-    group: GroupOptions = field(default_factory=GroupOptions)
-    top_k: int = 1
-    stars: StarMapping = field(default_factory=StarMapping)
-    write: bool = True  # False: group/score only
-    dry_run: bool = False
-    cache: bool = True  # keep what was computed in SHOOT/.photocull/cache.sqlite
-    user_cache: bool = False  # ... or in the user's cache folder (read-only shoots, cards)
-    working_size: int = 512  # long side of the image kept for embeddings and model scorers
-    faces: bool = False  # closed eyes / face out of focus checks (OpenCV)
-    copy_picks: Path | None = None  # copy each pick (with RAW companion and sidecars) here
-    move_rejects: Path | None = None  # move technically failed frames here (never deleted)
 
 
 @dataclass

@@ -40,6 +40,7 @@ from typing import Any, Callable, Optional, Union
 
 from . import paths
 from .analyse import AnalyseOptions
+from .backbones.spec import DEFAULT_MODEL, DEFAULT_PRETRAINED
 from .group import GroupOptions
 from .pick import StarMapping
 from .scorers.technical import TechnicalThresholds
@@ -73,15 +74,17 @@ def opt(
     choices: Callable[[], tuple[str, ...]] | None = None,
     metavar: str | None = None,
     path: dict[str, Any] | None = None,
+    validate: Callable[[Any], Any] | None = None,
 ) -> Any:
     """A settings field: its default plus what the CLI and the TOML reader need to know.
 
     ``flags``: the option's names (default ``--name-with-dashes``; ``--x/--no-x`` for flags);
     ``choices``: a function giving the allowed values (read from a registry when asked, so a
-    scorer registered by a plugin is accepted); ``path``: typer path checks.
+    scorer registered by a plugin is accepted); ``validate``: raises ConfigError for a bad
+    value; ``path``: typer path checks.
     """
     meta = dict(help=help, flags=flags, commands=commands, toml=toml, panel=panel, min=min, max=max,
-                choices=choices, metavar=metavar, path=path)
+                choices=choices, metavar=metavar, path=path, validate=validate)
     return field(default=default, metadata={"photocull": meta})
 
 
@@ -100,6 +103,14 @@ def _sidecar_namings() -> tuple[str, ...]:
 
 
 _MODEL = "Model"
+
+
+def parse_targets(value: str) -> frozenset[str]:
+    """``"exif,xmp"`` -> the set of metadata targets (ConfigError when empty or unknown)."""
+    targets = frozenset(t.strip().lower() for t in value.split(",") if t.strip())
+    if targets - set(WRITE_TARGETS) or not targets:
+        raise ConfigError(f"choose from {', '.join(WRITE_TARGETS)} (comma-separated), got {value!r}")
+    return targets
 
 
 @dataclass
@@ -122,7 +133,7 @@ class RunSettings:
     dry_run: bool = opt(False, "Do everything but write: see what would happen.", flags=("--dry-run", "-n"),
                         commands=CULL, toml=False)
     write: str = opt(",".join(WRITE_TARGETS), "Where ratings go: exif, xmp, sidecar (comma-separated). JPEGs get EXIF+XMP; "
-                     "other formats an XMP sidecar.", commands=CULL)
+                     "other formats an XMP sidecar.", commands=CULL, validate=parse_targets)
     label_picks: bool = opt(False, "Also give picks the colour label 'Green' (xmp:Label).", commands=CULL)
     reject: bool = opt(False, "Mark technically failed frames as rejected (xmp:Rating -1) instead of 1 star.", commands=CULL)
     keep_mtime: bool = opt(True, "Keep each photo's modification time after writing.", flags=("--keep-mtime/--touch",),
@@ -139,9 +150,9 @@ class RunSettings:
                                 "the same shot.", min=0.0, max=64.0)
     embed_threshold: float = opt(GroupOptions.embed_threshold, "Embedding cosine similarity above which frames are the same shot.",
                                  min=0.0, max=1.0)
-    model: Optional[str] = opt(None, "open_clip backbone for grouping (default ViT-B-16; used when its weights are here).",
+    model: Optional[str] = opt(None, f"open_clip backbone for grouping (default {DEFAULT_MODEL}; used when its weights are here).",
                                panel=_MODEL)
-    pretrained: Optional[str] = opt(None, "open_clip tag (default openai) or a local checkpoint file (.safetensors/.pt).",
+    pretrained: Optional[str] = opt(None, f"open_clip tag (default {DEFAULT_PRETRAINED}) or a local checkpoint file (.safetensors/.pt).",
                                     panel=_MODEL)
     no_embeddings: bool = opt(False, "Group by capture time and hashes only (no CLIP model).", panel=_MODEL)
     device: str = opt("auto", "auto, cpu, cuda, cuda:N or mps.", panel=_MODEL)
@@ -156,12 +167,8 @@ class RunSettings:
     quiet: bool = opt(False, "No progress bars.", flags=("--quiet", "-q"), toml=False)
 
     def targets(self) -> frozenset[str]:
-        """``write`` as a set of metadata targets (ConfigError when empty or unknown)."""
-        targets = frozenset(t.strip().lower() for t in self.write.split(",") if t.strip())
-        unknown = targets - set(WRITE_TARGETS)
-        if unknown or not targets:
-            raise ConfigError(f"choose from {', '.join(WRITE_TARGETS)} (comma-separated), got {self.write!r}")
-        return targets
+        """``write`` as a set of metadata targets."""
+        return parse_targets(self.write)
 
 
 @dataclass
@@ -239,9 +246,14 @@ def check_value(section: str, key: str, value: Any, where: str) -> Any:
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ConfigError(f"{where}: [{section}] {key} = {value!r} is out of range; allowed {_fmt(lo)}..{_fmt(hi)}")
     if section == "cull":
-        choices = option_meta(next(f for f in dataclasses.fields(RunSettings) if f.name == key))["choices"]
-        if choices is not None and str(value).lower() not in choices():
-            raise ConfigError(f"{where}: [{section}] {key} = {value!r} is not one of {', '.join(choices())}")
+        meta = option_meta(next(f for f in dataclasses.fields(RunSettings) if f.name == key))
+        if meta["choices"] is not None and str(value).lower() not in meta["choices"]():
+            raise ConfigError(f"{where}: [{section}] {key} = {value!r} is not one of {', '.join(meta['choices']())}")
+        if meta["validate"] is not None:
+            try:
+                meta["validate"](value)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: [{section}] {key}: {exc}") from None
     return value
 
 

@@ -1,0 +1,190 @@
+"""``photocull cull``, ``score`` and ``group``: one body, one set of options (``photocull.settings``).
+
+They differ only in what they write and show: ``group`` scores with the technical scorer
+and shows series; ``score`` shows picks and stars; ``cull`` also writes them.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+
+from .. import paths
+from ..settings import ConfigError, Settings
+from .app import app
+from .errors import EXIT_USAGE, fail, note, stderr, warning
+from .options import given_on_command_line, settings_options
+from .output import finish, progress_bars, save_last_run
+
+
+def create_writer_fallback(targets: frozenset[str], label_picks: bool, reject: bool, preserve_mtime: bool,
+                           sidecar_naming: str, journal) -> Callable:
+    """The rating writer for the pipeline.  # arch-b provides photocull.metadata.create_writer
+    (same arguments, same behaviour); this stays only until that lands."""
+    from ..metadata.writer import write_rating
+
+    def writer(fr, dry_run: bool):
+        r = fr.rating
+        common = dict(
+            targets=targets,
+            rejected=reject and r.rejected,
+            label=("Green" if (label_picks and r.is_pick) else None),
+            journal=journal,
+            dry_run=dry_run,
+            preserve_mtime=preserve_mtime,
+            sidecar_naming=sidecar_naming,
+        )
+        outcome = write_rating(fr.frame.path, r.stars, fmt=fr.frame.fmt, expected=(fr.frame.size, fr.frame.mtime_ns), **common)
+        # A RAW beside its JPEG is the same frame: it gets the same rating, in a sidecar.
+        for companion in fr.frame.companions:
+            extra = write_rating(companion, r.stars, fmt="raw", **common)
+            if extra.status == "skipped" and outcome.status != "skipped":
+                outcome = extra
+        return outcome
+
+    return writer
+
+
+def create_writer(*args: Any) -> Callable:
+    try:
+        from ..metadata import create_writer as library_writer  # type: ignore[attr-defined]
+    except ImportError:  # arch-b provides photocull.metadata.create_writer
+        library_writer = create_writer_fallback
+    return library_writer(*args)
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    """photocull.toml (user, then shoot) with what was typed on the command line on top."""
+    from ..settings import load
+
+    try:
+        return load(ctx.params["shoot"]).with_options(given_on_command_line(ctx))
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def _backbone(settings: Settings):
+    """The CLIP backbone for grouping and CLIP scoring, or None (with a warning when implicit)."""
+    c = settings.cull
+    if c.no_embeddings:
+        return None
+    from ..backbones import WeightsUnavailable
+    from ..backbones.clip import load_for_run
+    from ..runtime import DeviceUnavailable
+
+    try:
+        backbone, why_none = load_for_run(c.model, c.pretrained, c.device, c.batch_size)
+    except (DeviceUnavailable, WeightsUnavailable, ValueError) as exc:
+        fail(str(exc))
+    if why_none:
+        warning(why_none)
+    return backbone
+
+
+def _scorer(settings: Settings, mode: str, backbone):
+    from ..scorers import ScorerUnavailable, create_scorer, resolve_auto
+
+    c = settings.cull
+    request = dict(thresholds=settings.technical, backbone=backbone, weights=Path(c.weights) if c.weights else None,
+                   device=c.device, exhaustive=c.exhaustive, batch_size=c.batch_size)
+    name = "technical" if mode == "group" else c.scorer.lower()
+    try:
+        if name == "auto":
+            choice = resolve_auto(**request)
+            if choice.note:
+                note(choice.note)
+            name = choice.name
+        return create_scorer(name, **request)
+    except ScorerUnavailable as exc:
+        fail(str(exc))
+    except ValueError as exc:  # an unknown name from photocull.toml
+        fail(str(exc))
+
+
+def _faces_enabled(requested: Optional[bool]) -> bool:
+    from ..faces import unavailable_reason
+
+    if requested is False:
+        return False
+    reason = unavailable_reason()
+    if reason is None:
+        return True
+    if requested:
+        fail(reason)
+    note(f"face checks off: {reason}")
+    return False
+
+
+def execute(ctx: typer.Context, mode: str) -> None:
+    """The body of cull / score / group."""
+    from ..pipeline import run
+
+    settings = _settings(ctx)
+    c = settings.cull
+    shoot: Path = ctx.params["shoot"]
+    started = time.perf_counter()
+    backbone = _backbone(settings)
+    scorer = _scorer(settings, mode, backbone)
+    opts = settings.cull_options(mode, faces=_faces_enabled(c.faces) if mode != "group" else False)
+    writer = journal = None
+    if mode == "cull":
+        from ..metadata.journal import Journal
+
+        journal = Journal(paths.shoot_folder(shoot))
+        writer = create_writer(c.targets(), c.label_picks, c.reject, c.keep_mtime, c.sidecar_naming, journal)
+    with progress_bars(not c.quiet) as progress:
+        result = run(shoot, scorer, opts, writer=writer, progress=progress, backbone=backbone, journal=journal)
+    save_last_run(result, shoot)
+    if c.html and mode != "group":
+        from ..report.html import write_html
+
+        with progress_bars(not c.quiet) as progress:
+            progress.stage("Contact sheet", None)
+            write_html(result, c.html)
+        note(f"contact sheet written to {c.html}", stderr())
+    finish(result, started, c.json_path, c.verbose, show_scores=mode != "group")
+
+
+@app.command()
+@settings_options("cull")
+def cull(ctx: typer.Context, shoot: Path, **options: Any) -> None:
+    """Group, score, pick and write star ratings into the photos.
+
+    Picks get 3-5 stars, their series mates 2, technically failed frames 1.
+    Every write is atomic and journaled: [bold]photocull undo SHOOT/[/] restores what was there.
+
+    Examples:
+
+      photocull cull ~/Pictures/2026-11-24/ --dry-run
+
+      photocull cull SHOOT/ --top-k 2 --json report.json
+
+      photocull cull SHOOT/ --write sidecar       (never touch the originals)
+    """
+    execute(ctx, "cull")
+
+
+@app.command()
+@settings_options("score")
+def score(ctx: typer.Context, shoot: Path, **options: Any) -> None:
+    """Group and score, show picks and stars; write nothing to the photos.
+
+    Example:  photocull score SHOOT/ --json -
+    """
+    execute(ctx, "score")
+
+
+@app.command()
+@settings_options("group")
+def group(ctx: typer.Context, shoot: Path, **options: Any) -> None:
+    """Find the series (bursts, brackets, re-takes) only: no ratings written.
+
+    Example:  photocull group SHOOT/ --max-gap 5
+    """
+    execute(ctx, "group")
+
+
+__all__ = ["EXIT_USAGE", "create_writer", "cull", "execute", "group", "score"]

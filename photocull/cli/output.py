@@ -1,0 +1,93 @@
+"""What a run shows and keeps: progress bars, the result table or JSON, the saved last run."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from .. import paths
+from ..pipeline import CullResult
+from ..runtime import atomic_write_text
+from .errors import EXIT_OK, EXIT_PARTIAL
+
+
+class RichProgress:
+    """Adapts rich progress bars to the pipeline's Progress protocol."""
+
+    def __init__(self, progress: Progress | None):
+        self.progress = progress
+
+    def stage(self, name: str, total: int | None) -> Callable[[int], None]:
+        if self.progress is None or not total:
+            return lambda n=1: None
+        task = self.progress.add_task(name, total=total)
+        return lambda n=1: self.progress.advance(task, n)  # type: ignore[union-attr]
+
+
+@contextmanager
+def progress_bars(enabled: bool) -> Iterator[RichProgress]:
+    """Progress on stderr (stdout stays for the table or JSON); nothing when ``enabled`` is False."""
+    if not enabled:
+        yield RichProgress(None)
+        return
+    bar = Progress(
+        TextColumn("{task.description:<18}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    with bar:
+        yield RichProgress(bar)
+
+
+def result_console(json_path: Optional[str]) -> Console:
+    """Where results go: stdout, unless ``--json -`` owns it (then the table goes to stderr)."""
+    return Console(stderr=json_path == "-", highlight=False)
+
+
+def write_report(result: CullResult, path: Path, elapsed: float | None) -> None:
+    """The JSON report at ``path``, written atomically (never half a file)."""
+    from ..report.json import write_json
+
+    atomic_write_text(Path(path), write_json(result, "-", elapsed) + "\n")
+
+
+def save_last_run(result: CullResult, shoot: Path) -> None:
+    """Keep the run's report in SHOOT/.photocull/ so 'photocull report' needs no re-scoring."""
+    target = paths.last_run_path(shoot)
+    try:
+        target.parent.mkdir(exist_ok=True)
+        write_report(result, target, None)
+    except OSError:
+        pass  # a read-only shoot: the report command will say there is nothing to show
+
+
+def finish(result: CullResult, started: Optional[float], json_path: Optional[str], verbose: bool, show_scores: bool = True) -> None:
+    """Show the result (table, errors, totals) or print/write its JSON, then exit 0 or 1."""
+    from ..report.json import write_json
+    from ..report.table import print_errors, series_table, totals_line
+    from .errors import note, stderr
+
+    elapsed = None if started is None else time.perf_counter() - started
+    if json_path == "-":
+        typer.echo(write_json(result, "-", elapsed))
+    else:
+        out, err = result_console(json_path), stderr()
+        out.print(series_table(result, show_scores=show_scores))
+        print_errors(err, result, verbose)
+        for message in result.notes:
+            note(message, err)
+        out.print(escape(totals_line(result, elapsed)))
+        if json_path:
+            write_report(result, Path(json_path), elapsed)
+            note(f"report written to {json_path}", err)
+    raise typer.Exit(EXIT_PARTIAL if result.failed else EXIT_OK)
