@@ -132,22 +132,17 @@ def _nvjpeg_batch(buf, dev, size, decode_jpeg, F) -> int:
 
 
 def probe_photocull(root: Path, workers: int, backbone: str | None, device: str, warm: bool, scorer_name: str = "technical") -> dict[str, Any]:
-    from photocull.cli import WRITE_TARGETS, _make_writer
-    from photocull.pipeline import CullOptions, run
+    from photocull.pipeline import run
+    from photocull.scorers import create_scorer
+    from photocull.settings import WRITE_TARGETS, CullOptions
 
     bb, label = None, None
     t_load = time.perf_counter()
     if backbone:
         bb, label, _ = common.load_bench_backbone(backbone, device, ROOT / "benchmarks" / "_work")
     load_s = time.perf_counter() - t_load
-    if scorer_name == "technical":
-        from photocull.scorers.technical import TechnicalScorer
-
-        scorer = TechnicalScorer()
-    elif scorer_name == "fgaesq":
-        scorer = _random_fgaesq(device)
-    else:
-        raise ValueError(f"unknown scorer {scorer_name}")
+    model = _random_fgaesq(device) if scorer_name == "fgaesq" else None
+    scorer = create_scorer(scorer_name, model=model, device=device, batch_size=16, backbone=bb)
     shutil.rmtree(root / ".photocull", ignore_errors=True)
     opts = CullOptions(dry_run=True, workers=workers)
     gpu = None
@@ -156,7 +151,7 @@ def probe_photocull(root: Path, workers: int, backbone: str | None, device: str,
 
         torch.cuda.reset_peak_memory_stats()
         gpu = torch
-    writer = _writer(_make_writer, frozenset(WRITE_TARGETS), root)
+    writer = _writer(frozenset(WRITE_TARGETS), root)
     common.reset_peak()
     base_mb = common.vm_rss_mb()
     t0 = time.perf_counter()
@@ -192,21 +187,24 @@ def probe_photocull(root: Path, workers: int, backbone: str | None, device: str,
     return out
 
 
-def _writer(make_writer, targets, root: Path):
+def _writer(targets, root: Path):
     """The CLI's writer (dry-run semantics come from CullOptions)."""
     from photocull.metadata.journal import Journal
 
-    return make_writer(targets, False, False, True, "name", Journal(root))
+    try:
+        from photocull.metadata import create_writer
+    except ImportError:  # arch-b provides photocull.metadata.create_writer
+        from photocull.cli.cull import create_writer_fallback as create_writer
+    return create_writer(targets, False, False, True, "name", Journal(root))
 
 
 def _random_fgaesq(device: str):
-    """The FGAesQ scorer with the published architecture and RANDOM weights (cost, not quality)."""
+    """The FGAesQ model with the published architecture and RANDOM weights (cost, not quality)."""
     import torch
 
-    from photocull.runtime import pick_device
     from photocull.model.config import FGAesQConfig
     from photocull.model.fgaesq import FGAesQ
-    from photocull.scorers.fgaesq import FGAesQScorer
+    from photocull.runtime import pick_device
 
     dev = pick_device(device)
     torch.manual_seed(0)
@@ -215,8 +213,7 @@ def _random_fgaesq(device: str):
         from dataclasses import replace
 
         cfg = replace(cfg, pretrained=None)
-    model = FGAesQ.from_config(cfg).eval().to(dev)
-    return FGAesQScorer(model, device=str(dev), batch_size=16)
+    return FGAesQ.from_config(cfg).eval().to(dev)
 
 
 def probe_main(argv: list[str]) -> None:

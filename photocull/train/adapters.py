@@ -44,28 +44,31 @@ def scorer_fn_from_scorer(scorer: Any, embed: Callable[[list[np.ndarray]], np.nd
 
 def make_scorer_fn(name: str, *, device: str = "auto", exhaustive: bool = False,
                    clip_model: str = "ViT-B-16", clip_pretrained: str = "openai") -> tuple[ScorerFn, str]:
-    """``(function, description)`` for a ``--scorer`` value (see the module docstring)."""
+    """``(function, description)`` for a ``--scorer`` value (see the module docstring).
+
+    Registered scorers are built by :func:`photocull.scorers.create_scorer`, as the CLI
+    builds them; FGAesQ (installed or a checkpoint file) is then run image by image through
+    the training loop's batched scorer.
+    """
+    from photocull.scorers import create_scorer, scorer_entry, scorer_names
+
     low = name.lower()
-    if low == "technical":
-        from photocull.scorers.technical import TechnicalScorer
-
-        return scorer_fn_from_scorer(TechnicalScorer()), "technical"
-    if low == "clip":
-        from photocull.backbones import BackboneSpec, load_backbone
-        from photocull.scorers.clip_iqa import ClipIQAScorer
-
-        bb = load_backbone(BackboneSpec(model=clip_model, pretrained=clip_pretrained), device)
-        return scorer_fn_from_scorer(ClipIQAScorer(bb), bb.embed_images), f"clip ({bb.spec.label})"
     path = Path(name).expanduser()
     if low == "fgaesq" or path.suffix in (".safetensors", ".pt", ".pth", ".bin"):
-        from photocull.runtime import pick_device
-        from photocull.model.checkpoint import load_model
         from photocull.train.loop import model_scorer_fn
 
-        dev = pick_device(device)
         weights = None if low == "fgaesq" else path
         if weights is not None and not weights.is_file():
             raise FileNotFoundError(f"{weights}: no such checkpoint")
-        model = load_model(weights, device=dev)
-        return model_scorer_fn(model, dev, exhaustive=exhaustive), f"fgaesq ({weights or 'installed model'})"
-    raise ValueError(f"unknown scorer {name!r}; choose technical, clip, fgaesq or a .safetensors checkpoint")
+        scorer = create_scorer("fgaesq", weights=weights, device=device, exhaustive=exhaustive)
+        return model_scorer_fn(scorer.model, scorer.device, exhaustive=exhaustive), f"fgaesq ({weights or 'installed model'})"
+    if low not in scorer_names():
+        raise ValueError(f"unknown scorer {name!r}; choose {', '.join(scorer_names())} or a .safetensors checkpoint")
+    backbone = None
+    if scorer_entry(low).needs_embeddings:
+        from photocull.backbones import BackboneSpec, load_backbone
+
+        backbone = load_backbone(BackboneSpec(model=clip_model, pretrained=clip_pretrained), device)
+    scorer = create_scorer(low, backbone=backbone, device=device, exhaustive=exhaustive)
+    label = f"{low} ({backbone.spec.label})" if backbone is not None else low
+    return scorer_fn_from_scorer(scorer, backbone.embed_images if backbone is not None else None), label
