@@ -261,6 +261,16 @@ def _fmt(x: float | None) -> str:
     return "" if x is None else (str(int(x)) if float(x).is_integer() else str(x))
 
 
+def dataclass_from_dict(cls: type, d: dict[str, Any], where: str) -> Any:
+    """``cls(**d)``, refusing unknown keys with an error naming ``where`` and the keys (the
+    one rule for every settings dataclass read from a file: a typo never does nothing)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(repr(k) for k in unknown)}; known: {', '.join(sorted(names))}")
+    return cls(**d)
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """A TOML file as a dict; ConfigError (naming the file) when unreadable or invalid.
     The one TOML reader: settings files and training configs both use it."""

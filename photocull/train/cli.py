@@ -21,7 +21,9 @@ __all__ = ["eval_command", "train_command"]
 
 
 def _fail(console: Console, msg: str) -> None:
-    console.print(f"[red]error:[/] {msg}")
+    from rich.markup import escape
+
+    console.print(f"[red]error:[/] {escape(msg)}")
     raise typer.Exit(2)
 
 

@@ -39,7 +39,6 @@ stage's mix; a stage left with no source is skipped.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,29 +49,10 @@ SOURCES = ("edits", "fine", "coarse")
 LOSS_NAMES = ("emd", "mos", "rank", "ctalign")
 
 
-def _load_toml(path: Path) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        try:
-            import tomli as tomllib
-        except ImportError as exc:
-            raise RuntimeError("reading TOML on Python 3.10 needs the 'tomli' package "
-                               "(pip install tomli)") from exc
-    with open(path, "rb") as f:
-        try:
-            return tomllib.load(f)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: {exc}") from None
-
-
 def _from_dict(cls, d: dict[str, Any], where: str):
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise ValueError(f"{where}: unknown option(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(sorted(names))}")
-    return cls(**d)
+    from photocull.settings import dataclass_from_dict  # one rule: unknown keys are errors naming them
+
+    return dataclass_from_dict(cls, d, where)
 
 
 @dataclass
@@ -183,7 +163,9 @@ class TrainConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: Any) -> TrainConfig:
-        d = _load_toml(Path(path))
+        from photocull.settings import read_toml  # the one TOML reader (errors name the file)
+
+        d = read_toml(Path(path))
         d.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls.from_dict(d)
