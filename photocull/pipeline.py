@@ -20,8 +20,8 @@ import numpy as np
 
 from .analyse import AnalyseOptions, analyse_file
 from .backbones.stream import embed_stream
-from .group import GroupOptions, group_frames
-from .pick import StarMapping, pick
+from .group import group_frames
+from .pick import pick
 from .records import NOISY, Analysis, FileError, Frame, FrameResult, Series, TechnicalMetrics, WriteOutcome
 from .scan import FoundFile, scan
 from .scorers.base import Scorer

@@ -25,7 +25,6 @@ from .spec import (
     LOCAL_DIR_PREFIX,
     WEIGHT_SUFFIXES,
     BackboneSpec,
-    WeightsUnavailable,
     known_hub_repo,
 )
 

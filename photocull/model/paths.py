@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from photocull import paths
-from photocull.paths import MODEL_DIR_ENV  # noqa: F401  (re-exported)
+from photocull.paths import MODEL_DIR_ENV  # noqa: F401  (re-exported: model.checkpoint names it)
 
 DEFAULT_MODEL_FILE = "fgaesq.safetensors"
 
