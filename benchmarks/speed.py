@@ -132,7 +132,7 @@ def _nvjpeg_batch(buf, dev, size, decode_jpeg, F) -> int:
 
 
 def probe_photocull(root: Path, workers: int, backbone: str | None, device: str, warm: bool, scorer_name: str = "technical") -> dict[str, Any]:
-    from photocull.cli import WRITE_TARGETS, _make_writer
+    from photocull.metadata import create_writer, write_fields
     from photocull.pipeline import CullOptions, run
 
     bb, label = None, None
@@ -156,7 +156,7 @@ def probe_photocull(root: Path, workers: int, backbone: str | None, device: str,
 
         torch.cuda.reset_peak_memory_stats()
         gpu = torch
-    writer = _writer(_make_writer, frozenset(WRITE_TARGETS), root)
+    writer = _writer(create_writer, frozenset(write_fields()), root)
     common.reset_peak()
     base_mb = common.vm_rss_mb()
     t0 = time.perf_counter()
@@ -193,7 +193,7 @@ def probe_photocull(root: Path, workers: int, backbone: str | None, device: str,
 
 
 def _writer(make_writer, targets, root: Path):
-    """The CLI's writer (dry-run semantics come from CullOptions)."""
+    """The writer a cull uses (dry-run semantics come from CullOptions)."""
     from photocull.metadata.journal import Journal
 
     return make_writer(targets, False, False, True, "name", Journal(root))

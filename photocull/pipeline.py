@@ -336,7 +336,7 @@ def _with_face_flags(series: list[Series], analyses: list[Analysis], scores: lis
 
 def transfer_files(frames: list[FrameResult], opts: CullOptions, journal) -> list[WriteOutcome]:
     """Copy picks and move rejects after the ratings are written (so copies carry them)."""
-    from .metadata.files import transfer
+    from .metadata.transfer import transfer
 
     outcomes: list[WriteOutcome] = []
     if opts.copy_picks:
