@@ -126,6 +126,30 @@ def atomic_write_bytes(
     fsync_dir(directory)
 
 
+def atomic_write_text(path: Path, text: str, encoding: str = "utf-8") -> None:
+    """Create or replace a file of photocull's own (a report, ``last_run.json``) atomically:
+    a reader (or a crash) sees the old file or the new one, never half of it. Until
+    ``photocull.runtime.atomic_write_text`` exists this is the one helper for such files."""
+    path = Path(os.path.realpath(path))
+    fd, tmp_name = tempfile.mkstemp(prefix=temp_name_prefix(path), dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode(encoding))
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(path.parent)
+
+
 def atomic_unlink(path: Path) -> None:
     """Delete a file and make the deletion durable."""
     os.unlink(path)
