@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Callable, Iterable, Literal
 
 import numpy as np
 
@@ -139,6 +139,10 @@ class FrameResult:
     rating: Rating | None = None
     write: WriteOutcome | None = None
     errors: list[FileError] = field(default_factory=list)
+
+
+# What writes a rating: (frame result, dry_run) -> what happened to the file.
+Writer = Callable[[FrameResult, bool], WriteOutcome]
 
 
 @dataclass

@@ -9,11 +9,10 @@ other formats an XMP sidecar. Writes are journaled before the rename so ``undo``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from ..records import FrameResult, WriteOutcome
-from .common import DEFAULT_MAX_BYTES, Skip, WriteRequest, desired_values  # noqa: F401 (re-exported)
-from .jpeg_embedded import load_jpeg, verify  # noqa: F401 (re-exported)
+from ..records import FrameResult, WriteOutcome, Writer
+from .common import DEFAULT_MAX_BYTES, Skip, WriteRequest, desired_values  # noqa: F401 (desired_values: re-exported)
 from .targets import TARGETS, target_for, write_fields
 from .xmp_sidecar import check_naming
 
@@ -21,10 +20,6 @@ if TYPE_CHECKING:
     from .journal import Journal
 
 ALL_TARGETS = frozenset({"exif", "xmp", "sidecar"})
-
-# A writer takes (frame result, dry_run) and returns what happened to the file.
-Writer = Callable[[FrameResult, bool], WriteOutcome]
-
 
 def write_rating(
     path: Path,

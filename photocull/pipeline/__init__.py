@@ -13,13 +13,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..records import CullResult, FileError, iter_ranked
+from ..records import CullResult, FileError, Writer, iter_ranked
 from ..scorers.base import Scorer
 from . import stages
 from .executor import Cancel, Executor, ItemFailure, LocalExecutor, default_workers
 from .options import CullOptions
 from .progress import Progress, Silent
-from .stages import Writer
 
 __all__ = [
     "Cancel", "CullOptions", "CullResult", "Executor", "ItemFailure", "LocalExecutor", "Progress", "Silent",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -17,16 +17,12 @@ from ..cache.codec import cache_entry, from_cache_entry
 from ..embed import embed_stream
 from ..group import GroupOptions, group_frames
 from ..pick import StarMapping, pick
-from ..records import NOISY, Analysis, FileError, FrameResult, FrameScore, Rating, Series, WriteOutcome
+from ..records import NOISY, Analysis, FileError, FrameResult, FrameScore, Rating, Series, WriteOutcome, Writer
 from ..scan import FoundFile, ScanResult, scan
 from ..scorers.base import Scorer
 from .executor import Executor, ItemFailure
 from .options import CullOptions
 from .progress import Progress
-
-# A writer takes (frame result, dry_run) and returns what happened to the file.
-Writer = Callable[[FrameResult, bool], WriteOutcome]
-
 
 @dataclass
 class Slots:
