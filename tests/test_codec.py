@@ -74,3 +74,14 @@ def test_cache_entry_round_trip_with_faces(tmp_path: Path) -> None:
     del entry["faces"]
     assert from_cache_entry(entry, path=f.path, fmt=f.fmt, size=1, mtime_ns=1, faces=True) is None
     assert from_cache_entry({"width": 1}, path=f.path, fmt=f.fmt, size=1, mtime_ns=1) is None
+
+
+def test_report_replaces_a_link_instead_of_writing_through_it(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    shoot = tmp_path / "shoot" / ".photocull"
+    shoot.mkdir(parents=True)
+    (shoot / "last_run.json").symlink_to(outside)
+    write_json(_result(tmp_path / "shoot"), str(shoot / "last_run.json"))
+    assert outside.read_text() == "keep me"
+    assert not (shoot / "last_run.json").is_symlink() and read_json(shoot / "last_run.json").scorer == "technical"

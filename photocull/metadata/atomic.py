@@ -129,8 +129,11 @@ def atomic_write_bytes(
 def atomic_write_text(path: Path, text: str, encoding: str = "utf-8") -> None:
     """Create or replace a file of photocull's own (a report, ``last_run.json``) atomically:
     a reader (or a crash) sees the old file or the new one, never half of it. Until
-    ``photocull.runtime.atomic_write_text`` exists this is the one helper for such files."""
-    path = Path(os.path.realpath(path))
+    ``photocull.runtime.atomic_write_text`` exists this is the one helper for such files.
+
+    A link at ``path`` is replaced, not followed: a crafted ``.photocull/last_run.json``
+    link on a card must not lead a write outside the shoot."""
+    path = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=temp_name_prefix(path), dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
