@@ -132,9 +132,9 @@ def _nvjpeg_batch(buf, dev, size, decode_jpeg, F) -> int:
 
 
 def probe_photocull(root: Path, workers: int, backbone: str | None, device: str, warm: bool, scorer_name: str = "technical") -> dict[str, Any]:
-    from photocull.pipeline import run
+    from photocull.metadata import create_writer, write_fields
+    from photocull.pipeline import CullOptions, run
     from photocull.scorers import create_scorer
-    from photocull.settings import WRITE_TARGETS, CullOptions
 
     bb, label = None, None
     t_load = time.perf_counter()
@@ -151,7 +151,7 @@ def probe_photocull(root: Path, workers: int, backbone: str | None, device: str,
 
         torch.cuda.reset_peak_memory_stats()
         gpu = torch
-    writer = _writer(frozenset(WRITE_TARGETS), root)
+    writer = _writer(create_writer, frozenset(write_fields()), root)
     common.reset_peak()
     base_mb = common.vm_rss_mb()
     t0 = time.perf_counter()
@@ -187,15 +187,11 @@ def probe_photocull(root: Path, workers: int, backbone: str | None, device: str,
     return out
 
 
-def _writer(targets, root: Path):
-    """The CLI's writer (dry-run semantics come from CullOptions)."""
+def _writer(make_writer, targets, root: Path):
+    """The writer a cull uses (dry-run semantics come from CullOptions)."""
     from photocull.metadata.journal import Journal
 
-    try:
-        from photocull.metadata import create_writer
-    except ImportError:  # arch-b provides photocull.metadata.create_writer
-        from photocull.cli.cull import create_writer_fallback as create_writer
-    return create_writer(targets, False, False, True, "name", Journal(root))
+    return make_writer(targets, False, False, True, "name", Journal(root))
 
 
 def _random_fgaesq(device: str):

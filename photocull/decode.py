@@ -9,13 +9,13 @@ image is never needed. Orientation is applied here, once, so no stage has to car
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from .inputs.formats import FORMATS
 from .records import FileError
 
 DEFAULT_MAX_PIXELS = 250_000_000  # 250 MP: larger than any camera, smaller than a bomb
@@ -103,20 +103,10 @@ def exif_capture_info(exif: Image.Exif) -> CaptureInfo:
 
 
 def _open(path: Path, fmt: str, max_pixels: int) -> Image.Image:
-    if fmt == "heic":
-        try:
-            import pillow_heif  # type: ignore[import-not-found]
-        except ImportError as exc:
-            raise DecodeError("HEIC needs the pillow-heif package: pip install pillow-heif") from exc
-        pillow_heif.register_heif_opener()
-    if fmt == "raw":
-        return _open_raw_preview(path, max_pixels)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        return Image.open(path)
+    return FORMATS[fmt].open(path, max_pixels)
 
 
-def _open_raw_preview(path: Path, max_pixels: int) -> Image.Image:
+def open_raw_preview(path: Path, max_pixels: int) -> Image.Image:
     """The largest JPEG preview embedded in a camera RAW file (no RAW development)."""
     data = path.read_bytes()
     best_at, best_pixels = -1, 0

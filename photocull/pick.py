@@ -17,11 +17,12 @@ A pick that itself failed (every frame of its series failed) is capped at 2 star
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .records import FAILURES, FrameScore, Rating, Series
+from .records import FAILURES, FrameResult, FrameScore, Rating, Series
 
 
 @dataclass(frozen=True)
@@ -73,3 +74,11 @@ def pick(
         if failed(scores[idx]):
             ratings[idx].stars = mapping.other_stars  # type: ignore[union-attr]
     return ratings
+
+
+def companion_ratings(fr: FrameResult) -> list[tuple[Path, str, Rating]]:
+    """The other files of a frame with the rating each gets: a RAW beside its JPEG is the
+    same photograph, so it gets the same rating (written in its sidecar). (path, fmt, rating)."""
+    if fr.rating is None:
+        return []
+    return [(p, "raw", fr.rating) for p in fr.frame.companions]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterable, Literal
 
 import numpy as np
 
@@ -20,6 +21,11 @@ NOISY = "noisy"
 LOW_CONTRAST = "low contrast"
 EYES_CLOSED = "eyes closed"
 FACE_BLURRED = "face out of focus"
+
+# The formats a frame can have (what scan's sniffing decides; see inputs).
+Format = Literal["jpeg", "png", "tiff", "webp", "heic", "raw"]
+# What a write (or undo, copy, move) did to a file.
+WriteStatus = Literal["written", "unchanged", "dry-run", "skipped"]
 
 # Problems serious enough that the frame counts as a technical failure (rated lowest).
 FAILURES = frozenset({BLURRED, UNDEREXPOSED, OVEREXPOSED})
@@ -40,7 +46,7 @@ class Frame:
     """One photo found by the scan (a RAW+JPEG pair is one frame)."""
 
     path: Path
-    fmt: str  # "jpeg", "png", "tiff", "webp", "heic", "raw"
+    fmt: Format
     size: int
     mtime_ns: int
     capture_time: float  # seconds since the epoch (camera local time taken as UTC)
@@ -117,7 +123,7 @@ class WriteOutcome:
     """What happened when a rating was written to a file."""
 
     path: Path
-    status: str  # "written", "unchanged", "dry-run", "skipped"
+    status: WriteStatus
     message: str = ""
     targets: tuple[str, ...] = ()  # what was written: "exif", "xmp", "sidecar"
 
@@ -133,3 +139,36 @@ class FrameResult:
     rating: Rating | None = None
     write: WriteOutcome | None = None
     errors: list[FileError] = field(default_factory=list)
+
+
+# What writes a rating: (frame result, dry_run) -> what happened to the file.
+Writer = Callable[[FrameResult, bool], WriteOutcome]
+
+
+@dataclass
+class CullResult:
+    """Everything a run found and did: what the reports show and ``last_run.json`` keeps."""
+
+    root: Path
+    frames: list[FrameResult]
+    series: list[Series]
+    errors: list[FileError]  # files that never became frames (unreadable, not images, ...)
+    warnings: list[FileError]
+    scorer: str
+    timings: dict[str, float] = field(default_factory=dict)
+    decoded: int = 0  # files actually decoded this run (0 on a fully cached re-run)
+    notes: list[str] = field(default_factory=list)  # run-level messages (cache fallbacks, ...)
+    transfers: list[WriteOutcome] = field(default_factory=list)  # --copy-picks / --move-rejects
+
+    @property
+    def failed(self) -> list[FileError]:
+        moved = [FileError(o.path, "move", o.message) for o in self.transfers if o.status == "skipped"]
+        return self.errors + [e for fr in self.frames for e in fr.errors] + moved
+
+
+def iter_ranked(result: CullResult) -> Iterable[tuple[Series, list[FrameResult]]]:
+    """Series with their frames best first (for reports)."""
+    for s in result.series:
+        members = [result.frames[i] for i in s.members]
+        members.sort(key=lambda fr: fr.rating.rank if fr.rating else 1_000_000)
+        yield s, members

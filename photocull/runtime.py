@@ -251,9 +251,31 @@ def _link_new(tmp: Path, path: Path) -> None:
         os.unlink(tmp)
 
 
-def atomic_write_text(path: Path, text: str, *, encoding: str = "utf-8", **kwargs: Any) -> None:
-    """:func:`atomic_write_bytes` for text (``\\n`` line ends on every platform)."""
-    atomic_write_bytes(path, text.encode(encoding), **kwargs)
+def atomic_write_text(path: Path, text: str, *, encoding: str = "utf-8") -> None:
+    """Create or replace a file of photocull's own (a report, ``last_run.json``) atomically:
+    a reader (or a crash) sees the old file or the new one, never half of it.
+
+    Unlike :func:`atomic_write_bytes`, a link at ``path`` is replaced, not followed: a
+    crafted ``.photocull/last_run.json`` link on a card must not lead a write outside the shoot.
+    """
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=temp_name_prefix(path), dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode(encoding))
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(path.parent)
 
 
 def atomic_unlink(path: Path) -> None:

@@ -11,24 +11,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .inputs import formats
+from .inputs.formats import sniff
 from .records import FileError
 
-JPEG_EXTS = {".jpg", ".jpeg", ".jpe", ".jfif"}
-EXT_FORMATS: dict[str, str] = {
-    **{e: "jpeg" for e in JPEG_EXTS},
-    ".png": "png",
-    ".tif": "tiff",
-    ".tiff": "tiff",
-    ".webp": "webp",
-    ".heic": "heic",
-    ".heif": "heic",
-    ".hif": "heic",
-    **{e: "raw" for e in (".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".dng", ".rw2")},
-}
 # Sidecars and our own files are not photos, but a photo's companions.
 SIDECAR_EXTS = {".xmp"}
-# A RAW file is read through its embedded preview; prefer the camera JPEG when both exist.
-_FORMAT_PREFERENCE = {"jpeg": 0, "heic": 1, "tiff": 2, "webp": 3, "png": 4, "raw": 5}
 
 
 @dataclass(frozen=True)
@@ -50,36 +38,13 @@ class ScanResult:
     ignored: int = 0  # files that are not photos (documents, sidecars, ...)
 
 
-def sniff(head: bytes) -> str | None:
-    """The image format of a file from its first bytes, or None when unknown."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif"):
-            return "heic"
-        if brand == b"crx ":
-            return "raw"  # Canon CR3
-        return None
-    if head.startswith(b"FUJIFILMCCD-RAW"):
-        return "raw"
-    if head[:4] in (b"IIRO", b"IIRS", b"IIU\x00"):
-        return "raw"  # Olympus ORF, Panasonic RW2
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"  # also the container of CR2/NEF/ARW/DNG: the extension decides below
-    return None
-
-
 def classify(path: Path, head: bytes) -> tuple[str | None, str | None]:
     """Return (format, warning) for a file, reconciling extension and content."""
-    claimed = EXT_FORMATS.get(path.suffix.lower())
+    claimed_fmt = formats.by_extension(path.suffix)
+    claimed = claimed_fmt.name if claimed_fmt else None
     actual = sniff(head)
-    if claimed == "raw" and actual in ("tiff", "raw"):
-        return "raw", None
+    if claimed_fmt is not None and actual in (claimed, *claimed_fmt.containers):
+        return claimed, None
     if actual is None:
         return None, None
     if claimed is not None and claimed != actual:
@@ -131,8 +96,7 @@ def scan(root: Path, recursive: bool = True) -> ScanResult:
     paths = [root] if root.is_file() else list(_walk(root, recursive, result.errors))
     candidates: list[FoundFile] = []
     for path in paths:
-        suffix = path.suffix.lower()
-        if suffix not in EXT_FORMATS:
+        if formats.by_extension(path.suffix) is None:
             result.ignored += 1
             continue
         try:
@@ -169,7 +133,7 @@ def pair_companions(files: list[FoundFile]) -> list[FoundFile]:
         groups.setdefault((f.path.parent, f.path.stem.lower()), []).append(f)
     out: list[FoundFile] = []
     for members in groups.values():
-        members.sort(key=lambda f: (_FORMAT_PREFERENCE.get(f.fmt, 9), f.path.name))
+        members.sort(key=lambda f: (formats.FORMATS[f.fmt].preference if f.fmt in formats.FORMATS else 9, f.path.name))
         main, rest = members[0], members[1:]
         if rest and {m.fmt for m in members} & {"raw"}:
             out.append(FoundFile(main.path, main.fmt, main.size, main.mtime_ns, tuple(m.path for m in rest)))

@@ -44,6 +44,7 @@ from .backbones.spec import DEFAULT_MODEL, DEFAULT_PRETRAINED
 from .group import GroupOptions
 from .pick import StarMapping
 from .scorers.technical import TechnicalThresholds
+from .metadata import write_fields
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -53,7 +54,7 @@ else:  # pragma: no cover - Python 3.10
 ALL = ("cull", "score", "group")
 SCORING = ("cull", "score")
 CULL = ("cull",)
-WRITE_TARGETS = ("exif", "xmp", "sidecar")
+WRITE_TARGETS = write_fields()  # the --write choices: what the registered metadata targets serve
 DEFAULT_WORKERS_MAX = 256  # a settings file travels between machines: no bound from this one's cores
 
 
@@ -95,10 +96,8 @@ def _scorer_names() -> tuple[str, ...]:
 
 
 def _sidecar_namings() -> tuple[str, ...]:
-    try:  # arch-b provides photocull.metadata.SIDECAR_NAMINGS
-        from .metadata import SIDECAR_NAMINGS  # type: ignore[attr-defined]
-    except ImportError:
-        return ("name", "name-ext")
+    from .metadata import SIDECAR_NAMINGS
+
     return tuple(SIDECAR_NAMINGS)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photocull import cache as cache_mod
+from photocull.cache import store as cache_mod
 from photocull.cache import Cache, FileIdent, content_hash, default_user_cache_dir, shoot_cache_path
 from photocull.records import Analysis, FrameScore, TechnicalMetrics
 
@@ -109,9 +109,6 @@ def test_round_trips(shoot):
                      ids[1]: {"score": 3.0}}
         assert c.get_scores(ids, "clip_iqa@2") == {}
 
-        assert c.get_thumbnail(ids[2]) is None
-        c.put_thumbnail(ids[2], b"\xff\xd8jpeg\xff\xd9")
-        assert c.get_thumbnail(ids[2]) == b"\xff\xd8jpeg\xff\xd9"
         assert c.stats()["embeddings"] == 3
         assert c.warnings == []
     # persisted
@@ -150,13 +147,29 @@ def test_entries_survive_rename_and_move(shoot):
         assert c.lookup("keepers/renamed.jpg", moved.stat().st_size, moved.stat().st_mtime_ns) is None
         new = c.identify(moved)
         assert new.key == "keepers/renamed.jpg" and new.content_hash == ident.content_hash
-        assert c.lookup_by_content(new.content_hash).key == "IMG_0000.JPG"
         assert c.get_analysis(new) == {"phash": "abcd"}
         assert new in c.get_embeddings([new], "m")
         c.remember([new])
-        assert c.lookup_by_content(new.content_hash).key == "keepers/renamed.jpg"
         assert c.lookup(new.key, new.size, new.mtime_ns) == new
-        assert c.lookup_by_content("0" * 32) is None
+
+
+def test_scores_stored_by_content_scorer_and_version(shoot):
+    """A warm run can take a model scorer's FrameScores from the cache (no model load)."""
+    from photocull.cache import scores_key
+
+    files = sorted(shoot.iterdir())[:2]
+    key = scores_key("fgaesq", "1", weights="ab12")
+    with Cache.for_shoot(shoot) as c:
+        ids = [c.identify(f) for f in files]
+        c.store_scores([(ids[0], FrameScore(7.25, {"aesthetic": 7.0}, ["noisy"]))], key)
+        assert c.load_scores(ids, key) == {ids[0]: FrameScore(7.25, {"aesthetic": 7.0}, ["noisy"])}
+        # Another version or other weights miss; a foreign row is a miss, not an error.
+        assert c.load_scores(ids, scores_key("fgaesq", "2", weights="ab12")) == {}
+        assert c.load_scores(ids, scores_key("fgaesq", "1", weights="cd34")) == {}
+        c.put_scores([(ids[1], {"something": "else"})], key)
+        assert set(c.load_scores(ids, key)) == {ids[0]}
+    with Cache.for_shoot(shoot) as c:  # persisted, found again by identity
+        assert c.load_scores([c.identify(files[0])], key)[c.identify(files[0])].score == 7.25
 
 
 def test_relink_after_metadata_write(shoot):

@@ -25,7 +25,7 @@ def test_second_run_decodes_nothing(sample_copy: Path, monkeypatch):
     def no_decode(*a, **k):
         raise AssertionError("a cached file was decoded again")
 
-    monkeypatch.setattr(pipeline, "analyse_file", no_decode)
+    monkeypatch.setattr(pipeline.stages, "analyse_file", no_decode)
     second = run(sample_copy, TechnicalScorer(), CullOptions(write=False, workers=1))
     assert second.decoded == 0
     assert [s.members for s in second.series] == [s.members for s in first.series]

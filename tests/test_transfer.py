@@ -6,7 +6,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from photocull.cli import app
-from photocull.metadata.files import frame_files, transfer
+from photocull.metadata.transfer import frame_files, transfer
 from photocull.metadata.journal import Journal, undo
 from tests.conftest import blurred, save_jpeg, scene
 

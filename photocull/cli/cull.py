@@ -13,47 +13,12 @@ from typing import Any, Callable, Optional
 import typer
 
 from .. import paths
+from ..metadata import create_writer
 from ..settings import ConfigError, Settings
 from .app import app
 from .errors import EXIT_USAGE, fail, note, stderr, warning
 from .options import given_on_command_line, settings_options
 from .output import finish, progress_bars, save_last_run
-
-
-def create_writer_fallback(targets: frozenset[str], label_picks: bool, reject: bool, preserve_mtime: bool,
-                           sidecar_naming: str, journal) -> Callable:
-    """The rating writer for the pipeline.  # arch-b provides photocull.metadata.create_writer
-    (same arguments, same behaviour); this stays only until that lands."""
-    from ..metadata.writer import write_rating
-
-    def writer(fr, dry_run: bool):
-        r = fr.rating
-        common = dict(
-            targets=targets,
-            rejected=reject and r.rejected,
-            label=("Green" if (label_picks and r.is_pick) else None),
-            journal=journal,
-            dry_run=dry_run,
-            preserve_mtime=preserve_mtime,
-            sidecar_naming=sidecar_naming,
-        )
-        outcome = write_rating(fr.frame.path, r.stars, fmt=fr.frame.fmt, expected=(fr.frame.size, fr.frame.mtime_ns), **common)
-        # A RAW beside its JPEG is the same frame: it gets the same rating, in a sidecar.
-        for companion in fr.frame.companions:
-            extra = write_rating(companion, r.stars, fmt="raw", **common)
-            if extra.status == "skipped" and outcome.status != "skipped":
-                outcome = extra
-        return outcome
-
-    return writer
-
-
-def create_writer(*args: Any) -> Callable:
-    try:
-        from ..metadata import create_writer as library_writer  # type: ignore[attr-defined]
-    except ImportError:  # arch-b provides photocull.metadata.create_writer
-        library_writer = create_writer_fallback
-    return library_writer(*args)
 
 
 def _settings(ctx: typer.Context) -> Settings:

@@ -1,11 +1,19 @@
 """The only code that writes to a user's photos: ratings into EXIF/XMP or sidecars.
 
 Atomic writes, pixel data kept byte-identical, a journal for undo, and a clear per-file
-"skipped" message instead of an exception whenever a write would not be safe.
+"skipped" message instead of an exception whenever a write would not be safe. Where a
+rating can go is a registry of targets (:mod:`.targets`), each one module holding its
+write, read and undo.
 """
 
 from .atomic import atomic_write_bytes, cleanup_temp_files
 from .journal import Journal, undo
-from .writer import read_rating, write_rating
+from .targets import TARGETS, Target, register_target, unregister_target, write_fields
+from .writer import Writer, create_writer, read_rating, write_rating
+from .xmp_sidecar import SIDECAR_NAMINGS, check_naming
 
-__all__ = ["Journal", "atomic_write_bytes", "cleanup_temp_files", "read_rating", "undo", "write_rating"]
+__all__ = [
+    "Journal", "SIDECAR_NAMINGS", "TARGETS", "Target", "Writer", "atomic_write_bytes", "check_naming",
+    "cleanup_temp_files", "create_writer", "read_rating", "register_target", "undo", "unregister_target",
+    "write_fields", "write_rating",
+]

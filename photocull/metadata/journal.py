@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ..records import WriteOutcome
-from . import exif, sidecar, writer, xmp
-from .atomic import atomic_unlink, atomic_write_bytes, cleanup_temp_files, fsync_dir, ChangedSinceRead, Stamp
+from .atomic import cleanup_temp_files, fsync_dir
+from .common import Skip
+from .targets import target_of_record
 
 JOURNAL_DIR = ".photocull"
 JOURNAL_NAME = "journal.jsonl"
@@ -141,9 +142,14 @@ def undo(directory: Path, *, run: str | None = None, dry_run: bool = False) -> l
     outcomes = []
     for rec in journal.pending(run):
         try:
-            undo_one = {"move": _undo_move, "copy": _undo_copy}.get(rec["kind"], _undo_write)
+            if rec["kind"] in ("move", "copy"):
+                from . import transfer
+
+                undo_one = transfer.undo_move if rec["kind"] == "move" else transfer.undo_copy
+            else:
+                undo_one = target_of_record(rec).undo
             out = undo_one(journal, rec, dry_run)
-        except writer.Skip as exc:
+        except Skip as exc:
             out = WriteOutcome(journal.resolve(rec.get("path", rec.get("src", "?"))), "skipped", str(exc))
         except OSError as exc:
             out = WriteOutcome(journal.resolve(rec.get("path", rec.get("src", "?"))), "skipped",
@@ -155,135 +161,3 @@ def undo(directory: Path, *, run: str | None = None, dry_run: bool = False) -> l
             journal.mark_undone(rec["id"])
         outcomes.append(out)
     return outcomes
-
-
-def _state(current: dict[str, Any], before: dict[str, Any], after: dict[str, Any], as_int: bool) -> str:
-    """"before", "after" or "other": which recorded version the current fields match."""
-    def norm(v: Any, key: str) -> Any:
-        return xmp.as_int(v) if as_int and key != "Label" and isinstance(v, str) else v
-    cur = {k: norm(current.get(k), k) for k in after}
-    if cur == {k: norm(before.get(k), k) for k in after}:
-        return "before"
-    if cur == {k: norm(after.get(k), k) for k in after}:
-        return "after"
-    return "other"
-
-
-def _undo_write(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
-    path = journal.resolve(rec["path"])
-    if rec.get("sidecar"):
-        return _undo_sidecar(journal, path, rec, dry_run)
-    ld = writer.load_jpeg(path)
-    states: dict[str, str] = {}
-    ex_payload, ex_now = writer.exif_fields(ld.jf) if rec.get("exif") else (None, {})
-    xm_payload, packet, xm_now = writer.xmp_fields(ld.jf) if rec.get("xmp") else (None, None, {})
-    if rec.get("exif"):
-        states["exif"] = _state(ex_now, rec["exif"]["before"], rec["exif"]["after"], False)
-    if rec.get("xmp"):
-        states["xmp"] = _state(xm_now, rec["xmp"]["before"], rec["xmp"]["after"], True)
-    if "other" in states.values():
-        return WriteOutcome(path, "skipped", "rating changed since photocull wrote it; left alone")
-    todo = tuple(k for k, s in states.items() if s == "after")
-    if not todo:
-        return WriteOutcome(path, "unchanged", "already as before photocull")
-    new_ex: Any = True
-    new_xm: Any = True
-    if "exif" in todo:
-        r = rec["exif"]
-        if not r["existed"] and writer.sha256(ex_payload) == r["sha256"]:
-            new_ex = None  # photocull created the whole block: drop it
-        else:
-            lay = exif.Layout(*r["layout"]) if r.get("layout") else None
-            new_ex = exif.write(ex_payload, r["before"], lay)[0]
-    if "xmp" in todo:
-        r = rec["xmp"]
-        if not r["existed"] and writer.sha256(xm_payload) == r["sha256"]:
-            new_xm = None
-        else:
-            assert packet is not None
-            xmp.update(packet, r["before"])
-            new_xm = writer.xmp_payload(packet)
-    data = writer.splice(ld.jf, exif_payload=new_ex, xmp_payload_=new_xm)
-    writer.verify(data, ld.jf, rec["exif"]["before"] if "exif" in todo else None,
-                  rec["xmp"]["before"] if "xmp" in todo else None)
-    if dry_run:
-        return WriteOutcome(path, "dry-run", "would restore the previous rating", todo)
-    writer.check_writable(path, sidecar_ok=False)
-    writer.commit(path, data, ld.stamp, preserve_mtime=rec.get("preserve_mtime", True))
-    return WriteOutcome(path, "written", "restored the previous rating", todo)
-
-
-def _undo_sidecar(journal: Journal, image: Path, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
-    r = rec["sidecar"]
-    sc = journal.resolve(r["path"])
-    if not sc.exists():
-        if r["created"]:
-            return WriteOutcome(image, "unchanged", "sidecar already gone", ("sidecar",))
-        return WriteOutcome(image, "skipped", f"sidecar {sc.name} no longer exists; nothing to restore")
-    stamp = Stamp.of(sc)
-    data = sc.read_bytes()
-    try:
-        current = xmp.read_raw(xmp.parse(data))
-    except xmp.XmpError as exc:
-        raise writer.Skip(f"sidecar {sc.name}: {exc}; left alone") from None
-    state = _state(current, r["before"], r["after"], True)
-    if state == "other":
-        return WriteOutcome(image, "skipped", f"rating in {sc.name} changed since photocull wrote it; left alone")
-    if state == "before":
-        return WriteOutcome(image, "unchanged", "already as before photocull", ("sidecar",))
-    delete = r["created"] and writer.sha256(data) == r["sha256"]
-    if dry_run:
-        verb = "delete" if delete else "restore"
-        return WriteOutcome(image, "dry-run", f"would {verb} sidecar {sc.name}", ("sidecar",))
-    if not os.access(sc.parent, os.W_OK | os.X_OK):
-        raise writer.Skip("folder is read-only; make it writable to undo")
-    if delete:
-        atomic_unlink(sc)
-        return WriteOutcome(image, "written", f"deleted sidecar {sc.name} created by photocull", ("sidecar",))
-    try:
-        atomic_write_bytes(sc, sidecar.render(data, r["before"]), expected=stamp,
-                           preserve_mtime=rec.get("preserve_mtime", True))
-    except ChangedSinceRead:
-        raise writer.Skip(f"sidecar {sc.name} changed while undoing; re-run undo") from None
-    return WriteOutcome(image, "written", f"restored the previous rating in {sc.name}", ("sidecar",))
-
-
-def _undo_move(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
-    src, dst = journal.resolve(rec["src"]), journal.resolve(rec["dst"])
-    if os.path.lexists(src) and not os.path.lexists(dst):
-        return WriteOutcome(src, "unchanged", "already back in place")
-    if not os.path.lexists(dst):
-        return WriteOutcome(src, "skipped", f"moved file {dst} is missing; cannot move it back")
-    if os.path.lexists(src):
-        return WriteOutcome(src, "skipped", f"a file already exists at {src}; left {dst} where it is")
-    if dry_run:
-        return WriteOutcome(src, "dry-run", f"would move {dst.name} back")
-    from .files import move_file
-
-    move_file(dst, src)
-    return WriteOutcome(src, "written", f"moved back from {dst.parent.name}/")
-
-
-def _undo_copy(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
-    """Remove a copy photocull made, only while it still equals its source (never user work)."""
-    src, dst = journal.resolve(rec["src"]), journal.resolve(rec["dst"])
-    if not os.path.lexists(dst):
-        return WriteOutcome(dst, "unchanged", "copy already removed")
-    if not os.path.exists(src) or not _same_bytes(src, dst):
-        return WriteOutcome(dst, "skipped", f"copy differs from {src.name} now (edited?); left in place")
-    if dry_run:
-        return WriteOutcome(dst, "dry-run", "would remove the copy")
-    atomic_unlink(dst)
-    return WriteOutcome(dst, "written", "copy removed")
-
-
-def _same_bytes(a: Path, b: Path, chunk: int = 1 << 20) -> bool:
-    if os.path.getsize(a) != os.path.getsize(b):
-        return False
-    with open(a, "rb") as fa, open(b, "rb") as fb:
-        while True:
-            x, y = fa.read(chunk), fb.read(chunk)
-            if x != y:
-                return False
-            if not x:
-                return True

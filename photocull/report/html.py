@@ -34,7 +34,7 @@ from PIL import Image
 
 from .. import __version__
 from ..decode import decode
-from ..pipeline import CullResult, iter_ranked
+from ..records import CullResult, iter_ranked
 from ..records import FileError, FrameResult
 from .json import totals
 

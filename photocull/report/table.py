@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ..pipeline import CullResult, iter_ranked
+from ..records import CullResult, iter_ranked
 from .json import totals
 
 STAR = "★"

@@ -81,7 +81,6 @@ def test_sidecar_update_undo_and_hand_edited_created_sidecar(shoot: Path) -> Non
 
 
 def test_crash_between_journal_and_rename_is_undone_cleanly(shoot: Path, monkeypatch) -> None:
-    from photocull.metadata import writer
 
     p = shoot / "camera.jpg"
     before = p.read_bytes()
@@ -89,7 +88,7 @@ def test_crash_between_journal_and_rename_is_undone_cleanly(shoot: Path, monkeyp
 
     def boom(*a, **k):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(writer, "atomic_write_bytes", boom)
+    monkeypatch.setattr("photocull.metadata.common.atomic_write_bytes", boom)
     monkeypatch.setattr("photocull.metadata.atomic.atomic_write_bytes", boom)
     out = write_rating(p, 4, fmt="jpeg", journal=j)
     assert out.status == "skipped" and "No space left" in out.message

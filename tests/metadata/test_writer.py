@@ -230,7 +230,7 @@ def test_changed_since_scan_refused(shoot: Path) -> None:
 
 def test_changed_between_read_and_rename_refused(shoot: Path, monkeypatch) -> None:
     """Another program writes the file while we prepare ours: we must not clobber it."""
-    from photocull.metadata import writer
+    from photocull.metadata import jpeg_embedded as writer
 
     p = shoot / "camera.jpg"
     real_verify = writer.verify

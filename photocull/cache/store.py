@@ -5,19 +5,10 @@ or one cache in the user's cache directory (:func:`default_user_cache_dir`; keys
 paths). If the shoot folder cannot be written, :meth:`Cache.open` falls back to the user cache
 (when asked) or to a disabled cache that stores nothing; either way with a warning.
 
-File identity
+File identity (:mod:`.identity`)
     Fast path: ``(key path, size, mtime_ns)`` -> content hash, read from the ``paths`` table
     without opening the file. Slow path (new, renamed, moved or touched file): the content hash
     is computed and everything stored under it is found again.
-
-    Content hash (:func:`content_hash`): BLAKE2b, 16-byte digest, over
-    ``b"photocull-ch1" + size (8 bytes, little endian) + first 64 KiB + last 64 KiB`` (the whole
-    file when it is at most 128 KiB). Cheap (two reads) and, for camera files, unique in practice:
-    the head holds the EXIF block (capture time, sub-seconds, serial/shutter count), the tail the
-    end of the compressed image. It is not a hash of the whole file: two files of the same size
-    differing only in the middle would collide. Writing metadata into a file changes its head
-    and mtime, so its hash changes; a writer that knows the pixels did not change can carry the
-    entries over with :meth:`Cache.relink`.
 
 All values are derived data: a corrupt database is moved aside (``cache.sqlite.corrupt-<time>``)
 and rebuilt, a schema change drops and recreates the tables, and a failing operation during a
@@ -25,12 +16,12 @@ run is logged, recorded in :attr:`Cache.warnings` and treated as a cache miss, n
 Concurrent runs are safe (WAL journal, busy timeout, one short transaction per batch).
 """
 
+
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -38,18 +29,24 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..records import FrameScore
+from .codec import score_from_dict, score_to_dict
+from .identity import (
+    CACHE_FILENAME,
+    FileIdent,
+    content_hash,
+    default_user_cache_dir,
+    shoot_cache_path,
+)
+
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-CACHE_DIRNAME = ".photocull"
-CACHE_FILENAME = "cache.sqlite"
-HASH_CHUNK = 64 * 1024
 BUSY_TIMEOUT_S = 30.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _MAX_VARS = 500  # per IN (...) query, well under SQLite's limit
@@ -57,72 +54,11 @@ _MAX_VARS = 500  # per IN (...) query, well under SQLite's limit
 # Fields of the analysis row with their own columns; anything else goes to ``extra`` (JSON).
 ANALYSIS_FIELDS = ("capture_time", "orientation", "width", "height", "phash", "dhash", "metrics")
 
-__all__ = [
-    "Cache",
-    "FileIdent",
-    "content_hash",
-    "default_user_cache_dir",
-    "shoot_cache_path",
-    "SCHEMA_VERSION",
-]
-
-
-# --------------------------------------------------------------------------------------------
-# Identity
-
-
-def content_hash(path: str | os.PathLike[str], size: int | None = None) -> str:
-    """BLAKE2b-128 hex of ``size + first 64 KiB + last 64 KiB`` (see the module docstring)."""
-    h = hashlib.blake2b(b"photocull-ch1", digest_size=16)
-    with open(path, "rb") as f:
-        if size is None:
-            size = os.fstat(f.fileno()).st_size
-        h.update(int(size).to_bytes(8, "little"))
-        if size <= 2 * HASH_CHUNK:
-            h.update(f.read())
-        else:
-            h.update(f.read(HASH_CHUNK))
-            f.seek(size - HASH_CHUNK)
-            h.update(f.read(HASH_CHUNK))
-    return h.hexdigest()
-
-
-@dataclass(frozen=True)
-class FileIdent:
-    """Who a file is: where it is now (``key``: relative to the shoot, or absolute for the
-    user cache), its size and mtime_ns (the fast check) and its content hash (what data is
-    stored under). Build with :meth:`Cache.identify`."""
-
-    key: str
-    size: int
-    mtime_ns: int
-    content_hash: str
-
-
-def default_user_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/photocull`` (or ``~/.cache/photocull``; ``%LOCALAPPDATA%`` on Windows,
-    ``~/Library/Caches`` on macOS)."""
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
-        return Path(xdg).expanduser() / "photocull"
-    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
-        return Path(os.environ["LOCALAPPDATA"]) / "photocull" / "Cache"
-    import sys
-
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "photocull"
-    return Path.home() / ".cache" / "photocull"
-
-
-def shoot_cache_path(shoot: str | os.PathLike[str]) -> Path:
-    """``SHOOT/.photocull/cache.sqlite``."""
-    return Path(shoot) / CACHE_DIRNAME / CACHE_FILENAME
-
 
 # --------------------------------------------------------------------------------------------
 # Schema
 
-_TABLES = ("schema_version", "paths", "analysis", "embeddings", "scores", "thumbnails")
+_TABLES = ("schema_version", "paths", "analysis", "embeddings", "scores")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -160,11 +96,6 @@ CREATE TABLE IF NOT EXISTS scores (
     data TEXT NOT NULL,
     updated REAL NOT NULL,
     PRIMARY KEY (content_hash, scorer_key)
-);
-CREATE TABLE IF NOT EXISTS thumbnails (
-    content_hash TEXT PRIMARY KEY,
-    jpeg BLOB NOT NULL,
-    updated REAL NOT NULL
 );
 """
 
@@ -226,7 +157,7 @@ def _dumps(value: Any) -> str:
 
 
 class Cache:
-    """Per-file analysis, embeddings, scores and thumbnails, keyed by :class:`FileIdent`.
+    """Per-file analysis, embeddings and scores, keyed by :class:`FileIdent`.
 
     Thread-safe (one connection, a lock); several processes may use the same file at once.
     Use :meth:`open` (or :meth:`for_shoot`), ideally as a context manager.
@@ -368,22 +299,6 @@ class Cache:
         ).fetchone()
         return FileIdent(key, int(size), int(mtime_ns), row[0]) if row else None
 
-    @_guard(lambda: None)
-    def lookup_by_content(self, content_hash: str) -> FileIdent | None:
-        """Where a file with this content was last seen (a rename or move), or ``None`` when
-        nothing is stored for that content."""
-        row = self._conn.execute(
-            "SELECT key, size, mtime_ns FROM paths WHERE content_hash=? ORDER BY seen DESC LIMIT 1",
-            (content_hash,),
-        ).fetchone()
-        if row:
-            return FileIdent(row[0], row[1], row[2], content_hash)
-        for table in ("analysis", "embeddings", "scores", "thumbnails"):
-            if self._conn.execute(f"SELECT 1 FROM {table} WHERE content_hash=? LIMIT 1",
-                                  (content_hash,)).fetchone():
-                return FileIdent("", 0, 0, content_hash)
-        return None
-
     def _remember(self, idents: Iterable[FileIdent], now: float) -> None:
         rows = {(i.key, i.size, i.mtime_ns, i.content_hash) for i in idents if i.key}
         if rows:
@@ -419,9 +334,6 @@ class Cache:
             self._conn.execute(
                 "INSERT OR REPLACE INTO scores SELECT ?, scorer_key, data, ? "
                 "FROM scores WHERE content_hash=?", (b, now, a))
-            self._conn.execute(
-                "INSERT OR REPLACE INTO thumbnails SELECT ?, jpeg, ? "
-                "FROM thumbnails WHERE content_hash=?", (b, now, a))
             self._remember([new], now)
 
     # -- analysis -------------------------------------------------------------------------
@@ -535,26 +447,22 @@ class Cache:
                 "VALUES (?,?,?,?)", rows)
             self._remember([i for i, _ in items], now)
 
-    # -- thumbnails -----------------------------------------------------------------------
-    @_guard(lambda: None)
-    def get_thumbnail(self, ident: FileIdent) -> bytes | None:
-        row = self._conn.execute("SELECT jpeg FROM thumbnails WHERE content_hash=?",
-                                 (ident.content_hash,)).fetchone()
-        return bytes(row[0]) if row else None
+    def load_scores(self, idents: Sequence[FileIdent], key: str) -> dict[FileIdent, FrameScore]:
+        """The FrameScores stored under ``key`` (:func:`scores_key`): a warm run with a model
+        scorer can skip loading the model when every frame is here. Unreadable rows are misses."""
+        out: dict[FileIdent, FrameScore] = {}
+        for ident, data in self.get_scores(idents, key).items():
+            try:
+                fs = score_from_dict(data)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                fs = None
+            if fs is not None:
+                out[ident] = fs
+        return out
 
-    @_guard(lambda: None)
-    def put_thumbnails(self, items: Iterable[tuple[FileIdent, bytes]]) -> None:
-        """Store small JPEG thumbnails (for the HTML report)."""
-        items = list(items)
-        now = time.time()
-        with self._tx():
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO thumbnails(content_hash, jpeg, updated) VALUES (?,?,?)",
-                [(i.content_hash, sqlite3.Binary(bytes(j)), now) for i, j in items])
-            self._remember([i for i, _ in items], now)
-
-    def put_thumbnail(self, ident: FileIdent, jpeg: bytes) -> None:
-        self.put_thumbnails([(ident, jpeg)])
+    def store_scores(self, items: Iterable[tuple[FileIdent, FrameScore]], key: str) -> None:
+        """Keep FrameScores under ``key`` (:func:`scores_key`) for :meth:`load_scores`."""
+        self.put_scores(((i, score_to_dict(fs)) for i, fs in items), key)
 
     # -- housekeeping ---------------------------------------------------------------------
     @_guard(dict)
@@ -563,17 +471,11 @@ class Cache:
         return {t: self._conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                 for t in _TABLES if t != "schema_version"}
 
-    @_guard(lambda: 0)
-    def prune(self, older_than_s: float) -> int:
-        """Forget paths not seen for ``older_than_s`` seconds and data no path refers to."""
-        cutoff = time.time() - older_than_s
-        with self._tx():
-            n = self._conn.execute("DELETE FROM paths WHERE seen < ?", (cutoff,)).rowcount
-            for t in ("analysis", "embeddings", "scores", "thumbnails"):
-                self._conn.execute(
-                    f"DELETE FROM {t} WHERE updated < ? AND content_hash NOT IN "
-                    "(SELECT content_hash FROM paths)", (cutoff,))
-        return n
+
+def scores_key(name: str, version: str, weights: str | None = None) -> str:
+    """The scores table key of a scorer: its name, its version (bumped when scores change
+    meaning) and a hash of its weights, so new weights or a new version miss."""
+    return f"{name}@{version}" + (f"#{weights}" if weights else "")
 
 
 def _by_hash(idents: Iterable[FileIdent]) -> dict[str, list[FileIdent]]:

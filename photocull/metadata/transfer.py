@@ -16,15 +16,16 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..records import WriteOutcome
-from .atomic import fsync_dir
+from .atomic import atomic_unlink, fsync_dir
 from .journal import Journal
+from .xmp_sidecar import sidecar_candidates
 
 
 def frame_files(photo: Path, companions: Sequence[Path] = ()) -> list[Path]:
     """The photo, its companions and every sidecar that belongs to them (existing files only)."""
     files: list[Path] = []
     for p in [photo, *companions]:
-        for candidate in (p, p.with_suffix(".xmp"), p.with_suffix(".XMP"), p.with_name(p.name + ".xmp")):
+        for candidate in (p, *sidecar_candidates(p)):
             if candidate.is_file() and candidate not in files:
                 files.append(candidate)
     return files
@@ -111,3 +112,44 @@ def transfer(
                 WriteOutcome(photo, "skipped", f"could not be {verb} to {dest}: {exc.strerror or exc}; check the folder")
             )
     return outcomes
+
+
+# ---------------------------------------------------------------- undo
+
+def undo_move(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
+    src, dst = journal.resolve(rec["src"]), journal.resolve(rec["dst"])
+    if os.path.lexists(src) and not os.path.lexists(dst):
+        return WriteOutcome(src, "unchanged", "already back in place")
+    if not os.path.lexists(dst):
+        return WriteOutcome(src, "skipped", f"moved file {dst} is missing; cannot move it back")
+    if os.path.lexists(src):
+        return WriteOutcome(src, "skipped", f"a file already exists at {src}; left {dst} where it is")
+    if dry_run:
+        return WriteOutcome(src, "dry-run", f"would move {dst.name} back")
+    move_file(dst, src)
+    return WriteOutcome(src, "written", f"moved back from {dst.parent.name}/")
+
+
+def undo_copy(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
+    """Remove a copy photocull made, only while it still equals its source (never user work)."""
+    src, dst = journal.resolve(rec["src"]), journal.resolve(rec["dst"])
+    if not os.path.lexists(dst):
+        return WriteOutcome(dst, "unchanged", "copy already removed")
+    if not os.path.exists(src) or not _same_bytes(src, dst):
+        return WriteOutcome(dst, "skipped", f"copy differs from {src.name} now (edited?); left in place")
+    if dry_run:
+        return WriteOutcome(dst, "dry-run", "would remove the copy")
+    atomic_unlink(dst)
+    return WriteOutcome(dst, "written", "copy removed")
+
+
+def _same_bytes(a: Path, b: Path, chunk: int = 1 << 20) -> bool:
+    if os.path.getsize(a) != os.path.getsize(b):
+        return False
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(chunk), fb.read(chunk)
+            if x != y:
+                return False
+            if not x:
+                return True

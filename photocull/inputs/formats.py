@@ -1,0 +1,94 @@
+"""The registry of input formats: extensions, magic bytes, opener. Adding a format is one entry.
+
+Scan uses the extensions and the sniffers (the content decides, never the name alone);
+decode uses the opener. A RAW file is read through its embedded JPEG preview, so the RAW
+"format" also claims TIFF-like containers (CR2, NEF, ARW, DNG) when its extension says RAW.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class InputFormat:
+    """One kind of photo file photocull reads."""
+
+    name: str  # what Frame.fmt says
+    extensions: tuple[str, ...]  # lower-case, with the dot
+    sniff: Callable[[bytes], bool]  # does a file's head (first 32+ bytes) say this format
+    open: Callable[[Path, int], Image.Image]  # (path, max_pixels) -> a lazily loaded PIL image
+    preference: int  # of two files of one frame (RAW+JPEG), the lower is decoded
+    containers: tuple[str, ...] = ()  # sniffed formats that are this one when the extension claims it
+
+
+def open_with_pillow(path: Path, max_pixels: int) -> Image.Image:
+    """Pillow's own opener, a decompression bomb an error rather than a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
+def open_heic(path: Path, max_pixels: int) -> Image.Image:
+    from ..decode import DecodeError
+
+    try:
+        import pillow_heif  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise DecodeError("HEIC needs the pillow-heif package: pip install pillow-heif") from exc
+    pillow_heif.register_heif_opener()
+    return open_with_pillow(path, max_pixels)
+
+
+def open_raw_preview(path: Path, max_pixels: int) -> Image.Image:
+    from ..decode import open_raw_preview as preview
+
+    return preview(path, max_pixels)
+
+
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif")
+
+FORMATS: dict[str, InputFormat] = {}
+
+
+def register_format(fmt: InputFormat) -> InputFormat:
+    FORMATS[fmt.name] = fmt
+    return fmt
+
+
+# Sniffed in this order (TIFF last: it is also the container of several RAW formats).
+for _f in (
+    InputFormat("jpeg", (".jpg", ".jpeg", ".jpe", ".jfif"), lambda h: h.startswith(b"\xff\xd8\xff"),
+                open_with_pillow, 0),
+    InputFormat("png", (".png",), lambda h: h.startswith(b"\x89PNG\r\n\x1a\n"), open_with_pillow, 4),
+    InputFormat("webp", (".webp",), lambda h: h[:4] == b"RIFF" and h[8:12] == b"WEBP", open_with_pillow, 3),
+    InputFormat("heic", (".heic", ".heif", ".hif"), lambda h: h[4:8] == b"ftyp" and h[8:12] in _HEIF_BRANDS,
+                open_heic, 1),
+    InputFormat("raw", (".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".dng", ".rw2"),
+                lambda h: (h[4:8] == b"ftyp" and h[8:12] == b"crx ")  # Canon CR3
+                or h.startswith(b"FUJIFILMCCD-RAW")
+                or h[:4] in (b"IIRO", b"IIRS", b"IIU\x00"),  # Olympus ORF, Panasonic RW2
+                open_raw_preview, 5, containers=("tiff",)),
+    InputFormat("tiff", (".tif", ".tiff"), lambda h: h[:4] in (b"II*\x00", b"MM\x00*"), open_with_pillow, 2),
+):
+    register_format(_f)
+
+
+def by_extension(suffix: str) -> InputFormat | None:
+    """The format a file name's extension claims."""
+    suffix = suffix.lower()
+    return next((f for f in FORMATS.values() if suffix in f.extensions), None)
+
+
+def sniff(head: bytes) -> str | None:
+    """The image format of a file from its first bytes, or None when unknown."""
+    return next((f.name for f in FORMATS.values() if f.sniff(head)), None)
+
+
+def get(name: str) -> InputFormat:
+    return FORMATS[name]
