@@ -602,6 +602,9 @@ def _register_training() -> None:
 
 _register_training()
 
+from .review.command import review as _review  # noqa: E402 - the lead wires this into the CLI package
+app.command("review")(_review)
+
 
 def main() -> None:
     app()
