@@ -54,6 +54,7 @@
     img.loading = "lazy";
     img.decoding = "async";
     img.alt = f.name;
+    img.addEventListener("error", function () { thumb.classList.add("broken"); thumb.dataset.msg = "no preview"; });
     img.src = "/thumb/" + f.id + q;
     thumb.appendChild(img);
     card.appendChild(thumb);
@@ -167,6 +168,7 @@
       fill(cards[id], res.frame);
       counts();
       say(res.status === "skipped" ? res.frame.name + ": not written: " + res.message : "");
+      if (!loupe.hidden && order[sel] === id) loupeInfo(res.frame);
       cards[id].dataset.written = String((+cards[id].dataset.written || 0) + 1);
     }).catch(function (e) { say("not written: " + e.message); });
   }
@@ -174,9 +176,13 @@
   function showLoupe() {
     var f = frames[order[sel]];
     document.getElementById("loupe-name").textContent = f.name;
-    document.getElementById("loupe-info").textContent = (f.width ? f.width + "×" + f.height + " · " : "") + "100 %";
+    loupeInfo(f);
     loupeImg.alt = f.name;
     loupeImg.src = "/full/" + f.id + q;
+  }
+  function loupeInfo(f) {
+    var d = f.rejected ? "REJECT" : (f.pick ? "PICK · " : "") + (f.stars ? "★★★★★".slice(0, f.stars) : "unrated");
+    document.getElementById("loupe-info").textContent = d + " · " + (f.width ? f.width + "×" + f.height + " · " : "") + "100 %";
   }
   function openLoupe() { if (sel < 0) return; loupe.hidden = false; showLoupe(); }
   function closeLoupe() { loupe.hidden = true; loupeImg.removeAttribute("src"); }
