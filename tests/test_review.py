@@ -53,8 +53,7 @@ def culled_template(tmp_path_factory) -> Path:
 @pytest.fixture
 def shoot(culled_template: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "shoot"
-    shutil.copytree(culled_template, dst)
-    saved = dst / ".photocull" / "last_run.json"  # the run's root is the template; review must not care
+    shutil.copytree(culled_template, dst)  # last_run.json still names the template as root: review ignores it
     return dst
 
 
@@ -180,6 +179,30 @@ def test_thumbnail_cache_in_memory_without_photocull_folder(tmp_path: Path):
     assert not (tmp_path / ".photocull").exists()
 
 
+def test_thumbnail_folder_linked_out_of_the_shoot_is_not_written(app: ReviewApp, shoot: Path, tmp_path: Path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (shoot / ".photocull" / "review-thumbs").symlink_to(elsewhere)
+    assert app.handle("GET", f"/thumb/1?t={TOKEN}", HOST).status == 200
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_sidecar_formats_get_their_decision_in_an_xmp_sidecar(tmp_path: Path):
+    from photocull.review.decisions import ReviewJournal, read_decision, write_decision
+
+    png = tmp_path / "a.png"
+    scene(4).save(png)
+    journal = ReviewJournal(tmp_path)
+    out = write_decision(png, "png", (), 4, False, "Green", journal)
+    assert out.status == "written" and (tmp_path / "a.xmp").is_file()
+    d = read_decision(png, "png")
+    assert (d.stars, d.pick, d.rejected) == (4, True, False)
+    assert exiftool(tmp_path / "a.xmp", "XMP-xmp:Rating")["Rating"] == 4
+    assert [r["source"] for r in journal.records() if r["kind"] == "write"] == ["review"]
+    undo(tmp_path)
+    assert not (tmp_path / "a.xmp").exists()
+
+
 def test_full_image_has_orientation_applied(tmp_path: Path, app: ReviewApp, shoot: Path):
     stored = scene(3, (640, 480))
     p = save_jpeg(tmp_path / "rot.jpg", stored, orientation=6)
@@ -206,7 +229,6 @@ def test_decisions_are_written_journaled_as_review_and_undone(app: ReviewApp, sh
     assert r.status == 200 and json.loads(r.body)["frame"]["stars"] == 5
     assert exiftool(p, "EXIF:Rating", "XMP:Rating")["Rating"] == 5
     r = decide(app, i, "reject")
-    meta = exiftool(p, "XMP-xmp:Rating", "EXIF:Rating")
     assert json.loads(r.body)["frame"]["rejected"] is True
     assert subprocess.run(["exiftool", "-s3", "-XMP-xmp:Rating", str(p)], capture_output=True, text=True).stdout.strip() == "-1"
     assert subprocess.run(["exiftool", "-s3", "-EXIF:Rating", str(p)], capture_output=True, text=True).stdout.strip() == "1"
@@ -296,7 +318,7 @@ def test_culling_in_headless_chromium(app: ReviewApp, shoot: Path, tmp_path: Pat
             sid = int(driver.find_element(By.CSS_SELECTOR, ".frame.sel").get_attribute("data-id"))
             return app.session.entries[sid].path
 
-        def press(key: str, target: Path) -> None:
+        def press(key: str) -> None:
             card = driver.find_element(By.CSS_SELECTOR, ".frame.sel")
             n = int(card.get_attribute("data-written") or 0)
             body.send_keys(key)
@@ -305,16 +327,16 @@ def test_culling_in_headless_chromium(app: ReviewApp, shoot: Path, tmp_path: Pat
         body.send_keys(Keys.ARROW_RIGHT)
         first = selected()
         assert first == app.session.entries[int(cards[1].get_attribute("data-id"))].path
-        press("5", first)
+        press("5")
         assert exiftool(first, "EXIF:Rating")["Rating"] == 5
         body.send_keys(Keys.ARROW_RIGHT)
         second = selected()
-        press("x", second)
+        press("x")
         assert subprocess.run(["exiftool", "-s3", "-XMP-xmp:Rating", str(second)], capture_output=True, text=True).stdout.strip() == "-1"
         body.send_keys(Keys.ARROW_DOWN)
         third = selected()
         assert third not in (first, second)
-        press("p", third)
+        press("p")
         assert exiftool(third, "XMP-xmp:Label")["Label"] == "Green"
         # filters: rejects shows exactly the rejected frame
         driver.find_element(By.CSS_SELECTOR, 'button[data-filter="rejects"]').click()

@@ -69,6 +69,8 @@ class ThumbCache:
         if self.folder is not None:
             try:
                 self.folder.mkdir(exist_ok=True)
+                if self.folder.is_symlink() or not inside(self.folder, self.root):
+                    raise OSError("thumbnail folder is a link out of the shoot")
                 fd, tmp = tempfile.mkstemp(prefix=".thumb.", dir=self.folder)
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 import secrets
 import sys
 import threading
@@ -175,8 +176,6 @@ class ReviewApp:
         }
 
     def shoot_json(self) -> dict[str, Any]:
-        from concurrent.futures import ThreadPoolExecutor
-
         entries = self.session.entries
         with ThreadPoolExecutor(max_workers=8) as pool:  # header reads: I/O bound
             decisions = list(pool.map(lambda e: read_decision(e.path, e.fr.frame.fmt), entries))
