@@ -14,9 +14,11 @@ def review(
 ) -> None:
     """Cull in a browser: series side by side, a 100 % loupe, keys for stars, pick and reject.
 
-    Serves a page on 127.0.0.1 only, behind a one-time token. Keys: arrows move, 0-5 set
-    stars, P picks, X rejects, U un-flags, Space opens the loupe. Every decision is written
-    at once (atomically, journaled); 'photocull undo SHOOT/' reverts them.
+    Serves a page on 127.0.0.1 only, behind a one-time token in its address.
+
+    Keys: arrows move, 0-5 set stars, P picks, X rejects, U un-flags, Space opens the loupe.
+
+    Every decision is written at once (atomically, journaled) and kept as yours by later culls; 'photocull undo SHOOT/' reverts them.
 
     Example:  photocull review SHOOT/
     """
@@ -27,7 +29,7 @@ def review(
 
     err = Console(stderr=True)
     try:
-        serve(shoot, port=port, open_browser=not no_browser, announce=lambda s: err.print(s, highlight=False, markup=False))
+        serve(shoot, port=port, open_browser=not no_browser, announce=lambda s: err.print(s, highlight=False, markup=False, soft_wrap=True))
     except NoRun as exc:
         err.print(f"[red]error[/]: {exc}", highlight=False)
         raise typer.Exit(2)

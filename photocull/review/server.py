@@ -268,8 +268,8 @@ def serve(shoot: Path, *, port: int = 0, open_browser: bool = True,
     app = ReviewApp(shoot)
     httpd = make_server(app, port)
     url = app.url()
-    announce(f"Review {app.root} at {url}\n(Ctrl-C to stop; decisions are written as you make them, "
-             f"'photocull undo {shoot}' reverts them)")
+    announce(f"Review {app.root} at\n  {url}\nCtrl-C to stop. Decisions are written as you make them; "
+             f"'photocull undo {shoot}' reverts them.")
     if open_browser:
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
     try:
