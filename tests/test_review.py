@@ -171,6 +171,20 @@ def test_thumbnail_served_and_cached_in_the_shoot(app: ReviewApp, shoot: Path):
     assert again.thumbs.made == 0
 
 
+def test_corrupt_or_missing_photo_is_one_clear_error_not_a_crash(app: ReviewApp, shoot: Path):
+    bad = shoot / "IMG_0007.JPG"
+    bad.write_bytes(bad.read_bytes()[:300])  # truncated inside its headers
+    i = frame_id(app, bad.name)
+    for route in (f"/thumb/{i}", f"/full/{i}"):
+        r = app.handle("GET", f"{route}?t={TOKEN}", HOST)
+        assert r.status == 422 and b"IMG_0007.JPG" in r.body, route
+    r = decide(app, i, "stars", 4)
+    assert r.status == 409 and json.loads(r.body)["status"] == "skipped"
+    (shoot / "IMG_0008.JPG").unlink()
+    assert app.handle("GET", f"/thumb/{frame_id(app, 'IMG_0008.JPG')}?t={TOKEN}", HOST).status == 404
+    assert app.handle("GET", f"/api/shoot?t={TOKEN}", HOST).status == 200  # the listing still loads
+
+
 def test_thumbnail_cache_in_memory_without_photocull_folder(tmp_path: Path):
     p = save_jpeg(tmp_path / "a.jpg", scene(2))
     cache = ThumbCache(tmp_path)
