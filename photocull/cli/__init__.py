@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from . import config, cull, models, report, train, undo  # noqa: F401  (each registers its commands)
 from .app import app
+from ..review.command import review
 from .errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
+
+app.command("review")(review)
 
 __all__ = ["EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "app", "main"]
 
