@@ -30,7 +30,8 @@ import torch.nn.functional as F
 
 from photocull.model.official_tokens import OfficialTokens, pair_tokens, single_tokens
 
-__all__ = ["SeriesScores", "blend", "forward_official", "score_images", "score_series", "score_single"]
+__all__ = ["SeriesScores", "blend", "forward_official", "score_images", "score_series", "score_single",
+           "thumbnail_similarity"]
 
 
 def forward_official(model: torch.nn.Module, tokens: Sequence[OfficialTokens], *,
@@ -134,6 +135,17 @@ class SeriesScores:
     pair_scores: dict[tuple[int, int], float] = field(default_factory=dict)
     references: list[int | None] = field(default_factory=list)
     passes: int = 0
+
+
+def thumbnail_similarity(images: Sequence[np.ndarray]) -> np.ndarray:
+    """``(n, n)`` similarity of ``(H, W, 3)`` uint8 frames (higher = more alike): minus the mean
+    squared difference of 32×32 grey thumbnails. For choosing O(n) references when there are
+    no embeddings; any size of working image will do."""
+    from PIL import Image
+
+    t = np.stack([np.asarray(Image.fromarray(np.asarray(im)).convert("L").resize(
+        (32, 32), Image.Resampling.BILINEAR), np.float64).ravel() / 255 for im in images])
+    return -((t[:, None, :] - t[None, :, :]) ** 2).mean(-1)
 
 
 def _reference_pairs(n: int, references: Sequence[int | None]) -> list[tuple[int, int]]:

@@ -51,15 +51,9 @@ def _similarity(members: Sequence[Analysis]) -> np.ndarray:
         e = np.stack([np.asarray(x, np.float64).ravel() for x in emb])
         e /= np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
         return e @ e.T
-    from PIL import Image
+    from ..model.official import thumbnail_similarity
 
-    th = []
-    for a in members:
-        img = Image.fromarray(a.image).convert("L").resize((32, 32), Image.Resampling.BILINEAR)
-        th.append(np.asarray(img, np.float64).ravel() / 255)
-    t = np.stack(th)
-    d = ((t[:, None, :] - t[None, :, :]) ** 2).mean(-1)
-    return -d
+    return thumbnail_similarity([a.image for a in members])
 
 
 class FGAesQScorer:
