@@ -114,6 +114,11 @@ def _full_size(n_pairs: int, device: str) -> dict[str, Any]:
     for i in range(n_pairs):
         toks.extend(pair_tokens(frames[i], frames[i + 1], pe, f"0_{i}_{i + 1}"))
     t1 = time.perf_counter()
+    from photocull.model.difftoken import build_pair_tokens
+
+    for i in range(n_pairs):  # photocull's earlier tokenizer on the same pairs (for comparison)
+        build_pair_tokens(frames[i], frames[i + 1], identity_a=str(i), identity_b=str(i + 1))
+    t1b = time.perf_counter()
     forward_official(model, toks[:2], device=device)  # warm-up
     t2 = time.perf_counter()
     forward_official(model, toks, batch_size=8, device=device)
@@ -122,6 +127,7 @@ def _full_size(n_pairs: int, device: str) -> dict[str, Any]:
     t3 = time.perf_counter()
     return {"what": "ViT-B/16, 1600x1200 pairs", "passes": len(toks),
             "tokens_s_per_pair": round((t1 - t0) / n_pairs, 3),
+            "photocull_tokens_s_per_pair": round((t1b - t1) / n_pairs, 3),
             "forward_passes_per_s": round(len(toks) / (t3 - t2), 2),
             "passes_per_s_with_tokens": round(len(toks) / ((t1 - t0) + (t3 - t2)), 2)}
 

@@ -321,12 +321,14 @@ def align_pair(a: Image.Image, b: Image.Image, rng: random.Random) -> tuple[Imag
 
 
 def _window_mean(x: torch.Tensor, dim: int, win: int = 7) -> torch.Tensor:
-    """Valid 1-D box mean along ``dim``, accumulated in float64 and stored in float32 —
-    what ``scipy.ndimage.uniform_filter1d`` does for float32 input (away from the borders)."""
-    x64 = x.double()
-    n = x.shape[dim]
-    s = sum(x64.narrow(dim, k, n - win + 1) for k in range(win))
-    return (s / win).float()
+    """Valid 1-D box mean along ``dim`` (-2 or -1), accumulated in float64 and stored in
+    float32 — what ``scipy.ndimage.uniform_filter1d`` does for float32 input (away from the
+    borders)."""
+    shape = x.shape
+    x64 = x.double().reshape(-1, 1, shape[-2], shape[-1])
+    kernel = (win, 1) if dim == -2 else (1, win)
+    out = F.avg_pool2d(x64, kernel, stride=1)
+    return out.float().reshape(*shape[:-2], *out.shape[-2:])
 
 
 def _box(x: torch.Tensor) -> torch.Tensor:
