@@ -119,8 +119,9 @@ def scene(seed: int, width: int, height: int) -> np.ndarray:
 
 def series_frames(seed: int, sizes: list[tuple[int, int]]) -> list[np.ndarray]:
     """Frames of one scene: each a slightly shifted crop with its own grain and exposure."""
-    w0 = max(w for w, _ in sizes) + 32
-    h0 = max(h for _, h in sizes) + 32
+    n = len(sizes)
+    w0 = max(w for w, _ in sizes) + max(32, 5 * n)  # room for the shifts (32 for n <= 6: goldens)
+    h0 = max(h for _, h in sizes) + max(32, 3 * n)
     base = scene(seed, w0, h0).astype(np.float32)
     rng = np.random.default_rng(seed + 1)
     frames = []
