@@ -36,6 +36,7 @@ def add_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--size", default="320x240", help="frame size WxH (small frames are up-scaled, as officially)")
     ap.add_argument("--full-pairs", type=int, default=3, help="pairs scored with full-size ViT-B/16 for passes/s (0: skip)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--out", type=Path, default=None)
 
 
@@ -63,7 +64,8 @@ def _burst(fx, seed: int, n: int, w: int, h: int) -> list[np.ndarray]:
     return [frames[i] for i in order]
 
 
-def _quality(model, lengths: list[int], n_series: int, w: int, h: int, device: str) -> list[dict[str, Any]]:
+def _quality(model, lengths: list[int], n_series: int, w: int, h: int, device: str,
+             on_row=None) -> list[dict[str, Any]]:
     from photocull.model.official import score_series, thumbnail_similarity
     from photocull.model.series import choose_references, rank_agreement
 
@@ -95,6 +97,8 @@ def _quality(model, lengths: list[int], n_series: int, w: int, h: int, device: s
             "speedup": round(cost["exhaustive"][1] / cost["reference"][1], 2),
         })
         print(rows[-1], flush=True)
+        if on_row is not None:
+            on_row(rows)
     return rows
 
 
@@ -136,20 +140,25 @@ def main(a: argparse.Namespace) -> None:
     import torch
 
     torch.manual_seed(0)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     w, h = (int(x) for x in a.size.lower().split("x"))
     lengths = [int(x) for x in a.lengths.split(",") if x]
     model = _model(2, 128)
-    rows = _quality(model, lengths, a.series, w, h, a.device)
+    label = common.machine_label(a.device)
+
+    def save(rows, full=None):
+        payload = {"model": "golden recipe, 2 layers, width 128", "frame_size": a.size, "rows": rows,
+                   "full_size": full, "torch": torch.__version__, "device": a.device,
+                   "threads": torch.get_num_threads(), "machine_info": common.machine_info(a.device)}
+        return common.write_results("fgaesq-official", label, payload, a.out)
+
     full = _full_size(a.full_pairs, a.device) if a.full_pairs else None
+    print(full, flush=True)
+    rows = _quality(model, lengths, a.series, w, h, a.device, on_row=lambda r: save(r, full))
     print(f"{'n':>3} {'rho':>6} {'top1':>5} {'passes O(n)/exh':>16} {'s O(n)/exh':>14} {'speed-up':>8}")
     for r in rows:
         print(f"{r['length']:>3} {r['spearman']:>6.3f} {r['top1']:>5.2f} "
               f"{r['passes_reference']:>7}/{r['passes_exhaustive']:<8} "
               f"{r['seconds_reference']:>6.1f}/{r['seconds_exhaustive']:<7.1f} {r['speedup']:>7.1f}x")
-    if full:
-        print(full)
-    payload = {"model": "golden recipe, 2 layers, width 128", "frame_size": a.size, "rows": rows,
-               "full_size": full, "torch": torch.__version__, "device": a.device,
-               "machine_info": common.machine_info(a.device)}
-    path = common.write_results("fgaesq-official", common.machine_label(a.device), payload, a.out)
-    print(f"results: {path}")
+    print(f"results: {save(rows, full)}")

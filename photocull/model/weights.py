@@ -15,9 +15,11 @@ from pathlib import Path
 
 from photocull.model.paths import default_model_dir
 
-__all__ = ["CONVERTED_DIR", "WeightsError", "file_sha256", "load_fgaesq_model", "load_fgaesq_weights"]
+__all__ = ["CONVERTED_DIR", "SOURCE_METADATA_KEY", "WeightsError", "file_sha256", "load_fgaesq_model",
+           "load_fgaesq_weights", "token_convention"]
 
 CONVERTED_DIR = "converted"  # under the model folder
+SOURCE_METADATA_KEY = "photocull.fgaesq.source"  # written by checkpoint.convert_official
 
 
 class WeightsError(ValueError):
@@ -85,6 +87,19 @@ def load_fgaesq_weights(path: str | os.PathLike, cache_dir: str | os.PathLike | 
     return dest
 
 
+def token_convention(path: str | os.PathLike) -> str:
+    """``"official"`` for weights converted from the published checkpoint (they were trained on
+    the official tokens), ``"photocull"`` for weights photocull trained itself."""
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception:
+        return "official"
+    return "official" if SOURCE_METADATA_KEY in meta else "photocull"
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text if len(text) <= 160 else text[:157] + "..."
@@ -92,11 +107,11 @@ def _short(exc: BaseException) -> str:
 
 def load_fgaesq_model(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None, *,
                       device: str = "cpu"):
-    """The :class:`~photocull.model.fgaesq.FGAesQ` model for any accepted weights file."""
+    """``(model, token convention)`` for any accepted weights file (see :func:`token_convention`)."""
     from photocull.model.fgaesq import FGAesQ
 
     sf = load_fgaesq_weights(path, cache_dir)
     try:
-        return FGAesQ.load_safetensors(sf, device=device)
+        return FGAesQ.load_safetensors(sf, device=device), token_convention(sf)
     except Exception as exc:
         raise WeightsError(f"{path}: the weights do not fit the FGAesQ model ({_short(exc)}). {_HINT}") from exc

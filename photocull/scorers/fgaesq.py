@@ -8,7 +8,8 @@ all-pairs averaging (O(n²)); a single frame in single-image mode with ``seed``.
 ``"{series id}_{i}_{j}"`` with frames numbered 1..n in series order, so a folder laid out as
 the official script expects gets the official script's numbers.
 
-``tokens="photocull"`` keeps photocull's earlier tokenizer (:mod:`photocull.model.series`).
+``tokens="photocull"`` is photocull's earlier tokenizer (:mod:`photocull.model.series`), used for
+weights photocull trained itself on those tokens (:func:`photocull.model.weights.token_convention`).
 Technical problem flags (blur, exposure, noise) still come from the weight-free
 measurements: an aesthetic model is not a focus checker.
 """
@@ -155,10 +156,16 @@ def load_scorer(weights: Path | None, device: str, **kwargs) -> FGAesQScorer:
 
     from ..embed import pick_device
     from ..model.checkpoint import load_model
-    from ..model.weights import load_fgaesq_model
+    from ..model.paths import find_model
+    from ..model.weights import load_fgaesq_model, token_convention
 
     dev = pick_device(device)
-    model = load_fgaesq_model(weights, device=str(dev)) if weights is not None else load_model(device=dev)
+    if weights is not None:
+        model, convention = load_fgaesq_model(weights, device=str(dev))
+    else:
+        model = load_model(device=dev)
+        convention = token_convention(find_model())
+    kwargs.setdefault("tokens", convention)
     if dev.type == "cpu":
         torch.set_num_threads(max(1, torch.get_num_threads()))
     return FGAesQScorer(model, device=str(dev), weights=weights, **kwargs)

@@ -29,7 +29,8 @@ def test_official_pt_is_converted_once_and_found_again_by_content(official_pt, t
     renamed.write_bytes(official_pt.read_bytes())
     assert load_fgaesq_weights(renamed, cache) == first  # same content, same cache entry
     assert first.stat().st_mtime_ns == stamp  # not converted again
-    model = load_fgaesq_model(official_pt, cache)
+    model, convention = load_fgaesq_model(official_pt, cache)
+    assert convention == "official"
     state = fx.official_state_dict(5, layers=1, width=64)
     assert torch.equal(model.tower.scale_embedding, state["scale_embedding"])  # rows unchanged
     assert torch.equal(model.iqa_head[6].weight, state["iqa_head.6.weight"])
