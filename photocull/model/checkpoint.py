@@ -268,7 +268,7 @@ def load_model(path: str | os.PathLike | None = None, *, device: str | torch.dev
     if p is None or not p.is_file():
         where = p if p is not None else default_model_dir() / DEFAULT_MODEL_FILE
         raise FileNotFoundError(
-            f"FGAesQ weights not found at {where}. Download the official checkpoint ({OFFICIAL_REPO}) and "
-            f"convert it once with photocull.model.checkpoint.convert_official(PATH) "
-            f"(or set {MODEL_DIR_ENV} to the folder holding {DEFAULT_MODEL_FILE}).")
+            f"FGAesQ weights not found at {where}. Fetch them with 'photocull models download fgaesq', "
+            f"or pass --weights FILE (the official .pt/.pth/.bin works as it is), "
+            f"or set {MODEL_DIR_ENV} to the folder holding {DEFAULT_MODEL_FILE}.")
     return FGAesQ.load_safetensors(p, device=device)

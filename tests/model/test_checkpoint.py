@@ -178,7 +178,7 @@ def test_default_model_dir_without_env(monkeypatch, tmp_path):
     monkeypatch.delenv("PHOTOCULL_MODEL_DIR", raising=False)
     assert str(default_model_dir()).endswith(".cache/photocull/models")
     monkeypatch.setenv("PHOTOCULL_MODEL_DIR", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="convert_official"):
+    with pytest.raises(FileNotFoundError, match="photocull models download fgaesq"):
         load_model()
 
 

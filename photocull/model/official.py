@@ -1,0 +1,198 @@
+"""FGAesQ scoring exactly as the published inference code does it (see :mod:`.official_tokens`).
+
+* :func:`forward_official` — the official forward pass on :class:`OfficialTokens`: ``conv1``
+  on each patch, the mask token on padding, ``scale_embedding[0, index]`` with the official
+  index (0 coarse/padding, 1 fine), CLS, the given positions, ``ln_pre``, the transformer
+  **without an attention mask** (padding attends), ``ln_post(CLS) @ proj``, the 10-bin head.
+* :func:`score_single` — single-image mode with a seed (the official script after
+  ``random.seed(seed)``).
+* :func:`score_series` — series mode: ``exhaustive`` is the official all-pairs procedure
+  (each unordered pair ``(i, j)``, ``i < j``, tokenised together under the pair id
+  ``"{series_id}_{i}_{j}"``, both images scored; an image's score is the mean of its pair
+  scores, blended with the mean of all pair scores of the series for series of ≥ 4 frames);
+  otherwise O(n): each frame is scored only in its pair with a reference frame (the medoid;
+  the medoid with its nearest neighbour), the pair tokenised exactly as in the exhaustive run,
+  so each O(n) score is one of the exhaustive run's pair scores.
+
+The checkpoint's scale-embedding rows are used as stored (an imported official checkpoint
+keeps them unchanged), so the official index applies directly.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from photocull.model.official_tokens import OfficialTokens, pair_tokens, single_tokens
+
+__all__ = ["SeriesScores", "blend", "forward_official", "score_images", "score_series", "score_single",
+           "thumbnail_similarity"]
+
+
+def forward_official(model: torch.nn.Module, tokens: Sequence[OfficialTokens], *,
+                     batch_size: int = 8, device: str | torch.device | None = None,
+                     dtype: torch.dtype | None = None) -> np.ndarray:
+    """Scores ``(n,)`` float64 of token sets, ``batch_size`` at a time (inference mode)."""
+    tower = model.tower
+    v = tower.visual
+    dev = torch.device(device) if device is not None else v.conv1.weight.device
+    out: list[np.ndarray] = []
+    ctx = torch.autocast(dev.type, dtype=dtype) if dtype not in (None, torch.float32) else _null()
+    with torch.inference_mode(), ctx:
+        for s in range(0, len(tokens), batch_size):
+            chunk = tokens[s:s + batch_size]
+            patches = torch.stack([t.patches for t in chunk]).to(dev)
+            pos = torch.stack([t.pos for t in chunk]).to(dev)
+            scale = torch.stack([t.scale for t in chunk]).to(dev)
+            pad = torch.stack([t.pad for t in chunk]).to(dev)
+            b, n = scale.shape
+            w = v.conv1.weight
+            x = F.conv2d(patches[:, 1:].reshape(-1, *patches.shape[2:]).to(w.dtype), w, stride=v.conv1.stride)
+            x = x.reshape(b, n - 1, -1)
+            x = torch.where(pad[:, 1:, None], tower.mask_token.to(x.dtype).expand_as(x), x)
+            x = x + tower.scale_embedding[0, scale[:, 1:]].to(x.dtype)
+            cls = v.class_embedding.to(x.dtype).expand(b, 1, -1)
+            x = torch.cat([cls, x], dim=1) + pos.to(x.dtype)
+            x = v.ln_pre(x)
+            for blk in v.transformer.resblocks:
+                x = _block(blk, x, tower.heads)
+            feat = v.ln_post(x[:, 0]) @ v.proj
+            _, score = model.iqa_head(feat)
+            out.append(score.double().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def _block(blk: torch.nn.Module, x: torch.Tensor, heads: int) -> torch.Tensor:
+    """One pre-norm CLIP residual block with full (unmasked) attention."""
+    b, length, d = x.shape
+    attn = blk.attn
+    y = blk.ln_1(x)
+    qkv = F.linear(y, attn.in_proj_weight, attn.in_proj_bias)
+    qkv = qkv.view(b, length, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+    o = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+    x = x + blk.ls_1(attn.out_proj(o.transpose(1, 2).reshape(b, length, d)))
+    return x + blk.ls_2(blk.mlp(blk.ln_2(x)))
+
+
+def _pos_embed(model: torch.nn.Module) -> torch.Tensor:
+    return model.tower.visual.positional_embedding.detach().float().cpu()
+
+
+def score_single(model: torch.nn.Module, image, seed: int = 0, **kw) -> float:
+    """The official single-image score of ``image`` (path, ``(H, W, 3)`` uint8 or PIL image,
+    full resolution) with ``random.seed(seed)`` before it."""
+    return float(forward_official(model, [single_tokens(image, _pos_embed(model), seed)], **kw)[0])
+
+
+def score_images(model: torch.nn.Module, images: Sequence, seed: int = 0, *, batch_size: int = 8,
+                 progress: Callable[[int], None] | None = None, **kw) -> np.ndarray:
+    """Single-image scores of many images, each with its own ``random.seed(seed)`` (so a
+    score does not depend on the other images)."""
+    pe = _pos_embed(model)
+    out = []
+    for s in range(0, len(images), batch_size):
+        toks = [single_tokens(im, pe, seed) for im in images[s:s + batch_size]]
+        out.append(forward_official(model, toks, batch_size=batch_size, **kw))
+        if progress:
+            progress(len(toks))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def blend(pair_scores: dict[int, list[float]]) -> dict[int, float]:
+    """The official confidence adjustment: mean of each frame's pair scores, blended with the
+    mean of all the series' pair scores when the series has ≥ 4 frames (own weight 0.3, 0.7,
+    0.9 for 1, 2, ≥ 3 pair scores)."""
+    own = {k: float(np.mean(v)) for k, v in pair_scores.items() if v}
+    if len(pair_scores) < 4:
+        return own
+    everything = [s for v in pair_scores.values() for s in v]
+    series_mean = float(np.mean(everything))
+    w = {1: 0.3, 2: 0.7}
+    return {k: w.get(len(pair_scores[k]), 0.9) * m + (1 - w.get(len(pair_scores[k]), 0.9)) * series_mean
+            for k, m in own.items()}
+
+
+@dataclass
+class SeriesScores:
+    """One series' result: ``scores`` (n,), ``pair_scores`` ``{(i, j): score of i in pair
+    {i, j}}``, ``references`` (O(n) mode), ``passes`` (forward passes run)."""
+
+    scores: np.ndarray
+    mode: str
+    pair_scores: dict[tuple[int, int], float] = field(default_factory=dict)
+    references: list[int | None] = field(default_factory=list)
+    passes: int = 0
+
+
+def thumbnail_similarity(images: Sequence[np.ndarray]) -> np.ndarray:
+    """``(n, n)`` similarity of ``(H, W, 3)`` uint8 frames (higher = more alike): minus the mean
+    squared difference of 32×32 grey thumbnails. For choosing O(n) references when there are
+    no embeddings; any size of working image will do."""
+    from PIL import Image
+
+    t = np.stack([np.asarray(Image.fromarray(np.asarray(im)).convert("L").resize(
+        (32, 32), Image.Resampling.BILINEAR), np.float64).ravel() / 255 for im in images])
+    return -((t[:, None, :] - t[None, :, :]) ** 2).mean(-1)
+
+
+def _reference_pairs(n: int, references: Sequence[int | None]) -> list[tuple[int, int]]:
+    return sorted({(min(i, r), max(i, r)) for i, r in enumerate(references) if r is not None})
+
+
+def score_series(model: torch.nn.Module, images: Sequence, *, series_id: str = "0",
+                 indices: Sequence[int] | None = None, exhaustive: bool = True,
+                 references: Sequence[int | None] | None = None, seed: int = 0,
+                 batch_size: int = 8, progress: Callable[[int], None] | None = None,
+                 **kw) -> SeriesScores:
+    """Series-mode scores of ``images`` (full resolution, in series order).
+
+    ``indices`` are the frame numbers used in the pair ids (the official script takes them
+    from file names ``name-<k>.ext``; default 1..n). A series of one frame is scored in
+    single-image mode with ``seed``. O(n) mode needs ``references`` (see
+    :func:`photocull.model.series.choose_references`).
+    """
+    n = len(images)
+    idx = list(indices) if indices is not None else list(range(1, n + 1))
+    if n == 1:
+        s = score_images(model, images, seed, batch_size=batch_size, **kw)
+        return SeriesScores(scores=s, mode="single", passes=1)
+    if exhaustive:
+        pairs = list(itertools.combinations(range(n), 2))
+    else:
+        if references is None:
+            raise ValueError("O(n) series scoring needs references")
+        pairs = _reference_pairs(n, references)
+    pe = _pos_embed(model)
+    pair_scores: dict[tuple[int, int], float] = {}
+    for s in range(0, len(pairs), max(1, batch_size // 2)):
+        chunk = pairs[s:s + max(1, batch_size // 2)]
+        toks = []
+        for i, j in chunk:
+            toks.extend(pair_tokens(images[i], images[j], pe, f"{series_id}_{idx[i]}_{idx[j]}"))
+        scores = forward_official(model, toks, batch_size=batch_size, **kw)
+        for k, (i, j) in enumerate(chunk):
+            pair_scores[(i, j)] = float(scores[2 * k])
+            pair_scores[(j, i)] = float(scores[2 * k + 1])
+        if progress:
+            progress(len(toks))
+    if exhaustive:
+        per = {i: [pair_scores[(i, j)] for j in range(n) if j != i] for i in range(n)}
+        final = blend(per)
+        return SeriesScores(np.array([final[i] for i in range(n)]), "exhaustive", pair_scores,
+                            passes=2 * len(pairs))
+    refs = list(references)
+    scores = np.array([pair_scores[(i, refs[i])] for i in range(n)])
+    return SeriesScores(scores, "reference", pair_scores, refs, passes=2 * len(pairs))

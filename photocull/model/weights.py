@@ -1,0 +1,117 @@
+"""FGAesQ weights from whatever file the user has: the published ``.pt/.pth/.bin`` or ours.
+
+Why: users download ``yzc002/FGAesQ`` and point ``--weights`` at it; there should be no
+import step. The official file is converted once into photocull's safetensors and cached
+under its content hash (a renamed or re-downloaded copy is found again; an edited file is
+converted again). Anything that is not an FGAesQ checkpoint raises :class:`WeightsError`
+whose message is meant for the user as it is (no traceback needed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from photocull.model.paths import default_model_dir
+
+__all__ = ["CONVERTED_DIR", "SOURCE_METADATA_KEY", "WeightsError", "file_sha256", "load_fgaesq_model",
+           "load_fgaesq_weights", "token_convention"]
+
+CONVERTED_DIR = "converted"  # under the model folder
+SOURCE_METADATA_KEY = "photocull.fgaesq.source"  # written by checkpoint.convert_official
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be used; ``str(exc)`` says which file, why and what to do."""
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _is_photocull_file(path: Path) -> bool:
+    from photocull.model.fgaesq import CONFIG_METADATA_KEY
+
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            return CONFIG_METADATA_KEY in (f.metadata() or {})
+    except Exception:
+        return False
+
+
+_HINT = ("Pass the official FGAesQ checkpoint (yzc002/FGAesQ, a .pt/.pth/.bin) or a .safetensors "
+         "file written by photocull.")
+
+
+def load_fgaesq_weights(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Path:
+    """A photocull ``.safetensors`` for ``path``: the file itself when it is one, else its
+    conversion (made once, cached as ``<cache_dir>/fgaesq-<sha256[:16]>.safetensors``;
+    default cache: ``<model folder>/converted``). Raises :class:`WeightsError`."""
+    p = Path(path)
+    if not p.exists():
+        raise WeightsError(f"{p}: no such file. {_HINT}")
+    if not p.is_file():
+        raise WeightsError(f"{p}: not a file. {_HINT}")
+    if p.stat().st_size == 0:
+        raise WeightsError(f"{p}: the file is empty (an interrupted download?). {_HINT}")
+    if _is_photocull_file(p):
+        return p
+    cache = Path(cache_dir) if cache_dir is not None else default_model_dir() / CONVERTED_DIR
+    try:
+        digest = file_sha256(p)
+    except OSError as exc:
+        raise WeightsError(f"{p}: cannot be read ({exc.strerror or exc}).") from exc
+    dest = cache / f"fgaesq-{digest[:16]}.safetensors"
+    if dest.is_file() and _is_photocull_file(dest):
+        return dest
+    from photocull.model.checkpoint import convert_official
+
+    try:
+        convert_official(p, dest, strict=True)
+    except MemoryError as exc:
+        raise WeightsError(f"{p}: not enough memory to convert it.") from exc
+    except OSError as exc:
+        if exc.errno is not None and exc.filename is not None and Path(exc.filename).parent == cache:
+            raise WeightsError(f"cannot write the converted weights to {cache}: {exc.strerror}. "
+                               "Set PHOTOCULL_MODEL_DIR to a writable folder.") from exc
+        raise WeightsError(f"{p}: not an FGAesQ checkpoint ({_short(exc)}). {_HINT}") from exc
+    except Exception as exc:  # pickle/zip/safetensors/shape errors: the file is not what we need
+        raise WeightsError(f"{p}: not an FGAesQ checkpoint ({_short(exc)}). {_HINT}") from exc
+    return dest
+
+
+def token_convention(path: str | os.PathLike) -> str:
+    """``"official"`` for weights converted from the published checkpoint (they were trained on
+    the official tokens), ``"photocull"`` for weights photocull trained itself."""
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception:
+        return "official"
+    return "official" if SOURCE_METADATA_KEY in meta else "photocull"
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def load_fgaesq_model(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None, *,
+                      device: str = "cpu"):
+    """``(model, token convention)`` for any accepted weights file (see :func:`token_convention`)."""
+    from photocull.model.fgaesq import FGAesQ
+
+    sf = load_fgaesq_weights(path, cache_dir)
+    try:
+        return FGAesQ.load_safetensors(sf, device=device), token_convention(sf)
+    except Exception as exc:
+        raise WeightsError(f"{path}: the weights do not fit the FGAesQ model ({_short(exc)}). {_HINT}") from exc

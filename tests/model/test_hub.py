@@ -1,0 +1,267 @@
+"""`photocull.model.hub` end to end against a local server speaking the hub's file API.
+
+The server (127.0.0.1 only) answers ``/api/models/<repo>/revision/<rev>`` (file list with
+sizes and LFS SHA-256) and ``/<repo>/resolve/<rev>/<file>`` (HEAD and ranged GET). Any
+connection to another address fails the test: nothing here may touch the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.model import official_fixture as fx
+
+COMMIT = "a" * 40
+
+
+class Hub:
+    """A tiny in-memory hub: ``files[repo][name] = bytes``; knobs to break it."""
+
+    def __init__(self):
+        self.files: dict[str, dict[str, bytes]] = {}
+        self.advertised_sha: dict[tuple[str, str], str] = {}  # override (a corrupt mirror)
+        self.cut_after: int | None = None  # send this many bytes, then drop the connection
+        self.fail_gets = False
+        self.ranges: list[int] = []  # start offsets of every GET of a file
+
+    def sha(self, repo, name):
+        return self.advertised_sha.get((repo, name)) or hashlib.sha256(self.files[repo][name]).hexdigest()
+
+
+def _handler(hub: Hub):
+    class H(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def _file(self):
+            parts = self.path.split("?")[0].strip("/").split("/")
+            if len(parts) >= 5 and parts[2] == "resolve":
+                repo, name = "/".join(parts[:2]), "/".join(parts[4:])
+                if name in hub.files.get(repo, {}):
+                    return repo, name
+            return None
+
+        def _headers(self, repo, name, length, status=200, extra=None):
+            data = hub.files[repo][name]
+            sha = hub.sha(repo, name)
+            self.send_response(status)
+            self.send_header("Content-Length", str(length))
+            self.send_header("ETag", f'"{sha}"')
+            self.send_header("X-Linked-Etag", f'"{sha}"')
+            self.send_header("X-Linked-Size", str(len(data)))
+            self.send_header("X-Repo-Commit", COMMIT)
+            self.send_header("Accept-Ranges", "bytes")
+            for k, v in (extra or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+
+        def do_HEAD(self):
+            f = self._file()
+            if f is None:
+                self.send_response(404)
+                self.send_header("X-Error-Code", "EntryNotFound")
+                self.end_headers()
+                return
+            self._headers(*f, len(hub.files[f[0]][f[1]]))
+
+        def do_GET(self):
+            parts = self.path.split("?")[0].strip("/").split("/")
+            if parts[:2] == ["api", "models"]:
+                repo = "/".join(parts[2:4])
+                if repo not in hub.files:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                sib = [{"rfilename": n, "size": len(d), "blobId": hashlib.sha1(d).hexdigest(),
+                        "lfs": {"sha256": hub.sha(repo, n), "size": len(d), "pointerSize": 134}}
+                       for n, d in hub.files[repo].items()]
+                body = json.dumps({"id": repo, "_id": "x", "modelId": repo, "sha": COMMIT,
+                                   "private": False, "siblings": sib}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            f = self._file()
+            if f is None:
+                self.send_response(404)
+                self.end_headers()
+                return
+            if hub.fail_gets:
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            data = hub.files[f[0]][f[1]]
+            start = 0
+            rng = self.headers.get("Range")
+            if rng and rng.startswith("bytes="):
+                start = int(rng[6:].split("-")[0] or 0)
+            hub.ranges.append(start)
+            body = data[start:]
+            if start:
+                self._headers(*f, len(body), 206,
+                              {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"})
+            else:
+                self._headers(*f, len(body))
+            if hub.cut_after is not None:
+                self.wfile.write(body[: hub.cut_after])
+                self.wfile.flush()
+                hub.cut_after = None
+                self.close_connection = True
+                return
+            self.wfile.write(body)
+
+    return H
+
+
+class _NoSleep:
+    def __init__(self, real):
+        self._real = real
+
+    def sleep(self, _s):
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    real = socket.socket.connect
+
+    def guarded(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise AssertionError(f"test tried to reach {address}")
+        return real(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+    real_gai = socket.getaddrinfo
+
+    def gai(host, *a, **k):  # no DNS either
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise AssertionError(f"test tried to resolve {host}")
+        return real_gai(host, *a, **k)
+
+    monkeypatch.setattr(socket, "getaddrinfo", gai)
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch, no_network):
+    h = Hub()
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _handler(h))
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    import huggingface_hub.constants as C
+
+    endpoint = f"http://127.0.0.1:{srv.server_address[1]}"
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(C, "HF_HUB_OFFLINE", False, raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("PHOTOCULL_MODEL_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    import huggingface_hub.file_download as FD
+    import huggingface_hub.utils._http as HT
+
+    for mod in (FD, HT):  # the hub client's retry back-off: no real waiting in tests
+        if hasattr(mod, "time"):
+            monkeypatch.setattr(mod, "time", _NoSleep(mod.time))
+    h.endpoint = endpoint
+    yield h
+    srv.shutdown()
+    srv.server_close()
+
+
+def _tiny_official_bytes(tmp_path: Path) -> bytes:
+    p = tmp_path / "ckpt.pt"
+    torch.save(fx.official_state_dict(3, layers=1, width=64), p)
+    return p.read_bytes()
+
+
+def test_fgaesq_download_plans_then_converts_where_photocull_looks(hub, tmp_path):
+    from photocull.model.checkpoint import load_model
+    from photocull.model.hub import download
+    from photocull.model.paths import find_model
+
+    data = _tiny_official_bytes(tmp_path)
+    hub.files["yzc002/FGAesQ"] = {"README.md": b"# FGAesQ\n", "best.pt": data}
+    plans = []
+    out = download("fgaesq", on_plan=plans.append, progress=False)
+    assert plans and plans[0].filename == "best.pt" and plans[0].size == len(data)
+    assert plans[0].sha256 == hashlib.sha256(data).hexdigest()
+    assert find_model() == out  # the default location photocull cull loads from
+    model = load_model()
+    assert model.cfg.width == 64
+
+
+def test_interrupted_download_resumes_from_where_it_stopped(hub, tmp_path):
+    """The connection drops part way through a 24 MB file: the rest is fetched with a Range
+    request from the bytes already written (huggingface_hub writes 10 MB chunks), and the
+    file is whole and checked."""
+    from photocull.model.hub import download
+
+    blob = bytes(range(256)) * (24 * 4096)
+    hub.files["timm/vit_base_patch16_clip_224.openai"] = {"open_clip_model.safetensors": blob}
+    hub.cut_after = 15 << 20
+    path = download("clip", progress=False)
+    assert hub.ranges[0] == 0 and len(hub.ranges) == 2
+    assert 0 < hub.ranges[1] <= 15 << 20  # resumed, not restarted
+    assert path.read_bytes() == blob
+
+
+def test_download_that_keeps_failing_is_a_user_error(hub, tmp_path):
+    from photocull.model.hub import DownloadError, download
+    from photocull.model.paths import find_model
+
+    hub.files["yzc002/FGAesQ"] = {"best.pt": _tiny_official_bytes(tmp_path)}
+    hub.fail_gets = True
+    with pytest.raises(DownloadError, match="Run the same command again"):
+        download("fgaesq", progress=False)
+    assert find_model() is None
+
+
+def test_corrupted_download_is_refused_and_deleted(hub, tmp_path):
+    from photocull.model.hub import DownloadError, download
+    from photocull.model.paths import find_model
+
+    data = _tiny_official_bytes(tmp_path)
+    hub.files["yzc002/FGAesQ"] = {"best.pt": data}
+    hub.advertised_sha[("yzc002/FGAesQ", "best.pt")] = hashlib.sha256(b"something else").hexdigest()
+    with pytest.raises(DownloadError) as exc:
+        download("fgaesq", progress=False)
+    assert "best.pt" in str(exc.value)
+    assert not list((tmp_path / "hf").rglob("snapshots/*/best.pt"))
+    assert find_model() is None
+
+
+def test_clip_download_lands_where_the_clip_loader_looks(hub, tmp_path):
+    from photocull.backbones.spec import BackboneSpec
+    from photocull.backbones.weights import resolve_weights
+    from photocull.model.hub import download
+
+    blob = b"not really weights, but the path is what is checked" * 100
+    hub.files["timm/vit_base_patch16_clip_224.openai"] = {"open_clip_model.safetensors": blob,
+                                                          "open_clip_config.json": b"{}"}
+    path = download("clip", progress=False)
+    assert path.read_bytes() == blob
+    assert resolve_weights(BackboneSpec(model="ViT-B-16", pretrained="openai")) == path
+
+
+def test_unknown_name_and_unreachable_hub_are_user_errors(monkeypatch, no_network):
+    from photocull.model.hub import DownloadError, plan_download
+
+    with pytest.raises(DownloadError, match="choose one of"):
+        plan_download("nope")
+    with pytest.raises(DownloadError, match="cannot reach"):
+        plan_download("fgaesq", endpoint="http://127.0.0.1:9")  # nothing listens on port 9
