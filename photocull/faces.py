@@ -4,7 +4,11 @@ Why: in a burst of people the frames that lose are the ones where someone blinke
 focus landed on the background, and the whole-frame sharpness of the technical scorer
 sees neither (a sharp background makes a frame "sharp"). This module finds faces with
 OpenCV's Haar cascades (shipped inside ``opencv-python-headless<5``; no downloads, no
-weights of our own) and measures, per face:
+weights of our own). Finding them is the cost, so it is done coarse to fine: one permissive
+pass (scale step 1.2) on a <= 320 px copy, only inside windows of skin chroma (a landscape
+with no skin runs no search at all), then each candidate confirmed and re-boxed by a fine
+search (step 1.1) around it on a 640 px copy. Eyes are judged only on faces that a series
+mate can be compared with (``face_flags_for_series``). Per face it measures:
 
 * **sharpness**: variance of the Laplacian of the face region over the region's own
   variance (contrast- and exposure-invariant), with the noise floor taken out, measured at
@@ -17,9 +21,10 @@ weights of our own) and measures, per face:
 
 Limits (document them to users; measured figures are in ``tests/test_faces.py``):
 
-* Frontal faces only (roughly +-30 degrees of yaw, +-15 of roll); profiles, faces under ~40 px
-  across in a 640 px view, and heavily shadowed faces are not found: such frames are simply
-  unaffected.
+* Frontal faces only (roughly +-30 degrees of yaw, +-15 of roll); profiles, faces under ~6 %
+  of the frame's long side (20 px in the 320 px view), heavily shadowed faces and faces
+  whose colour is far from skin (stage light, strong casts; black-and-white frames are
+  searched whole) are not found: such frames are simply unaffected.
 * Eye state is judged only on faces at least ``MIN_EYE_FACE_PX`` px wide in the input;
   otherwise ``eyes_open`` is None. Squinting or laughing eyes, dark sunglasses, strong
   reflections on glasses and very dark eyes in a dark face can read as "closed" (no eye
@@ -46,10 +51,12 @@ import numpy as np
 
 from .records import EYES_CLOSED, FACE_BLURRED, FrameScore
 
-DETECT_LONG_SIDE = 400  # faces are detected on a gray copy at most this many px across
+DETECT_LONG_SIDE = 320  # faces are first searched for on a gray copy at most this many px across
 MIN_FACE_DETECT_PX = 20  # smallest face searched for, in detection pixels (the cascade's own 20 px window)
-DETECT_SCALE_STEP = 1.1  # cascade scale step (1.2 halves the cost but loses 5 of the 40 labelled faces)
-REFINE_LONG_SIDE = 640  # ... and their boxes re-found at this size (see _refine)
+DETECT_SCALE_STEP = 1.2  # coarse pass: big scale steps and few neighbours (cheap, permissive) ...
+DETECT_NEIGHBOURS = 3
+REFINE_SCALE_STEP = 1.1  # ... every candidate confirmed (or dropped) by a fine search around it
+REFINE_LONG_SIDE = 640  # ... and confirmed and re-boxed at this size (see _refine)
 SKIN_LO = (0, 133, 77)  # YCrCb box of skin chroma (any brightness), for the search windows
 SKIN_HI = (255, 180, 130)
 SKIN_FULL_SEARCH = 0.6  # windows covering more of the frame than this: one full-frame search
@@ -124,6 +131,9 @@ def _load():
         import cv2  # type: ignore[import-not-found]
     except ImportError:
         return _INSTALL_NOTE
+    # photocull runs one decode worker per core; OpenCV's own thread pool on top of that only
+    # adds contention (each face search is a few ms).
+    cv2.setNumThreads(1)
     base = getattr(getattr(cv2, "data", None), "haarcascades", None)
     if not base or not hasattr(cv2, "CascadeClassifier"):
         return f"OpenCV {cv2.__version__} has no Haar cascades; {_INSTALL_NOTE}"
@@ -280,16 +290,16 @@ def _detect(cv2, face_cascade, img: np.ndarray, gray: np.ndarray) -> tuple[list[
         wins = [(0, 0, small.shape[1], small.shape[0])]
     found: list[tuple[int, int, int, int]] = []
     for x0, y0, x1, y1 in wins:
-        for b in np.reshape(face_cascade.detectMultiScale(small[y0:y1, x0:x1], scaleFactor=DETECT_SCALE_STEP, minNeighbors=5,
+        for b in np.reshape(face_cascade.detectMultiScale(small[y0:y1, x0:x1], scaleFactor=DETECT_SCALE_STEP, minNeighbors=DETECT_NEIGHBOURS,
                                                           minSize=(MIN_FACE_DETECT_PX, MIN_FACE_DETECT_PX)), (-1, 4)):
             box = (int(b[0]) + x0, int(b[1]) + y0, int(b[2]), int(b[3]))
             if not any(_overlap(box, o) > 0.5 for o in found):  # overlapping windows find it twice
                 found.append(box)
-    found.sort(key=lambda b: -b[2] * b[3])
-    found = found[:MAX_FACES]
-    if found and max(H, W) > DETECT_LONG_SIDE:
-        return _refine(cv2, face_cascade, gray, found, scale)
-    return found, scale
+    if not found:
+        return [], scale
+    boxes, scale = _refine(cv2, face_cascade, gray, found, scale)
+    boxes.sort(key=lambda b: -b[2] * b[3])
+    return boxes[:MAX_FACES], scale
 
 
 def _refine(cv2, face_cascade, gray: np.ndarray, boxes: list[tuple[int, int, int, int]], scale: float) -> tuple[list[tuple[int, int, int, int]], float]:
@@ -311,12 +321,14 @@ def _refine(cv2, face_cascade, gray: np.ndarray, boxes: list[tuple[int, int, int
         x0, y0 = max(0, x - m), max(0, y - m)
         crop = big[y0 : y + h + m, x0 : x + w + m]
         lo, hi = round(w * 0.75), round(w * 1.35)
-        cand = np.reshape(face_cascade.detectMultiScale(crop, scaleFactor=DETECT_SCALE_STEP, minNeighbors=5, minSize=(lo, lo), maxSize=(hi, hi)), (-1, 4))
-        if len(cand):
-            cx, cy = x + w / 2 - x0, y + h / 2 - y0
-            c = min(cand, key=lambda b: abs(b[0] + b[2] / 2 - cx) + abs(b[1] + b[3] / 2 - cy))
-            x, y, w, h = int(c[0]) + x0, int(c[1]) + y0, int(c[2]), int(c[3])
-        out.append((x, y, w, h))
+        cand = np.reshape(face_cascade.detectMultiScale(crop, scaleFactor=REFINE_SCALE_STEP, minNeighbors=5, minSize=(lo, lo), maxSize=(hi, hi)), (-1, 4))
+        if not len(cand):
+            continue  # not confirmed at the finer scale: texture, not a face
+        cx, cy = x + w / 2 - x0, y + h / 2 - y0
+        c = min(cand, key=lambda b: abs(b[0] + b[2] / 2 - cx) + abs(b[1] + b[3] / 2 - cy))
+        box = (int(c[0]) + x0, int(c[1]) + y0, int(c[2]), int(c[3]))
+        if not any(_overlap(box, o) > 0.5 for o in out):
+            out.append(box)
     return out, fine
 
 
