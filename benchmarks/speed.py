@@ -414,7 +414,7 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
         backbone = "ViT-B-16" if device.startswith("cuda") else None
         if backbone is None:
             notes.append("photocull +backbone: skipped on CPU by default (ViT-B-16 runs ~4.6 img/s on 2 cores); --backbone tiny|ViT-B-16 to add it.")
-    peers = [] if args.no_peers or not args.peer_python else ["imagededup-phash", "imagededup-cnn", "pyiqa-nima", "pyiqa-laion_aes"]
+    peers = [] if args.no_peers or not args.peer_python else ["imagededup-phash", "imagededup-cnn", "difpy", "czkawka", "pyiqa-nima", "pyiqa-laion_aes"]
     if not peers:
         notes.append("peers: not run (no --peer-python)." if not args.no_peers else "peers: --no-peers.")
     peer_failed: set[str] = set()
