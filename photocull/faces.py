@@ -212,12 +212,19 @@ def _frame_sharpness(cv2, g: np.ndarray, noise: float) -> float:
     return float(np.mean(top))
 
 
-def _eyes(cv2, eye_cascades, face_gray: np.ndarray) -> int:
-    """How many eyes the cascades find in the upper part of a face (resampled to FACE_NORM)."""
+def _norm_face(cv2, face_gray: np.ndarray) -> np.ndarray:
+    """A face crop resampled to FACE_NORM px wide: all the eye check reads."""
     h, w = face_gray.shape
+    if w == FACE_NORM:
+        return face_gray
     f = FACE_NORM / w
     interp = cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC
-    face = cv2.resize(face_gray, (FACE_NORM, max(1, round(h * f))), interpolation=interp)
+    return cv2.resize(face_gray, (FACE_NORM, max(1, round(h * f))), interpolation=interp)
+
+
+def _eyes(cv2, eye_cascades, face_gray: np.ndarray) -> int:
+    """How many eyes the cascades find in the upper part of a face (resampled to FACE_NORM)."""
+    face = _norm_face(cv2, face_gray)
     fh = face.shape[0]
     y0, y1 = round(fh * 0.12), round(fh * 0.62)
     band = cv2.equalizeHist(face[y0:y1])
@@ -341,9 +348,10 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> floa
 def detect_faces(img: np.ndarray) -> FaceReport:
     """Find faces in an RGB (or gray) uint8 image and measure their focus; eyes not judged.
 
-    The cheap half of ``check_faces``: one cascade pass on a <= ``DETECT_LONG_SIDE`` px copy,
-    limited to skin-coloured windows. Every face has ``eyes_open`` None until
-    ``judge_eyes`` runs on it, which only frames with series mates need
+    The costly half of ``check_faces``, made cheap: a coarse pass on a <= ``DETECT_LONG_SIDE``
+    px copy inside skin-coloured windows, candidates confirmed at ``REFINE_LONG_SIDE``. Every
+    face has ``eyes_open`` None until ``judge_eyes`` (or ``judge_eyes_in_crops`` on
+    ``face_crops``) runs on it, which only frames with series mates need
     (``face_flags_for_series``). Raises FacesUnavailable without OpenCV.
     """
     cv2, face_cascade, _ = _require()
@@ -381,25 +389,49 @@ def detect_faces(img: np.ndarray) -> FaceReport:
     )
 
 
-def judge_eyes(img: np.ndarray, report: FaceReport, only: Sequence[int] | None = None) -> FaceReport:
-    """The report with eye state judged on its faces (all, or the indices in ``only``).
+def face_crops(img: np.ndarray, report: FaceReport) -> list[np.ndarray | None]:
+    """Per face of ``report``: the gray face crop the eye check needs (FACE_NORM px wide,
+    ~25 KB), or None for faces too small to judge.
 
-    Faces narrower than ``MIN_EYE_FACE_PX`` keep ``eyes_open`` None. Runs the two eye
-    cascades once per judged face (~2-5 ms a face).
+    Why: faces are found while the frame is decoded, in a worker, but eyes only need judging
+    once the series are known. Keeping these small crops (not the frame) lets the eye check
+    run after grouping, on frames with mates only (``face_flags_for_series``).
+    """
+    if not report.faces:
+        return []
+    cv2, _, _ = _require()
+    gray = _to_gray(cv2, img)
+    out: list[np.ndarray | None] = []
+    for fc in report.faces:
+        x, y, w, h = fc.box
+        out.append(_norm_face(cv2, gray[y : y + h, x : x + w]) if w >= MIN_EYE_FACE_PX else None)
+    return out
+
+
+def judge_eyes_in_crops(report: FaceReport, crops: Sequence[np.ndarray | None], only: Sequence[int] | None = None) -> FaceReport:
+    """The report with eye state judged from ``face_crops`` output (all faces, or ``only``).
+
+    Faces without a crop (too small) keep ``eyes_open`` None. Runs the two eye cascades once
+    per judged face (~1-3 ms a face).
     """
     if not report.faces:
         return report
+    if len(crops) != len(report.faces):
+        raise ValueError("one crop (or None) per face")
     cv2, _, eye_cascades = _require()
-    gray = _to_gray(cv2, img)
     picked = set(range(len(report.faces)) if only is None else only)
     faces = []
-    for i, fc in enumerate(report.faces):
-        x, y, w, h = fc.box
-        if i in picked and w >= MIN_EYE_FACE_PX:
-            n = _eyes(cv2, eye_cascades, gray[y : y + h, x : x + w])
+    for i, (fc, crop) in enumerate(zip(report.faces, crops)):
+        if i in picked and crop is not None:
+            n = _eyes(cv2, eye_cascades, crop)
             fc = replace(fc, eyes_open=n > 0, eyes_found=n)
         faces.append(fc)
     return replace(report, faces=faces, eyes_closed=any(fc.eyes_open is False for fc in faces))
+
+
+def judge_eyes(img: np.ndarray, report: FaceReport, only: Sequence[int] | None = None) -> FaceReport:
+    """``judge_eyes_in_crops`` on the crops of ``img`` (all faces, or the indices in ``only``)."""
+    return judge_eyes_in_crops(report, face_crops(img, report), only)
 
 
 def check_faces(img: np.ndarray) -> FaceReport:
@@ -411,29 +443,30 @@ def check_faces(img: np.ndarray) -> FaceReport:
     return judge_eyes(img, detect_faces(img))
 
 
-def face_flags_for_series(images: Sequence[np.ndarray | None], reports: Sequence[FaceReport | None] | None = None) -> tuple[list[FaceReport | None], list[list[str]]]:
-    """Face reports and problem flags for the frames of ONE series.
+def face_flags_for_series(
+    reports: Sequence[FaceReport | None], crops: Sequence[Sequence[np.ndarray | None] | None]
+) -> tuple[list[FaceReport | None], list[list[str]]]:
+    """Eye verdicts and problem flags for the frames of ONE series, eyes judged only where needed.
 
-    ``images``: each frame's decoded image (None: not available, the frame is left out);
-    ``reports``: detections already made (``detect_faces``), else they are made here.
-    Eyes are judged only where a comparison can flag something: in a series of two or
-    more frames, on faces that the same face in some mate matches. A singleton or a frame
-    whose faces appear in no mate gets no eye check at all. Returns the (judged) reports
-    and ``face_problems`` over them.
+    ``reports``: each frame's ``detect_faces`` report (None: no face check, e.g. a noisy
+    frame left out); ``crops``: each frame's ``face_crops`` (None: none kept, e.g. the report
+    came from the cache; faces already judged keep their verdict). Eyes are judged only
+    where a comparison can flag something: in a series of two or more frames, on faces the
+    same face in some mate matches. A singleton, or a frame whose faces appear in no mate,
+    gets no eye check at all. Returns the (judged) reports and ``face_problems`` over them.
     """
-    reps: list[FaceReport | None] = list(reports) if reports is not None else [None if im is None else detect_faces(im) for im in images]
-    if len(reps) != len(images):
-        raise ValueError("images and reports must have the same length")
-    if len(reps) < 2:
-        return reps, [[] for _ in reps]
-    out = list(reps)
-    for i, rep in enumerate(reps):
-        if rep is None or not rep.faces or images[i] is None:
+    if len(reports) != len(crops):
+        raise ValueError("reports and crops must have the same length")
+    out = list(reports)
+    if len(out) < 2:
+        return out, [[] for _ in out]
+    for i, rep in enumerate(reports):
+        if rep is None or not rep.faces or crops[i] is None:
             continue
-        mates = [r for j, r in enumerate(reps) if j != i and r is not None and r.faces]
-        matched = [k for k, fc in enumerate(rep.faces) if any(_match(fc, rep.size, m) is not None for m in mates)]
-        if matched and any(fc.eyes_open is None for fc in rep.faces):
-            out[i] = judge_eyes(images[i], rep, matched)
+        mates = [r for j, r in enumerate(reports) if j != i and r is not None and r.faces]
+        todo = [k for k, fc in enumerate(rep.faces) if fc.eyes_open is None and any(_match(fc, rep.size, m) is not None for m in mates)]
+        if todo:
+            out[i] = judge_eyes_in_crops(rep, crops[i], todo)
     return out, face_problems(out)
 
 

@@ -264,23 +264,38 @@ def _in_scene(face_img: Image.Image, size=(1500, 1000), at=(700, 300)) -> np.nda
     return np.asarray(canvas)
 
 
+def _detected(img: np.ndarray):
+    rep = faces.detect_faces(img)
+    return rep, faces.face_crops(img, rep)
+
+
 @needs_cv2
 def test_frames_without_mates_skip_the_eye_comparison(counting):
     _, eye_counters = counting
     op, cl = load("open_00.jpg"), load("closed_00.jpg")
-    reps, flags = faces.face_flags_for_series([cl])
-    assert flags == [[]] and reps[0].faces and reps[0].faces[0].eyes_open is None
+    (r_cl, c_cl), (r_op, c_op), (r_none, c_none) = _detected(cl), _detected(op), _detected(np.asarray(scene(3)))
+    assert r_cl.faces and r_cl.faces[0].eyes_open is None and len(c_cl) == 1 and c_cl[0].shape[1] == faces.FACE_NORM
+    reps, flags = faces.face_flags_for_series([r_cl], [c_cl])
+    assert flags == [[]] and reps[0].faces[0].eyes_open is None
     assert sum(c.calls for c in eye_counters) == 0  # a singleton: detected, never compared
     # A mate without a face: nothing to compare against either.
-    reps, flags = faces.face_flags_for_series([cl, np.asarray(scene(3))])
+    reps, flags = faces.face_flags_for_series([r_cl, r_none], [c_cl, c_none])
+    assert flags == [[], []] and sum(c.calls for c in eye_counters) == 0
+    # A face at another place in the mate (another person): no comparison either.
+    moved = FaceReport([Face((0, 0, r_op.faces[0].box[2], r_op.faces[0].box[3]), 1.0, None)], False, False, r_op.size)
+    reps, flags = faces.face_flags_for_series([r_cl, moved], [c_cl, None])
     assert flags == [[], []] and sum(c.calls for c in eye_counters) == 0
     # A real burst: both frames' faces are judged (two eye cascades per face), closed eyes flagged.
-    reps, flags = faces.face_flags_for_series([op, cl])
+    reps, flags = faces.face_flags_for_series([r_op, r_cl], [c_op, c_cl])
     assert flags == [[], [EYES_CLOSED]]
     assert [c.calls for c in eye_counters] == [2, 2]
     assert reps[0].faces[0].eyes_open is True and reps[1].faces[0].eyes_open is False
-    # The same verdicts as judging every face up front.
+    # The same verdicts as judging every face up front; judged reports are not judged again.
     assert flags == face_problems([check_faces(op), check_faces(cl)])
+    for c in eye_counters:
+        c.calls = 0
+    again, flags2 = faces.face_flags_for_series(reps, [None, None])
+    assert flags2 == flags and sum(c.calls for c in eye_counters) == 0
 
 
 @needs_cv2
