@@ -15,12 +15,18 @@ Rows (each repeat runs every row once, interleaved; the table quotes medians):
 * ``photocull cold``: ``photocull.pipeline.run`` in-process with ``CullOptions(dry_run=True)``,
   the technical scorer, no embeddings, the CLI's writer in dry-run mode, after deleting
   ``SHOOT/.photocull`` (the headline). ``photocull warm``: the same again with the cache.
+* ``photocull cold, face checks``: the cold run with ``CullOptions(faces=True)`` (OpenCV's
+  cascades: skin-window coarse pass, fine confirmation, eyes), its share of the decode bound
+  is the face-check target (>= 0.80).
 * ``photocull CLI cold``: the ``photocull cull --dry-run`` command in a subprocess (interpreter
-  start and imports included).
+  start and imports included), with ``--no-faces`` and with ``--faces``.
+* ``CLI start-up``: seconds from starting ``photocull cull`` to its first progress bar on
+  stdout (interpreter, imports, scan, cache look-ups), in ``cli_startup`` of the results.
 * ``photocull +backbone``: cold run with an open_clip backbone (on CUDA: ViT-B-16, pretrained
   if its weights are here, else RANDOM weights and labelled so).
-* peers (``--peer-python``): imagededup PHash (and CNN), pyiqa nima / laion_aes, each in a
-  subprocess of the peers' own interpreter; those that need weights offline say so.
+* peers (``--peer-python``): imagededup PHash (and CNN), difPy, the czkawka bindings, pyiqa
+  nima / laion_aes, each in a subprocess of the peers' own interpreter; those that need
+  weights offline say so (see ``peers.py`` for the peers that cannot run here at all).
 
 Every measurement runs in a fresh subprocess, so peak memory is per measurement: ``peak RSS``
 is the measuring process's VmHWM, ``worker`` the largest child process's peak. Files are read
