@@ -326,3 +326,19 @@ def test_a_frame_without_skin_colour_runs_no_face_search(counting):
     blue_green = np.clip(blue_green + rng.normal(0, 6, blue_green.shape), 0, 255).astype(np.uint8)
     rep = faces.detect_faces(blue_green)
     assert rep.faces == [] and face_counter.calls == 0
+
+
+@needs_cv2
+def test_the_pipeline_flags_closed_eyes_with_faces_on(tmp_path):
+    """The cull run itself (CullOptions(faces=True)): the closed-eyes frame of a burst is flagged
+    and loses the pick; the unrelated single without a face gets nothing."""
+    root = tmp_path / "portrait"
+    t0 = datetime(2026, 5, 1, 9, 0, 0)
+    save_jpeg(root / "P1.jpg", Image.open(DATA / "closed_00.jpg").convert("RGB"), t0, subsec=100)
+    save_jpeg(root / "P2.jpg", noisy(Image.open(DATA / "open_00.jpg").convert("RGB"), sigma=2.5, seed=1), t0, subsec=400)
+    save_jpeg(root / "Z.jpg", scene(4), datetime(2026, 5, 1, 9, 5, 0))
+    result = run(root, TechnicalScorer(), CullOptions(write=False, workers=1, faces=True))
+    by_name = {fr.frame.name: fr for fr in result.frames}
+    assert EYES_CLOSED in by_name["P1.jpg"].score.problems
+    assert EYES_CLOSED not in by_name["P2.jpg"].score.problems and not by_name["Z.jpg"].score.problems
+    assert by_name["P2.jpg"].rating.is_pick and not by_name["P1.jpg"].rating.is_pick
