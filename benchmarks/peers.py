@@ -3,13 +3,23 @@
 Stand-alone on purpose (imports neither photocull nor the benchmarks package), so it runs in
 a separate virtual environment (``--peer-python``) and the project's stays clean:
 
+    python -m venv /work/peervenv && /work/peervenv/bin/pip install imagededup difpy czkawka
     /work/peervenv/bin/python benchmarks/peers.py imagededup-phash SHOOT/
     -> one JSON line: {"tool", "ok", "seconds", "import_s", "images", "peak_rss_mb", ...}
 
 Tools: ``imagededup-phash`` (PHash near-duplicate search, its default threshold 10),
-``imagededup-cnn`` (MobileNetV3 features; needs a weight download), ``pyiqa-nima`` and
-``pyiqa-laion_aes`` (aesthetic scores; need weight downloads). When a tool cannot get its
-weights offline the line says ``"ok": false`` with the error; nothing is faked.
+``imagededup-cnn`` (MobileNetV3 features; needs a weight download), ``difpy`` (difPy 4:
+50 px thumbnails compared by mean squared error, "similar" setting, its own process pool),
+``czkawka`` (the ``czkawka`` PyPI bindings to Czkawka's Rust image-similarity search,
+perceptual hashes, similarity 10 of 50), ``pyiqa-nima`` and ``pyiqa-laion_aes`` (aesthetic
+scores; need weight downloads). When a tool cannot get its weights offline the line says
+``"ok": false`` with the error; nothing is faked.
+
+Peers that cannot run here at all (no row): the Czkawka desktop/CLI app itself (a Rust
+binary, not on PyPI; the bindings above run its library), fastdup (its embedding model is
+downloaded at run time), and learned culling tools that need hosted models or accounts
+(AfterShoot, Aftershoot-style cloud services, Excire, Narrative Select): not installable
+offline, nothing to run.
 """
 
 from __future__ import annotations
@@ -64,7 +74,8 @@ _KEEP: list = []
 def run(tool: str, root: Path, workers: int) -> dict:
     t_import = time.perf_counter()
     out: dict = {"tool": tool, "images": len(_images(root)), "workers": workers}
-    _torchvision_workaround()
+    if tool.startswith(("imagededup", "pyiqa")):
+        _torchvision_workaround()  # only these import torchvision
     if tool.startswith("imagededup"):
         from imagededup.methods import CNN, PHash
 
@@ -76,6 +87,27 @@ def run(tool: str, root: Path, workers: int) -> dict:
             dups = CNN(verbose=False).find_duplicates(image_dir=str(root), min_similarity_threshold=0.9, num_enc_workers=0)
         out["seconds"] = time.perf_counter() - t0
         out["files_with_duplicates"] = sum(1 for v in dups.values() if v)
+    elif tool == "difpy":
+        import difPy
+
+        out["import_s"] = round(time.perf_counter() - t_import, 3)
+        t0 = time.perf_counter()
+        dif = difPy.build(str(root), recursive=False, show_progress=False, processes=workers)
+        found = difPy.search(dif, similarity="similar", show_progress=False, processes=workers)
+        out["seconds"] = time.perf_counter() - t0
+        out["files_with_duplicates"] = _difpy_count(found.result)
+    elif tool == "czkawka":
+        from czkawka import ImageSimilarity
+
+        out["import_s"] = round(time.perf_counter() - t_import, 3)
+        t0 = time.perf_counter()
+        finder = ImageSimilarity()
+        finder.set_directories([root])
+        finder.set_similarity(10)
+        groups = finder.find_similar()
+        out["seconds"] = time.perf_counter() - t0
+        out["files_with_duplicates"] = sum(len(g) for g in groups)
+        out["threads"] = "rayon (all cores; the binding has no worker setting)"
     elif tool.startswith("pyiqa-"):
         import pyiqa
         import torch
@@ -95,6 +127,19 @@ def run(tool: str, root: Path, workers: int) -> dict:
     out["ok"] = True
     out["images_per_s"] = out["images"] / out["seconds"] if out["seconds"] > 0 else None
     return out
+
+
+def _difpy_count(result: dict) -> int:
+    """Files in difPy's result that have a match (its result format changed between 4.x releases)."""
+    files = set()
+    for key, val in result.items():
+        matches = val.get("matches", {}) if isinstance(val, dict) and "matches" in val else val
+        items = matches.values() if isinstance(matches, dict) else matches
+        got = [m[0] if isinstance(m, (list, tuple)) else m for m in items]
+        if got:
+            files.add(str(val.get("location", key)) if isinstance(val, dict) else str(key))
+            files.update(str(g) for g in got)
+    return len(files)
 
 
 def main() -> None:

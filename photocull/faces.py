@@ -4,7 +4,11 @@ Why: in a burst of people the frames that lose are the ones where someone blinke
 focus landed on the background, and the whole-frame sharpness of the technical scorer
 sees neither (a sharp background makes a frame "sharp"). This module finds faces with
 OpenCV's Haar cascades (shipped inside ``opencv-python-headless<5``; no downloads, no
-weights of our own) and measures, per face:
+weights of our own). Finding them is the cost, so it is done coarse to fine: one permissive
+pass (scale step 1.2) on a <= 320 px copy, only inside windows of skin chroma (a landscape
+with no skin runs no search at all), then each candidate confirmed and re-boxed by a fine
+search (step 1.1) around it on a 640 px copy. Eyes are judged only on faces that a series
+mate can be compared with (``face_flags_for_series``). Per face it measures:
 
 * **sharpness**: variance of the Laplacian of the face region over the region's own
   variance (contrast- and exposure-invariant), with the noise floor taken out, measured at
@@ -17,9 +21,10 @@ weights of our own) and measures, per face:
 
 Limits (document them to users; measured figures are in ``tests/test_faces.py``):
 
-* Frontal faces only (roughly +-30 degrees of yaw, +-15 of roll); profiles, faces under ~40 px
-  across in a 640 px view, and heavily shadowed faces are not found: such frames are simply
-  unaffected.
+* Frontal faces only (roughly +-30 degrees of yaw, +-15 of roll); profiles, faces under ~6 %
+  of the frame's long side (20 px in the 320 px view), heavily shadowed faces and faces
+  whose colour is far from skin (stage light, strong casts; black-and-white frames are
+  searched whole) are not found: such frames are simply unaffected.
 * Eye state is judged only on faces at least ``MIN_EYE_FACE_PX`` px wide in the input;
   otherwise ``eyes_open`` is None. Squinting or laughing eyes, dark sunglasses, strong
   reflections on glasses and very dark eyes in a dark face can read as "closed" (no eye
@@ -46,8 +51,15 @@ import numpy as np
 
 from .records import EYES_CLOSED, FACE_BLURRED, FrameScore
 
-DETECT_LONG_SIDE = 640  # faces are detected on a gray copy at most this many px across
-MIN_FACE_DETECT_PX = 32  # smallest face searched for, in detection pixels
+DETECT_LONG_SIDE = 320  # faces are first searched for on a gray copy at most this many px across
+MIN_FACE_DETECT_PX = 20  # smallest face searched for, in detection pixels (the cascade's own 20 px window)
+DETECT_SCALE_STEP = 1.2  # coarse pass: big scale steps and few neighbours (cheap, permissive) ...
+DETECT_NEIGHBOURS = 3
+REFINE_SCALE_STEP = 1.1  # ... every candidate confirmed (or dropped) by a fine search around it
+REFINE_LONG_SIDE = 640  # ... and confirmed and re-boxed at this size (see _refine)
+SKIN_LO = (0, 133, 77)  # YCrCb box of skin chroma (any brightness), for the search windows
+SKIN_HI = (255, 180, 130)
+SKIN_FULL_SEARCH = 0.6  # windows covering more of the frame than this: one full-frame search
 MAX_FACES = 8  # the largest faces kept per frame
 FACE_NORM = 160  # faces are resampled to at most this width for sharpness, exactly this for eyes
 MIN_EYE_FACE_PX = 56  # eye state is judged only on faces at least this wide in the input
@@ -119,6 +131,9 @@ def _load():
         import cv2  # type: ignore[import-not-found]
     except ImportError:
         return _INSTALL_NOTE
+    # photocull runs one decode worker per core; OpenCV's own thread pool on top of that only
+    # adds contention (each face search is a few ms).
+    cv2.setNumThreads(1)
     base = getattr(getattr(cv2, "data", None), "haarcascades", None)
     if not base or not hasattr(cv2, "CascadeClassifier"):
         return f"OpenCV {cv2.__version__} has no Haar cascades; {_INSTALL_NOTE}"
@@ -197,12 +212,19 @@ def _frame_sharpness(cv2, g: np.ndarray, noise: float) -> float:
     return float(np.mean(top))
 
 
-def _eyes(cv2, eye_cascades, face_gray: np.ndarray) -> int:
-    """How many eyes the cascades find in the upper part of a face (resampled to FACE_NORM)."""
+def _norm_face(cv2, face_gray: np.ndarray) -> np.ndarray:
+    """A face crop resampled to FACE_NORM px wide: all the eye check reads."""
     h, w = face_gray.shape
+    if w == FACE_NORM:
+        return face_gray
     f = FACE_NORM / w
     interp = cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC
-    face = cv2.resize(face_gray, (FACE_NORM, max(1, round(h * f))), interpolation=interp)
+    return cv2.resize(face_gray, (FACE_NORM, max(1, round(h * f))), interpolation=interp)
+
+
+def _eyes(cv2, eye_cascades, face_gray: np.ndarray) -> int:
+    """How many eyes the cascades find in the upper part of a face (resampled to FACE_NORM)."""
+    face = _norm_face(cv2, face_gray)
     fh = face.shape[0]
     y0, y1 = round(fh * 0.12), round(fh * 0.62)
     band = cv2.equalizeHist(face[y0:y1])
@@ -218,27 +240,130 @@ def _eyes(cv2, eye_cascades, face_gray: np.ndarray) -> int:
     return min(len(found), 2)
 
 
-def check_faces(img: np.ndarray) -> FaceReport:
-    """Find faces in an RGB uint8 image and judge their focus and eyes.
-
-    Detection runs on a gray copy at most ``DETECT_LONG_SIDE`` px across (~10-30 ms);
-    focus and eyes are measured on the input's own pixels around each face.
-    Raises FacesUnavailable when OpenCV (with Haar cascades) is not installed.
-    """
-    cv2, face_cascade, eye_cascades = _require()
+def _to_gray(cv2, img: np.ndarray) -> np.ndarray:
     if img.ndim == 2:
-        gray = np.ascontiguousarray(img, dtype=np.uint8)
-    else:
-        gray = cv2.cvtColor(np.ascontiguousarray(img[..., :3], dtype=np.uint8), cv2.COLOR_RGB2GRAY)
+        return np.ascontiguousarray(img, dtype=np.uint8)
+    return cv2.cvtColor(np.ascontiguousarray(img[..., :3], dtype=np.uint8), cv2.COLOR_RGB2GRAY)
+
+
+def _skin_windows(cv2, rgb_small: np.ndarray) -> list[tuple[int, int, int, int]] | None:
+    """Windows of the detection image worth searching for faces; None: search all of it.
+
+    Why: the face search is the costly part of the face checks (in texture, every window of
+    every scale passes a few cascade stages), but a face is a blob of skin chroma, and skin of every
+    tone shares a narrow band of Cr/Cb (Chai & Ngan's YCrCb box, widened). Components of
+    that mask at least a minimum face across, grown by half a face on every side, are
+    searched; the rest of the frame is not. Near-grey frames (black-and-white photos,
+    strong colour casts that flatten chroma) have no usable chroma: the whole frame is
+    searched. When the windows cover most of the frame the whole frame is searched too
+    (one call is cheaper than many overlapping ones). Faces missed by the gate (a face
+    under green stage light) only mean that frame gets no face flags.
+    """
+    if rgb_small.ndim != 3:
+        return None
+    ycc = cv2.cvtColor(rgb_small, cv2.COLOR_RGB2YCrCb)
+    if float(ycc[..., 1].std()) < 2.0 and float(ycc[..., 2].std()) < 2.0:
+        return None  # no chroma to judge by
+    mask = cv2.inRange(ycc, SKIN_LO, SKIN_HI)
+    h, w = mask.shape
+    k = max(3, MIN_FACE_DETECT_PX // 4)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    mask = cv2.dilate(mask, np.ones((k, k), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+    wins: list[tuple[int, int, int, int]] = []
+    for x, y, bw, bh, _area in stats[1:n]:
+        if min(bw, bh) < MIN_FACE_DETECT_PX // 2:
+            continue  # too small to hold a face the cascade would find
+        g = max(bw, bh) // 2 + MIN_FACE_DETECT_PX
+        wins.append((max(0, x - g), max(0, y - g), min(w, x + bw + g), min(h, y + bh + g)))
+    if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in wins) > SKIN_FULL_SEARCH * w * h:
+        return None
+    return wins
+
+
+def _detect(cv2, face_cascade, img: np.ndarray, gray: np.ndarray) -> tuple[list[tuple[int, int, int, int]], float]:
+    """Face boxes in the detection image (largest first, at most MAX_FACES) and its scale."""
     H, W = gray.shape
     scale = min(1.0, DETECT_LONG_SIDE / max(H, W))
-    small = gray if scale == 1.0 else cv2.resize(gray, (round(W * scale), round(H * scale)), interpolation=cv2.INTER_AREA)
+    size = (max(1, round(W * scale)), max(1, round(H * scale)))
+    small = gray if scale == 1.0 else cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
     small = cv2.equalizeHist(small)
-    boxes = face_cascade.detectMultiScale(small, scaleFactor=1.1, minNeighbors=5, minSize=(MIN_FACE_DETECT_PX, MIN_FACE_DETECT_PX))
-    boxes = sorted((tuple(int(v) for v in b) for b in np.reshape(boxes, (-1, 4))), key=lambda b: -b[2] * b[3])[:MAX_FACES]
+    rgb_small = None
+    if img.ndim == 3:
+        rgb = np.ascontiguousarray(img[..., :3], dtype=np.uint8)
+        # Nearest-neighbour sampling: chroma is smooth, and the mask is opened anyway
+        # (an area resize of the colour frame cost more than the gate saves on some frames).
+        rgb_small = rgb if scale == 1.0 else cv2.resize(rgb, size, interpolation=cv2.INTER_NEAREST)
+    wins = _skin_windows(cv2, rgb_small) if rgb_small is not None else None
+    if wins is None:
+        wins = [(0, 0, small.shape[1], small.shape[0])]
+    found: list[tuple[int, int, int, int]] = []
+    for x0, y0, x1, y1 in wins:
+        for b in np.reshape(face_cascade.detectMultiScale(small[y0:y1, x0:x1], scaleFactor=DETECT_SCALE_STEP, minNeighbors=DETECT_NEIGHBOURS,
+                                                          minSize=(MIN_FACE_DETECT_PX, MIN_FACE_DETECT_PX)), (-1, 4)):
+            box = (int(b[0]) + x0, int(b[1]) + y0, int(b[2]), int(b[3]))
+            if not any(_overlap(box, o) > 0.5 for o in found):  # overlapping windows find it twice
+                found.append(box)
+    if not found:
+        return [], scale
+    boxes, scale = _refine(cv2, face_cascade, gray, found, scale)
+    boxes.sort(key=lambda b: -b[2] * b[3])
+    return boxes[:MAX_FACES], scale
+
+
+def _refine(cv2, face_cascade, gray: np.ndarray, boxes: list[tuple[int, int, int, int]], scale: float) -> tuple[list[tuple[int, int, int, int]], float]:
+    """Boxes found on the small copy, re-found on a ``REFINE_LONG_SIDE`` px copy around each.
+
+    Why: the coarse pass is permissive (texture passes it) and its boxes are coarse, while
+    the eye check reads the face crop: a box a few per cent off moves the eye band enough
+    to change the verdict on hard faces. A fine search only around each candidate drops
+    the false ones and gives boxes close to a full fine search's (the labelled set: same
+    eye verdicts on every face found), at a fraction of that search's cost.
+    """
+    H, W = gray.shape
+    fine = min(1.0, REFINE_LONG_SIDE / max(H, W))
+    big = gray if fine == 1.0 else cv2.resize(gray, (max(1, round(W * fine)), max(1, round(H * fine))), interpolation=cv2.INTER_AREA)
+    big = cv2.equalizeHist(big)
+    r = fine / scale
+    out = []
+    for bx, by, bw, bh in boxes:
+        x, y, w, h = (round(v * r) for v in (bx, by, bw, bh))
+        m = w // 2
+        x0, y0 = max(0, x - m), max(0, y - m)
+        crop = big[y0 : y + h + m, x0 : x + w + m]
+        lo, hi = round(w * 0.75), round(w * 1.35)
+        cand = np.reshape(face_cascade.detectMultiScale(crop, scaleFactor=REFINE_SCALE_STEP, minNeighbors=5, minSize=(lo, lo), maxSize=(hi, hi)), (-1, 4))
+        if not len(cand):
+            continue  # not confirmed at the finer scale: texture, not a face
+        cx, cy = x + w / 2 - x0, y + h / 2 - y0
+        c = min(cand, key=lambda b: abs(b[0] + b[2] / 2 - cx) + abs(b[1] + b[3] / 2 - cy))
+        box = (int(c[0]) + x0, int(c[1]) + y0, int(c[2]), int(c[3]))
+        if not any(_overlap(box, o) > 0.5 for o in out):
+            out.append(box)
+    return out, fine
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy / max(1, min(a[2] * a[3], b[2] * b[3]))
+
+
+def detect_faces(img: np.ndarray) -> FaceReport:
+    """Find faces in an RGB (or gray) uint8 image and measure their focus; eyes not judged.
+
+    The costly half of ``check_faces``, made cheap: a coarse pass on a <= ``DETECT_LONG_SIDE``
+    px copy inside skin-coloured windows, candidates confirmed at ``REFINE_LONG_SIDE``. Every
+    face has ``eyes_open`` None until ``judge_eyes`` (or ``judge_eyes_in_crops`` on
+    ``face_crops``) runs on it, which only frames with series mates need
+    (``face_flags_for_series``). Raises FacesUnavailable without OpenCV.
+    """
+    cv2, face_cascade, _ = _require()
+    gray = _to_gray(cv2, img)
+    H, W = gray.shape
+    boxes, scale = _detect(cv2, face_cascade, img, gray)
     if not boxes:
         return FaceReport([], False, False, (W, H))
-
     faces: list[Face] = []
     frame_sharp: float | None = None
     for bx, by, bw, bh in boxes:
@@ -257,21 +382,96 @@ def check_faces(img: np.ndarray) -> FaceReport:
         sharp = _region_sharpness(cv2, inner, noise)
         if frame_sharp is None:  # at the main face's scale
             frame_sharp = _frame_sharpness(cv2, frame_g, noise)
-        if w >= MIN_EYE_FACE_PX:
-            n = _eyes(cv2, eye_cascades, face_gray)
-            eyes_open: bool | None = n > 0
-        else:
-            n, eyes_open = 0, None
-        faces.append(Face((x, y, w, h), round(sharp, 6), eyes_open, n))
+        faces.append(Face((x, y, w, h), round(sharp, 6), None, 0))
     frame_sharp = frame_sharp or 0.0
-    main = faces[0]
     return FaceReport(
         faces=faces,
-        main_face_blurred=main.sharpness < FACE_VS_FRAME * frame_sharp,
-        eyes_closed=any(fc.eyes_open is False for fc in faces),
+        main_face_blurred=faces[0].sharpness < FACE_VS_FRAME * frame_sharp,
+        eyes_closed=False,
         size=(W, H),
         frame_sharpness=round(frame_sharp, 6),
     )
+
+
+def face_crops(img: np.ndarray, report: FaceReport) -> list[np.ndarray | None]:
+    """Per face of ``report``: the gray face crop the eye check needs (FACE_NORM px wide,
+    ~25 KB), or None for faces too small to judge.
+
+    Why: faces are found while the frame is decoded, in a worker, but eyes only need judging
+    once the series are known. Keeping these small crops (not the frame) lets the eye check
+    run after grouping, on frames with mates only (``face_flags_for_series``).
+    """
+    if not report.faces:
+        return []
+    cv2, _, _ = _require()
+    gray = _to_gray(cv2, img)
+    out: list[np.ndarray | None] = []
+    for fc in report.faces:
+        x, y, w, h = fc.box
+        out.append(_norm_face(cv2, gray[y : y + h, x : x + w]) if w >= MIN_EYE_FACE_PX else None)
+    return out
+
+
+def judge_eyes_in_crops(report: FaceReport, crops: Sequence[np.ndarray | None], only: Sequence[int] | None = None) -> FaceReport:
+    """The report with eye state judged from ``face_crops`` output (all faces, or ``only``).
+
+    Faces without a crop (too small) keep ``eyes_open`` None. Runs the two eye cascades once
+    per judged face (~1-3 ms a face).
+    """
+    if not report.faces:
+        return report
+    if len(crops) != len(report.faces):
+        raise ValueError("one crop (or None) per face")
+    cv2, _, eye_cascades = _require()
+    picked = set(range(len(report.faces)) if only is None else only)
+    faces = []
+    for i, (fc, crop) in enumerate(zip(report.faces, crops)):
+        if i in picked and crop is not None:
+            n = _eyes(cv2, eye_cascades, crop)
+            fc = replace(fc, eyes_open=n > 0, eyes_found=n)
+        faces.append(fc)
+    return replace(report, faces=faces, eyes_closed=any(fc.eyes_open is False for fc in faces))
+
+
+def judge_eyes(img: np.ndarray, report: FaceReport, only: Sequence[int] | None = None) -> FaceReport:
+    """``judge_eyes_in_crops`` on the crops of ``img`` (all faces, or the indices in ``only``)."""
+    return judge_eyes_in_crops(report, face_crops(img, report), only)
+
+
+def check_faces(img: np.ndarray) -> FaceReport:
+    """Find faces in an RGB uint8 image and judge their focus and eyes (every face).
+
+    ``detect_faces`` then ``judge_eyes``. Raises FacesUnavailable when OpenCV (with Haar
+    cascades) is not installed.
+    """
+    return judge_eyes(img, detect_faces(img))
+
+
+def face_flags_for_series(
+    reports: Sequence[FaceReport | None], crops: Sequence[Sequence[np.ndarray | None] | None]
+) -> tuple[list[FaceReport | None], list[list[str]]]:
+    """Eye verdicts and problem flags for the frames of ONE series, eyes judged only where needed.
+
+    ``reports``: each frame's ``detect_faces`` report (None: no face check, e.g. a noisy
+    frame left out); ``crops``: each frame's ``face_crops`` (None: none kept, e.g. the report
+    came from the cache; faces already judged keep their verdict). Eyes are judged only
+    where a comparison can flag something: in a series of two or more frames, on faces the
+    same face in some mate matches. A singleton, or a frame whose faces appear in no mate,
+    gets no eye check at all. Returns the (judged) reports and ``face_problems`` over them.
+    """
+    if len(reports) != len(crops):
+        raise ValueError("reports and crops must have the same length")
+    out = list(reports)
+    if len(out) < 2:
+        return out, [[] for _ in out]
+    for i, rep in enumerate(reports):
+        if rep is None or not rep.faces or crops[i] is None:
+            continue
+        mates = [r for j, r in enumerate(reports) if j != i and r is not None and r.faces]
+        todo = [k for k, fc in enumerate(rep.faces) if fc.eyes_open is None and any(_match(fc, rep.size, m) is not None for m in mates)]
+        if todo:
+            out[i] = judge_eyes_in_crops(rep, crops[i], todo)
+    return out, face_problems(out)
 
 
 # ---------------------------------------------------------------------------------------
