@@ -195,8 +195,9 @@ class TechnicalThresholds:
 
     blur_rel_ev: float = 0.8  # blurred: fine detail this many halvings below the series' sharpest
     blur_abs: float = 0.02  # ... or fine/coarse detail below this (any frame, singletons too)
-    clip_high: float = 0.15  # overexposed: this fraction of pixels at white, whatever the series
-    clip_low: float = 0.60  # underexposed: this fraction at black, whatever the series (night skies exist)
+    clip_high: float = 0.15  # overexposed: this fraction of pixels at white ...
+    clip_low: float = 0.60  # underexposed: this fraction at black (night skies exist) ...
+    clip_rel: float = 0.05  # ... (both) and this much beyond 1.5 x the series' median clipping
     dark_luma: float = 0.05  # underexposed: mean brightness below this, whatever the series
     exposure_rel_ev: float = 0.45  # over/under: this many stops (linear light) from the series' median
     noise_rel: float = 1.6  # noisy: noise sigma this many times the series' median ...
@@ -209,9 +210,21 @@ def _ev(x: float, ref: float) -> float:
     return math.log2(max(x, 1e-5) / max(ref, 1e-5))
 
 
-def _exposure_problem(m: TechnicalMetrics, exposure_ev: float, t: TechnicalThresholds) -> str | None:
-    hot = m.clipped_highlights > t.clip_high or exposure_ev > t.exposure_rel_ev
-    dark = m.clipped_shadows > t.clip_low or m.mean_luma < t.dark_luma or exposure_ev < -t.exposure_rel_ev
+def _exposure_problem(m: TechnicalMetrics, exposure_ev: float, med_hi: float, med_lo: float, alone: bool, t: TechnicalThresholds) -> str | None:
+    """Over/under: stops away from the mates, or clipping far beyond theirs.
+
+    Clipping alone is judged against the mates too: a high-key picture with a white
+    sky is blown in every frame, and that is the photographer's choice. Only a frame
+    with no mates to compare (or clipping beyond any intent) is judged on its own.
+    """
+    hot = exposure_ev > t.exposure_rel_ev or (
+        m.clipped_highlights > t.clip_high and (alone or m.clipped_highlights > 1.5 * med_hi + t.clip_rel)
+    )
+    dark = (
+        exposure_ev < -t.exposure_rel_ev
+        or (m.clipped_shadows > t.clip_low and (alone or m.clipped_shadows > 1.5 * med_lo + t.clip_rel))
+        or m.mean_luma < t.dark_luma
+    )
     if hot and not dark:
         return OVEREXPOSED
     if dark and not hot:
@@ -239,16 +252,16 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     typical_blocks = float(np.median([m.blockiness for m in metrics]))
     blocky = [m.blockiness > max(typical_blocks, 1.0) * t.blocky_rel for m in metrics]
     # Noise, clipping and block edges all read as fine detail: such frames never set the reference.
-    trusted = [
-        m.sharpness
-        for m, bad, ev, b in zip(metrics, noisy, exposure_evs, blocky)
-        if not (bad or b or _exposure_problem(m, ev, t))
-    ] or [m.sharpness for m in metrics]
-    best_sharp = max(trusted)
     med_hi = float(np.median([m.clipped_highlights for m in metrics]))
     med_lo = float(np.median([m.clipped_shadows for m in metrics]))
+    alone = len(metrics) < 3
+    exposure = [_exposure_problem(m, ev, med_hi, med_lo, alone, t) for m, ev in zip(metrics, exposure_evs)]
+    trusted = [
+        m.sharpness for m, bad, b, e in zip(metrics, noisy, blocky, exposure) if not (bad or b or e)
+    ] or [m.sharpness for m, bad in zip(metrics, noisy) if not bad] or [m.sharpness for m in metrics]
+    best_sharp = max(trusted)
     out = []
-    for m, is_noisy, exposure_ev in zip(metrics, noisy, exposure_evs):
+    for m, is_noisy, exposure_ev, exposure_problem in zip(metrics, noisy, exposure_evs, exposure):
         sharp_ev = min(_ev(m.sharpness, best_sharp), 0.0)
         noise_ev = max(math.log2((m.noise + 0.5) / (typical_noise + 0.5)), 0.0)
         blocks_ev = max(math.log2(max(m.blockiness, 1.0) / max(typical_blocks, 1.0)), 0.0)
@@ -267,9 +280,8 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
         problems = []
         if sharp_ev < -t.blur_rel_ev or m.sharpness < t.blur_abs:
             problems.append(BLURRED)
-        exposure = _exposure_problem(m, exposure_ev, t)
-        if exposure:
-            problems.append(exposure)
+        if exposure_problem:
+            problems.append(exposure_problem)
         if is_noisy:
             problems.append(NOISY)
         out.append(FrameScore(round(score, 4), components, problems))
