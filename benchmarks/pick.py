@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from . import pick_data as pd
-from .common import fmt, median, save_and_print
+from .common import fmt, save_and_print
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = pd.CACHE / "pick"
@@ -44,10 +44,15 @@ def add_pick_args(ap) -> None:
     ap.add_argument("--workdir", type=Path, default=WORK)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--machine", default=None)
+    ap.add_argument("--photocull-src", type=Path, default=REPO, help="run photocull from this source tree (a before/after comparison)")
 
 
-def run_cli(shoot: Path) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+def _env(src: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(src) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def run_cli(shoot: Path, src: Path = REPO) -> dict[str, Any]:
+    env = _env(src)
     cmd = [sys.executable, "-c", "from photocull.cli import main; main()", "cull", str(shoot), "--dry-run", "--json", "-", "--no-cache"]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode not in (0, 1) or not p.stdout.strip():
@@ -136,21 +141,24 @@ def evaluate(rows: list[dict], report: dict, shoot: Path, held_out: set[str]) ->
     }
 
 
-def decode_ms(shoot: Path, n: int = 24) -> tuple[float, float]:
-    """Median ms/frame of the bare draft decode and of photocull's full per-file analysis."""
-    from photocull.analyse import analyse_path
-    from photocull.decode import decode
+_TIMING = """
+import json, statistics, sys, time
+from pathlib import Path
+from photocull.analyse import analyse_path
+from photocull.decode import decode
+dec, ana = [], []
+for p in sorted(Path(sys.argv[1]).glob("*.JPG"))[: int(sys.argv[2])]:
+    t = time.perf_counter(); decode(p, "jpeg"); dec.append(time.perf_counter() - t)
+    t = time.perf_counter(); analyse_path(p, "jpeg"); ana.append(time.perf_counter() - t)
+print(json.dumps([1000 * statistics.median(dec), 1000 * statistics.median(ana)]))
+"""
 
-    paths = sorted(shoot.glob("*.JPG"))[:n]
-    dec, ana = [], []
-    for p in paths:
-        t = time.perf_counter()
-        decode(p, "jpeg")
-        dec.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        analyse_path(p, "jpeg")
-        ana.append(time.perf_counter() - t)
-    return 1000 * median(dec), 1000 * median(ana)
+
+def decode_ms(shoot: Path, src: Path = REPO, n: int = 24) -> tuple[float, float]:
+    """Median ms/frame of the bare draft decode and of photocull's per-file analysis (one process)."""
+    p = subprocess.run([sys.executable, "-c", _TIMING, str(shoot), str(n)], capture_output=True, text=True, env=_env(src), check=True)
+    d, a = json.loads(p.stdout)
+    return d, a
 
 
 def main_pick(args) -> dict[str, Any]:
@@ -162,6 +170,7 @@ def main_pick(args) -> dict[str, Any]:
     res: dict[str, Any] = {
         "source": pd.PACKAGE, "photos": [p.name for p in paths], "calibration": [p.name for p in calib],
         "held_out": [p.name for p in held], "long_side": args.long_side, "seed": args.seed, "levels": {},
+        "photocull_src": str(args.photocull_src), "scorer": "technical (CLI default, no weights)",
     }
     for level in args.levels.split(","):
         out = args.workdir / f"{level}-{args.long_side}-s{args.seed}-b{args.bursts_per_photo}-n{len(paths)}"
@@ -169,11 +178,11 @@ def main_pick(args) -> dict[str, Any]:
         rows = pd.render_shoot(root, paths, level, out, args.long_side, seed=args.seed, bursts_per_photo=args.bursts_per_photo)
         render_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        report = run_cli(out / "shoot")
+        report = run_cli(out / "shoot", args.photocull_src)
         cli_s = time.perf_counter() - t0
         held_res = evaluate(rows, report, out / "shoot", {p.name for p in held})
         calib_res = evaluate(rows, report, out / "shoot", {p.name for p in calib})
-        d_ms, a_ms = decode_ms(out / "shoot")
+        d_ms, a_ms = decode_ms(out / "shoot", args.photocull_src)
         res["levels"][level] = {
             "held_out": held_res, "calibration": calib_res, "render_s": round(render_s, 1), "cli_s": round(cli_s, 1),
             "cli_analyse_ms_per_frame": 1000 * report["timings"]["analyse"] / max(1, report["totals"]["photos"]),

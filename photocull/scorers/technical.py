@@ -193,15 +193,15 @@ class TechnicalThresholds:
     halvings of fine detail, ratios of noise sigma per file pixel.
     """
 
-    blur_rel_ev: float = 0.8  # blurred: fine detail this many halvings below the series' sharpest
+    blur_rel_ev: float = 0.5  # blurred: fine-detail energy this many halvings (-30 %) below the series' sharpest
     blur_abs: float = 0.02  # ... or fine/coarse detail below this (any frame, singletons too)
     clip_high: float = 0.15  # overexposed: this fraction of pixels at white ...
     clip_low: float = 0.60  # underexposed: this fraction at black (night skies exist) ...
     clip_rel: float = 0.05  # ... (both) and this much beyond 1.5 x the series' median clipping
     dark_luma: float = 0.05  # underexposed: mean brightness below this, whatever the series
     exposure_rel_ev: float = 0.45  # over/under: this many stops (linear light) from the series' median
-    noise_rel: float = 1.6  # noisy: noise sigma this many times the series' median ...
-    noise_min: float = 1.5  # ... and this much above it (0..255 per file pixel)
+    noise_rel: float = 1.6  # noisy: noise sigma this many times the median of the detailed mates ...
+    noise_min: float = 0.8  # ... and this much above it (0..255 per file pixel: about one visible level)
     noise_abs: float = 10.0  # noisy regardless of the series
     blocky_rel: float = 1.25  # JPEG block edges this much stronger than the series' median: re-compressed
 
@@ -245,12 +245,16 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     in stops of linear light against the series' median (so a dark scene is not
     "underexposed" for being dark). A noisy frame never sets the sharpness reference.
     """
-    typical_noise = float(np.median([m.noise for m in metrics]))  # a heavy JPEG is "cleaner" than clean
+    typical_blocks = float(np.median([m.blockiness for m in metrics]))
+    blocky = [m.blockiness > max(typical_blocks, 1.0) * t.blocky_rel for m in metrics]
+    # The noise reference: the median of the frames that kept their fine detail. Blur and
+    # heavy compression smooth grain away, so a soft mate must not make the sharp one "noisy".
+    crisp = max([m.sharpness for m, b in zip(metrics, blocky) if not b] or [m.sharpness for m in metrics])
+    detailed = [m.noise for m, b in zip(metrics, blocky) if not b and _ev(m.sharpness, crisp) > -t.blur_rel_ev]
+    typical_noise = float(np.median(detailed or [m.noise for m in metrics]))
     noisy = [_noisy(m, typical_noise, t) for m in metrics]
     median_exposure = float(np.median([m.exposure for m in metrics]))
     exposure_evs = [_ev(m.exposure, median_exposure) if len(metrics) > 2 else 0.0 for m in metrics]
-    typical_blocks = float(np.median([m.blockiness for m in metrics]))
-    blocky = [m.blockiness > max(typical_blocks, 1.0) * t.blocky_rel for m in metrics]
     # Noise, clipping and block edges all read as fine detail: such frames never set the reference.
     med_hi = float(np.median([m.clipped_highlights for m in metrics]))
     med_lo = float(np.median([m.clipped_shadows for m in metrics]))
