@@ -295,6 +295,7 @@ def render_shoot(photo_root: Path, paths: list[Path], level: str, out: Path, lon
 
     plan = plan_shoot(paths, level, seed, bursts_per_photo)
     key = {"level": level, "long_side": long_side, "quality": quality, "seed": seed, "plan": [asdict(b) for b in plan], "version": 1}
+    key = json.loads(json.dumps(key))  # as it reads back (tuples become lists)
     stamp = out / "truth.json"
     if stamp.exists():
         old = json.loads(stamp.read_text())

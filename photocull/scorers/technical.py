@@ -249,7 +249,9 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     blocky = [m.blockiness > max(typical_blocks, 1.0) * t.blocky_rel for m in metrics]
     # The noise reference: the median of the frames that kept their fine detail. Blur and
     # heavy compression smooth grain away, so a soft mate must not make the sharp one "noisy".
-    crisp = max([m.sharpness for m, b in zip(metrics, blocky) if not b] or [m.sharpness for m in metrics])
+    # "Detailed" is judged against the upper quartile, not the maximum: grain can still
+    # inflate one frame's detail, and it must not make every other frame look soft.
+    crisp = float(np.percentile([m.sharpness for m, b in zip(metrics, blocky) if not b] or [m.sharpness for m in metrics], 75))
     detailed = [m.noise for m, b in zip(metrics, blocky) if not b and _ev(m.sharpness, crisp) > -t.blur_rel_ev]
     typical_noise = float(np.median(detailed or [m.noise for m in metrics]))
     noisy = [_noisy(m, typical_noise, t) for m in metrics]
@@ -268,7 +270,8 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     for m, is_noisy, exposure_ev, exposure_problem in zip(metrics, noisy, exposure_evs, exposure):
         sharp_ev = min(_ev(m.sharpness, best_sharp), 0.0)
         noise_ev = max(math.log2((m.noise + 0.5) / (typical_noise + 0.5)), 0.0)
-        blocks_ev = max(math.log2(max(m.blockiness, 1.0) / max(typical_blocks, 1.0)), 0.0)
+        # Block edges count only beyond a 10 % grace: scene content moves the measure a little.
+        blocks_ev = max(math.log2(max(m.blockiness, 1.0) / max(typical_blocks, 1.0) / 1.1), 0.0)
         # Absolute terms make scores comparable across series (for the star mapping).
         abs_sharp = min(max((math.log2(max(m.sharpness, 1e-6)) + 7.0) / 5.0, 0.0), 1.0)
         clipping = max(m.clipped_highlights - max(med_hi, 0.005), 0.0) + max(m.clipped_shadows - max(med_lo, 0.01), 0.0)
@@ -276,7 +279,7 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
             "sharpness": round(-2.5 * min(-sharp_ev, 3.0), 4),
             "noise": round(-2.0 * min(noise_ev, 2.5) - 0.1 * max(m.noise - 4.0, 0.0), 4),
             "exposure": round(-8.0 * min(clipping, 0.5) - 2.5 * min(max(abs(exposure_ev) - 0.1, 0.0), 2.0), 4),
-            "compression": round(-6.0 * min(blocks_ev, 1.0), 4),
+            "compression": round(-8.0 * min(blocks_ev, 1.0), 4),
             "contrast": round(-4.0 * max(0.12 - m.contrast, 0.0), 4),
             "detail": round(1.5 * abs_sharp, 4),
         }
