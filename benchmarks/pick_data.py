@@ -14,6 +14,7 @@ line PSF at any angle; heavy JPEG re-compression is the one defect in sRGB.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import shutil
@@ -22,8 +23,6 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-
-import io
 
 import numpy as np
 import piexif
