@@ -54,10 +54,11 @@ def _env(src: Path) -> dict[str, str]:
 def run_cli(shoot: Path, src: Path = REPO) -> dict[str, Any]:
     env = _env(src)
     cmd = [sys.executable, "-c", "from photocull.cli import main; main()", "cull", str(shoot), "--dry-run", "--json", "-", "--no-cache"]
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    # cwd=src: `python -c` puts the working directory first on sys.path
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=src)
     if p.returncode not in (0, 1) or not p.stdout.strip():
         cmd.remove("--no-cache")  # older CLIs: no such flag
-        p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=src)
     if not p.stdout.strip():
         raise RuntimeError(f"photocull cull failed ({p.returncode}): {p.stderr[-2000:]}")
     return json.loads(p.stdout)
@@ -156,7 +157,7 @@ print(json.dumps([1000 * statistics.median(dec), 1000 * statistics.median(ana)])
 
 def decode_ms(shoot: Path, src: Path = REPO, n: int = 24) -> tuple[float, float]:
     """Median ms/frame of the bare draft decode and of photocull's per-file analysis (one process)."""
-    p = subprocess.run([sys.executable, "-c", _TIMING, str(shoot), str(n)], capture_output=True, text=True, env=_env(src), check=True)
+    p = subprocess.run([sys.executable, "-c", _TIMING, str(shoot), str(n)], capture_output=True, text=True, env=_env(src), cwd=src, check=True)
     d, a = json.loads(p.stdout)
     return d, a
 

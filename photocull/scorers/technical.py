@@ -200,7 +200,7 @@ class TechnicalThresholds:
     clip_rel: float = 0.05  # ... (both) and this much beyond 1.5 x the series' median clipping
     dark_luma: float = 0.05  # underexposed: mean brightness below this, whatever the series
     exposure_rel_ev: float = 0.45  # over/under: this many stops (linear light) from the series' median
-    noise_rel: float = 1.6  # noisy: noise sigma this many times the median of the detailed mates ...
+    noise_rel: float = 1.6  # noisy: noise sigma this many times the quietest detailed, well-exposed mate's ...
     noise_min: float = 0.8  # ... and this much above it (0..255 per file pixel: about one visible level)
     noise_abs: float = 10.0  # noisy regardless of the series
     blocky_rel: float = 1.25  # JPEG block edges this much stronger than the series' median: re-compressed
@@ -241,27 +241,28 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     """Score the frames of one series relative to each other (0..10).
 
     Mates of a burst share subject and light, so every judgement is a comparison:
-    fine detail against the sharpest clean mate, noise and JPEG blocking against the median, exposure
+    fine detail against the sharpest clean mate, noise against the quietest detailed mate, JPEG
+    blocking against the median, exposure
     in stops of linear light against the series' median (so a dark scene is not
     "underexposed" for being dark). A noisy frame never sets the sharpness reference.
     """
     typical_blocks = float(np.median([m.blockiness for m in metrics]))
     blocky = [m.blockiness > max(typical_blocks, 1.0) * t.blocky_rel for m in metrics]
-    # The noise reference: the median of the frames that kept their fine detail. Blur and
-    # heavy compression smooth grain away, so a soft mate must not make the sharp one "noisy".
-    # "Detailed" is judged against the upper quartile, not the maximum: grain can still
-    # inflate one frame's detail, and it must not make every other frame look soft.
-    crisp = float(np.percentile([m.sharpness for m, b in zip(metrics, blocky) if not b] or [m.sharpness for m in metrics], 75))
-    detailed = [m.noise for m, b in zip(metrics, blocky) if not b and _ev(m.sharpness, crisp) > -t.blur_rel_ev]
-    typical_noise = float(np.median(detailed or [m.noise for m in metrics]))
-    noisy = [_noisy(m, typical_noise, t) for m in metrics]
     median_exposure = float(np.median([m.exposure for m in metrics]))
     exposure_evs = [_ev(m.exposure, median_exposure) if len(metrics) > 2 else 0.0 for m in metrics]
-    # Noise, clipping and block edges all read as fine detail: such frames never set the reference.
     med_hi = float(np.median([m.clipped_highlights for m in metrics]))
     med_lo = float(np.median([m.clipped_shadows for m in metrics]))
     alone = len(metrics) < 3
     exposure = [_exposure_problem(m, ev, med_hi, med_lo, alone, t) for m, ev in zip(metrics, exposure_evs)]
+    # The noise reference: the quietest frame that kept its fine detail and its exposure.
+    # Nothing makes a frame cleaner than the scene except blur, compression (smoothed grain)
+    # or a darker/brighter exposure (grain shifted in level): those cannot set it. "Kept its
+    # detail" is judged against the median, which one grain-inflated frame cannot move.
+    usable = [m for m, b, e in zip(metrics, blocky, exposure) if not (b or e)] or list(metrics)
+    mid = float(np.median([m.sharpness for m in usable]))
+    detailed = [m.noise for m in usable if _ev(m.sharpness, mid) > -t.blur_rel_ev]
+    typical_noise = min(detailed) if detailed else float(np.median([m.noise for m in metrics]))
+    noisy = [_noisy(m, typical_noise, t) for m in metrics]
     trusted = [
         m.sharpness for m, bad, b, e in zip(metrics, noisy, blocky, exposure) if not (bad or b or e)
     ] or [m.sharpness for m, bad in zip(metrics, noisy) if not bad] or [m.sharpness for m in metrics]
@@ -269,7 +270,8 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     out = []
     for m, is_noisy, exposure_ev, exposure_problem in zip(metrics, noisy, exposure_evs, exposure):
         sharp_ev = min(_ev(m.sharpness, best_sharp), 0.0)
-        noise_ev = max(math.log2((m.noise + 0.5) / (typical_noise + 0.5)), 0.0)
+        # Grain counts past a 40 % grace: mild compression also quietens the reference.
+        noise_ev = max(math.log2((m.noise + 0.5) / (typical_noise + 0.5) / 1.4), 0.0)
         # Block edges count only beyond a 10 % grace: scene content moves the measure a little.
         blocks_ev = max(math.log2(max(m.blockiness, 1.0) / max(typical_blocks, 1.0) / 1.1), 0.0)
         # Absolute terms make scores comparable across series (for the star mapping).
