@@ -31,6 +31,7 @@ METRIC_LONG_SIDE = 1600  # everything is measured on at most this many pixels ac
 NOISE_PATCH = 24  # noise is estimated on a 24 x 24 window of each of the 256 tiles
 TILES = 16  # the frame is judged by its most structured tiles (the subject), not the mean (the bokeh)
 COARSE = 4  # the reference band: detail of the image binned 4 x 4, which blur of a pixel or two leaves alone
+NOISE_GRACE = 1.4  # grain counts past 40 % over the reference: mild compression also quietens it
 CLIP_LO, CLIP_HI = 6, 249  # 8-bit levels taken as clipped (crushed black, blown white)
 _IMMERKAER = math.sqrt(math.pi / 2) / 6
 # sRGB level -> linear light, for exposure in stops
@@ -263,15 +264,16 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     detailed = [m.noise for m in usable if _ev(m.sharpness, mid) > -t.blur_rel_ev]
     typical_noise = min(detailed) if detailed else float(np.median([m.noise for m in metrics]))
     noisy = [_noisy(m, typical_noise, t) for m in metrics]
+    # Grain past the grace, even below the flag, can still lift detail: such a frame never sets the reference.
+    grainy = [(m.noise + 0.5) / (typical_noise + 0.5) > NOISE_GRACE for m in metrics]
     trusted = [
-        m.sharpness for m, bad, b, e in zip(metrics, noisy, blocky, exposure) if not (bad or b or e)
+        m.sharpness for m, bad, b, e in zip(metrics, grainy, blocky, exposure) if not (bad or b or e)
     ] or [m.sharpness for m, bad in zip(metrics, noisy) if not bad] or [m.sharpness for m in metrics]
     best_sharp = max(trusted)
     out = []
     for m, is_noisy, exposure_ev, exposure_problem in zip(metrics, noisy, exposure_evs, exposure):
         sharp_ev = min(_ev(m.sharpness, best_sharp), 0.0)
-        # Grain counts past a 40 % grace: mild compression also quietens the reference.
-        noise_ev = max(math.log2((m.noise + 0.5) / (typical_noise + 0.5) / 1.4), 0.0)
+        noise_ev = max(math.log2((m.noise + 0.5) / (typical_noise + 0.5) / NOISE_GRACE), 0.0)
         # Block edges count only beyond a 10 % grace: scene content moves the measure a little.
         blocks_ev = max(math.log2(max(m.blockiness, 1.0) / max(typical_blocks, 1.0) / 1.1), 0.0)
         # Absolute terms make scores comparable across series (for the star mapping).
