@@ -163,3 +163,11 @@ def test_pick_benchmark_small_on_real_photos(tmp_path):
     assert res["best_of_burst"] == 1.0, res["lost_bursts"]
     for flag, pr in res["flags"].items():  # every strong defect flagged; a heavy JPEG may also read as blurred
         assert pr["recall"] in (None, 1.0) and (pr["precision"] or 1.0) >= 0.8, (flag, pr)
+
+
+def test_small_images_are_measured_and_blur_still_shows():
+    """Training thumbnails are 64 px: the band ratio falls back to a coarser tile grid."""
+    base = scene(4, (64, 64))
+    assert measure(blurred(base, 2.0)).sharpness < measure(base).sharpness / 2
+    with pytest.raises(ValueError):
+        measure(scene(4, (40, 40)))

@@ -121,10 +121,11 @@ def _sharpness(g: np.ndarray, noise: float) -> tuple[float, float]:
     """
     h, w = (g.shape[0] // COARSE) * COARSE, (g.shape[1] // COARSE) * COARSE
     coarse = g[:h, :w].reshape(h // COARSE, COARSE, w // COARSE, COARSE).mean(axis=(1, 3))
-    fine_e, fine_n = _band_energy(g, noise, TILES)
-    coarse_e, coarse_n = _band_energy(coarse, noise / COARSE, TILES)
+    tiles = max(1, min(TILES, (min(coarse.shape) - 2) // 2))  # small images (thumbnails): a coarser grid
+    fine_e, fine_n = _band_energy(g, noise, tiles)
+    coarse_e, coarse_n = _band_energy(coarse, noise / COARSE, tiles)
     structure = np.sum(coarse_e, axis=0) * (coarse_n > 0.5 * coarse_n.max())  # mostly clipped tiles do not count
-    top = np.argsort(structure)[-max(4, TILES * TILES // 5) :]
+    top = np.argsort(structure)[-max(1, min(tiles * tiles, max(4, tiles * tiles // 5))) :]
     ratios = [max(float(f[top].sum()), 1e-6) / max(float(c[top].sum()), 1e-6) for f, c in zip(fine_e, coarse_e)]
     means = [max(float(f.sum()), 1e-6) / max(float(c.sum()), 1e-6) for f, c in zip(fine_e, coarse_e)]
     # Half the geometric mean, half the weakest direction: shake shows as one lost direction.
@@ -162,7 +163,7 @@ def measure(img: Image.Image, native_scale: float = 1.0) -> TechnicalMetrics:
     so a draft decode would hide the grain the photographer sees at 100 %.
     """
     gray = _gray(img)
-    if min(gray.size) < 4 * TILES * COARSE // 2:
+    if min(gray.size) < 4 * TILES:
         raise ValueError(f"image too small to measure ({gray.size[0]}x{gray.size[1]} pixels)")
     scale = native_scale * img.size[0] / gray.size[0]
     hist = np.asarray(gray.histogram(), dtype=np.float64)
