@@ -5,6 +5,7 @@
     python -m benchmarks scale [--sizes 100,1000,10000]
     python -m benchmarks fgaesq [--series 24] [--lengths 5,8] [--device cuda]   # O(n) vs exhaustive
     python -m benchmarks fgaesq-official [--lengths 3,5,8,15,30]   # the same with the official tokens
+    python -m benchmarks pick [--long-side 2000] [--photos N]   # best of burst on real photographs
     python -m benchmarks all [--quick]      # all three (--quick: small sizes)
     python -m benchmarks data speed|grouping|scale   # only generate (cached) data
 
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> None:
     from .fgaesq_official import add_args as add_official_args, main as main_official
 
     add_official_args(sub.add_parser("fgaesq-official", help="FGAesQ official tokens: O(n) vs all pairs, passes/s"))
+    from .pick import add_pick_args, main_pick
+
+    add_pick_args(sub.add_parser("pick", help="best of burst and flags on bursts rendered from real photographs"))
     p_all = sub.add_parser("all", help="speed, grouping and scale with their defaults")
     p_all.add_argument("--quick", action="store_true", help="speed --n 30 --repeats 2, grouping --bursts 20 --no-real, scale --sizes 100,1000")
     p_all.add_argument("--device", default="auto")
@@ -47,6 +51,8 @@ def main(argv: list[str] | None = None) -> None:
         main_grouping(a)
     elif a.cmd == "scale":
         main_scale(a)
+    elif a.cmd == "pick":
+        main_pick(a)
     elif a.cmd == "fgaesq":
         main_fgaesq(a)
     elif a.cmd == "fgaesq-official":

@@ -64,13 +64,15 @@ class Frame:
 class TechnicalMetrics:
     """Weight-free image measurements, computed once from the decoded working image."""
 
-    sharpness: float  # directional detail energy of the sharpest tiles over the image variance (noise removed)
+    sharpness: float  # fine-band over coarse-band detail in the most structured tiles (noise, clipping removed)
     sharpness_mean: float  # the same over all tiles
     clipped_highlights: float  # fraction of pixels at or near white
     clipped_shadows: float  # fraction of pixels at or near black
     mean_luma: float  # 0..1
     contrast: float  # RMS contrast of luma, 0..1
-    noise: float  # estimated noise sigma in 0..255 units
+    noise: float  # estimated noise sigma in 0..255 units, per pixel of the file (not of the draft decode)
+    blockiness: float  # JPEG 8 x 8 grid edges over other edges (1 = none; heavy re-compression >> 1)
+    exposure: float  # mean luma in linear light, 0..1 (stops between frames = log2 of the ratio)
 
 
 @dataclass

@@ -225,9 +225,11 @@ def test_full_image_has_orientation_applied(tmp_path: Path, app: ReviewApp, shoo
     want = ImageOps.exif_transpose(Image.open(p)).convert("RGB")
     small = [np.asarray(im.convert("L").resize((48, 64)), np.float32) for im in (up, want)]
     assert np.abs(small[0] - small[1]).mean() < 4  # same picture, only re-encoded
-    # sample frame with orientation 8: stored 1200x900, shown 900x1200
+    # sample frame with orientation 8: stored W x H, shown H x W
+    stored_w, stored_h = Image.open(shoot / "IMG_0001.JPG").size
+    assert Image.open(shoot / "IMG_0001.JPG").getexif().get(0x0112) == 8
     r = app.handle("GET", f"/full/{frame_id(app, 'IMG_0001.JPG')}?t={TOKEN}", HOST)
-    assert Image.open(io.BytesIO(r.body)).size == (900, 1200)
+    assert Image.open(io.BytesIO(r.body)).size == (stored_h, stored_w)
     # upright JPEG: the original bytes, untouched
     r = app.handle("GET", f"/full/{frame_id(app, 'IMG_0002.JPG')}?t={TOKEN}", HOST)
     assert r.body == (shoot / "IMG_0002.JPG").read_bytes()

@@ -27,11 +27,15 @@ from ..records import (
     TechnicalMetrics,
 )
 
-METRIC_LONG_SIDE = 1600  # exposure and noise are measured on at most this many pixels across
-SHARPNESS_LONG_SIDE = 800  # sharpness at ~800 px: fine enough for focus, coarse enough to beat noise
+METRIC_LONG_SIDE = 1600  # everything is measured on at most this many pixels across
 NOISE_PATCH = 24  # noise is estimated on a 24 x 24 window of each of the 256 tiles
-TILES = 16  # the frame is judged by its sharpest tiles (the subject), not the mean (the bokeh)
+TILES = 16  # the frame is judged by its most structured tiles (the subject), not the mean (the bokeh)
+COARSE = 4  # the reference band: detail of the image binned 4 x 4, which blur of a pixel or two leaves alone
+NOISE_GRACE = 1.4  # grain counts past 40 % over the reference: mild compression also quietens it
+CLIP_LO, CLIP_HI = 6, 249  # 8-bit levels taken as clipped (crushed black, blown white)
 _IMMERKAER = math.sqrt(math.pi / 2) / 6
+# sRGB level -> linear light, for exposure in stops
+_LINEAR = np.where((v := np.arange(256) / 255.0) <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
 
 
 def _gray(img: Image.Image) -> Image.Image:
@@ -42,11 +46,11 @@ def _gray(img: Image.Image) -> Image.Image:
     return gray
 
 
-def _tile_means(a: np.ndarray, tiles: int) -> np.ndarray:
-    """Mean of ``a`` over a tiles x tiles grid (edges trimmed to fit), flattened."""
+def _tile_sums(a: np.ndarray, tiles: int) -> np.ndarray:
+    """Sum of ``a`` over a tiles x tiles grid (edges trimmed to fit), flattened."""
     th, tw = a.shape[0] // tiles, a.shape[1] // tiles
     a = a[: th * tiles, : tw * tiles]
-    return a.reshape(tiles, th, tiles, tw).mean(axis=(1, 3)).ravel()
+    return a.reshape(tiles, th, tiles, tw).sum(axis=(1, 3)).ravel()
 
 
 def _noise_sigma(g: np.ndarray, patch: int | None = None) -> float:
@@ -56,6 +60,8 @@ def _noise_sigma(g: np.ndarray, patch: int | None = None) -> float:
     texture out, and clipped black or white (which hides noise) is skipped. With
     ``patch``, only a patch x patch window in the middle of each tile is examined: the
     10th percentile over 256 tiles needs no more, and it is 5x cheaper at full size.
+    In sRGB the gamma roughly stabilises shot noise (its sigma barely changes with
+    level), so one sigma describes the frame.
     """
     th, tw = g.shape[0] // TILES, g.shape[1] // TILES
     tiles = g[: th * TILES, : tw * TILES].reshape(TILES, th, TILES, tw)
@@ -72,85 +78,154 @@ def _noise_sigma(g: np.ndarray, patch: int | None = None) -> float:
     return float(np.percentile(sigma[unclipped] if unclipped.sum() >= 8 else sigma, 10))
 
 
-def _directional_detail(g: np.ndarray, noise: float) -> tuple[float, float]:
-    """Detail energy of the sharpest tiles and of all tiles, over the image variance.
-
-    Second differences along four directions (horizontal, vertical, two diagonals);
-    the geometric mean over directions drops sharply under motion blur, which wipes
-    out detail along one direction only. White noise of sigma s adds 6 s^2 to each
-    direction's energy: taken out, so noise is not "detail". Dividing by the
-    variance makes the measure exposure-invariant (+1 EV quadruples both).
-    """
+def _second_diffs(g: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Second differences along horizontal, vertical and the two diagonals (interior pixels)."""
     c2 = 2 * g[1:-1, 1:-1]
-    diffs = (
+    return (
         g[1:-1, :-2] + g[1:-1, 2:] - c2,
         g[:-2, 1:-1] + g[2:, 1:-1] - c2,
         g[:-2, :-2] + g[2:, 2:] - c2,
         g[:-2, 2:] + g[2:, :-2] - c2,
     )
-    variance = max(float(g.var()), 1.0)
-    floor = 6.0 * noise * noise
-    top_k = max(1, TILES * TILES // 10)
-    tops, means = [], []
-    for d in diffs:
-        energy = _tile_means(d * d, TILES)
-        tops.append(max(float(np.sort(energy)[-top_k:].mean()) - floor, 1e-6) / variance)
-        means.append(max(float(energy.mean()) - floor, 1e-6) / variance)
-    return float(np.exp(np.mean(np.log(tops)))), float(np.exp(np.mean(np.log(means))))
 
 
-def measure(img: Image.Image) -> TechnicalMetrics:
-    """Absolute technical measurements of one decoded frame (RGB or L, any size)."""
+def _valid(g: np.ndarray) -> np.ndarray:
+    """Interior pixels whose 3 x 3 neighbourhood has no clipped pixel (float 0/1).
+
+    A clipped highlight has a hard, invented edge: counting it would make the blown
+    frame look sharpest, so clipped neighbourhoods carry no detail at all.
+    """
+    ok = (g > CLIP_LO) & (g < CLIP_HI)
+    v = ok[:-2, :-2] & ok[:-2, 1:-1] & ok[:-2, 2:] & ok[1:-1, :-2] & ok[1:-1, 1:-1] & ok[1:-1, 2:] & ok[2:, :-2] & ok[2:, 1:-1] & ok[2:, 2:]
+    return v.astype(np.float32)
+
+
+def _band_energy(g: np.ndarray, noise: float, tiles: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per-direction, per-tile second-difference energy, noise floor removed, clipping masked."""
+    mask = _valid(g)
+    count = np.maximum(_tile_sums(mask, tiles), 1.0)
+    floor = 6.0 * noise * noise  # white noise of sigma s adds 6 s^2 to a [1, -2, 1] energy
+    return [np.maximum(_tile_sums(d * d * mask, tiles) / count - floor, 0.0) for d in _second_diffs(g)], count
+
+
+def _sharpness(g: np.ndarray, noise: float) -> tuple[float, float]:
+    """Fine-band over coarse-band detail in the most structured tiles, geometric mean over directions.
+
+    Why a ratio of bands: exposure, contrast and scene all scale both bands alike and
+    cancel; defocus and shake take the fine band away first. Noise is taken out of both
+    bands (its energy is known from its sigma), and it hardly reaches the coarse band
+    (binning 4 x 4 divides its variance by 16), so grain cannot pass for focus. The
+    tiles are chosen by coarse structure, which every mate of a burst shares whatever
+    its defect, so the frames are compared on the same content. Motion blur removes
+    detail along one direction only: the geometric mean over four directions sees it.
+    """
+    h, w = (g.shape[0] // COARSE) * COARSE, (g.shape[1] // COARSE) * COARSE
+    coarse = g[:h, :w].reshape(h // COARSE, COARSE, w // COARSE, COARSE).mean(axis=(1, 3))
+    tiles = max(1, min(TILES, (min(coarse.shape) - 2) // 2))  # small images (thumbnails): a coarser grid
+    fine_e, fine_n = _band_energy(g, noise, tiles)
+    coarse_e, coarse_n = _band_energy(coarse, noise / COARSE, tiles)
+    structure = np.sum(coarse_e, axis=0) * (coarse_n > 0.5 * coarse_n.max())  # mostly clipped tiles do not count
+    top = np.argsort(structure)[-max(1, min(tiles * tiles, max(4, tiles * tiles // 5))) :]
+    ratios = [max(float(f[top].sum()), 1e-6) / max(float(c[top].sum()), 1e-6) for f, c in zip(fine_e, coarse_e)]
+    means = [max(float(f.sum()), 1e-6) / max(float(c.sum()), 1e-6) for f, c in zip(fine_e, coarse_e)]
+    # Half the geometric mean, half the weakest direction: shake shows as one lost direction.
+    logs = np.log(ratios)
+    return float(np.exp(0.5 * logs.mean() + 0.5 * logs.min())), float(np.exp(np.mean(np.log(means))))
+
+
+def _blockiness(g: np.ndarray, native_scale: float) -> float:
+    """How much stronger edges are on the JPEG block grid than off it (1.0: no blocks).
+
+    Heavy compression quantises each 8 x 8 block on its own, so steps appear on the
+    block boundaries, and they would read as fine detail. The grid has period 8 file
+    pixels, 8 / k in a 1/k draft decode; its phase is unknown (crops, rotations), so
+    the strongest phase is compared with the median of the others, in both axes.
+    """
+    period = 8.0 / native_scale
+    p = int(round(period))
+    if p < 2 or abs(period - p) > 0.05:
+        return 1.0
+    out = []
+    for axis in (0, 1):
+        d = np.abs(np.diff(g, axis=axis)).mean(axis=1 - axis)
+        n = (len(d) // p) * p
+        phases = d[:n].reshape(-1, p).mean(axis=0)
+        others = np.delete(phases, int(np.argmax(phases)))
+        out.append(float(phases.max() / max(float(np.median(others)), 1e-3)))
+    return float(np.mean(out))
+
+
+def measure(img: Image.Image, native_scale: float = 1.0) -> TechnicalMetrics:
+    """Absolute technical measurements of one decoded frame (RGB or L, any size).
+
+    ``native_scale``: file pixels per pixel of ``img`` (draft decodes are 2-8x smaller).
+    Noise is reported per *file* pixel: averaging k x k pixels divides white noise by k,
+    so a draft decode would hide the grain the photographer sees at 100 %.
+    """
     gray = _gray(img)
     if min(gray.size) < 4 * TILES:
         raise ValueError(f"image too small to measure ({gray.size[0]}x{gray.size[1]} pixels)")
+    scale = native_scale * img.size[0] / gray.size[0]
     hist = np.asarray(gray.histogram(), dtype=np.float64)
     total = hist.sum()
     levels = np.arange(256, dtype=np.float64)
     mean = float((hist * levels).sum() / total)
     std = float(np.sqrt(max((hist * (levels - mean) ** 2).sum() / total, 0.0)))
-    small = gray.reduce(max(1, round(max(gray.size) / SHARPNESS_LONG_SIDE)))
-    gs = np.asarray(small if min(small.size) >= 4 * TILES else gray, dtype=np.float32)
-    sharp, sharp_mean = _directional_detail(gs, _noise_sigma(gs, patch=NOISE_PATCH))
+    g = np.asarray(gray, dtype=np.float32)
+    noise = _noise_sigma(g, patch=NOISE_PATCH)
+    sharp, sharp_mean = _sharpness(g, noise)
     return TechnicalMetrics(
         sharpness=sharp,
         sharpness_mean=sharp_mean,
-        clipped_highlights=float(hist[250:].sum() / total),
-        clipped_shadows=float(hist[:6].sum() / total),
+        clipped_highlights=float(hist[CLIP_HI + 1 :].sum() / total),
+        clipped_shadows=float(hist[:CLIP_LO].sum() / total),
         mean_luma=mean / 255.0,
         contrast=std / 255.0,
-        noise=_noise_sigma(np.asarray(gray), patch=NOISE_PATCH),
+        noise=noise * scale,
+        blockiness=_blockiness(g, scale),
+        exposure=float((hist * _LINEAR).sum() / total),
     )
 
 
 @dataclass(frozen=True)
 class TechnicalThresholds:
-    """When a measurement becomes a problem flag (documented in the README)."""
+    """When a measurement becomes a problem flag (documented in the README).
 
-    blur_rel_ev: float = 1.4  # blurred: sharpness this many halvings below the series' sharpest
-    blur_abs: float = 0.005  # ... or below this absolute sharpness (any frame, singletons too)
-    clip_high: float = 0.15  # overexposed: this fraction of pixels at white, whatever the series
-    clip_low: float = 0.60  # underexposed: this fraction at black, whatever the series (night skies exist)
+    Relative thresholds are in physical units a photographer uses: stops of light,
+    halvings of fine detail, ratios of noise sigma per file pixel.
+    """
+
+    blur_rel_ev: float = 0.5  # blurred: fine-detail energy this many halvings (-30 %) below the series' sharpest
+    blur_abs: float = 0.02  # ... or fine/coarse detail below this (any frame, singletons too)
+    clip_high: float = 0.15  # overexposed: this fraction of pixels at white ...
+    clip_low: float = 0.60  # underexposed: this fraction at black (night skies exist) ...
+    clip_rel: float = 0.05  # ... (both) and this much beyond 1.5 x the series' median clipping
     dark_luma: float = 0.05  # underexposed: mean brightness below this, whatever the series
-    exposure_rel_ev: float = 0.7  # over/under: this many stops from the series' median ...
-    clip_rel: float = 0.02  # ... with this much more clipping than the series' median
-    noise_rel: float = 2.0  # noisy: noise this many times the series' cleanest ...
-    noise_min: float = 4.0  # ... and above this sigma (0..255)
-    noise_abs: float = 12.0  # noisy regardless of the series
+    exposure_rel_ev: float = 0.45  # over/under: this many stops (linear light) from the series' median
+    noise_rel: float = 1.6  # noisy: noise sigma this many times the quietest detailed, well-exposed mate's ...
+    noise_min: float = 0.8  # ... and this much above it (0..255 per file pixel: about one visible level)
+    noise_abs: float = 10.0  # noisy regardless of the series
+    blocky_rel: float = 1.25  # JPEG block edges this much stronger than the series' median: re-compressed
 
 
 def _ev(x: float, ref: float) -> float:
     return math.log2(max(x, 1e-5) / max(ref, 1e-5))
 
 
-def _exposure_problem(m: TechnicalMetrics, exposure_ev: float, med_hi: float, med_lo: float, t: TechnicalThresholds) -> str | None:
-    hot = m.clipped_highlights > t.clip_high or (
-        exposure_ev > t.exposure_rel_ev and m.clipped_highlights > med_hi + t.clip_rel
+def _exposure_problem(m: TechnicalMetrics, exposure_ev: float, med_hi: float, med_lo: float, alone: bool, t: TechnicalThresholds) -> str | None:
+    """Over/under: stops away from the mates, or clipping far beyond theirs.
+
+    Clipping alone is judged against the mates too: a high-key picture with a white
+    sky is blown in every frame, and that is the photographer's choice. Only a frame
+    with no mates to compare (or clipping beyond any intent) is judged on its own.
+    """
+    hot = exposure_ev > t.exposure_rel_ev or (
+        m.clipped_highlights > t.clip_high and (alone or m.clipped_highlights > 1.5 * med_hi + t.clip_rel)
     )
     dark = (
-        m.clipped_shadows > t.clip_low
+        exposure_ev < -t.exposure_rel_ev
+        or (m.clipped_shadows > t.clip_low and (alone or m.clipped_shadows > 1.5 * med_lo + t.clip_rel))
         or m.mean_luma < t.dark_luma
-        or (exposure_ev < -t.exposure_rel_ev and (m.clipped_shadows > med_lo + t.clip_rel or m.mean_luma < 0.2))
     )
     if hot and not dark:
         return OVEREXPOSED
@@ -159,35 +234,57 @@ def _exposure_problem(m: TechnicalMetrics, exposure_ev: float, med_hi: float, me
     return None
 
 
+def _noisy(m: TechnicalMetrics, typical: float, t: TechnicalThresholds) -> bool:
+    rel = (m.noise + 0.5) / (typical + 0.5) > t.noise_rel and m.noise - typical > t.noise_min
+    return rel or m.noise > t.noise_abs
+
+
 def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = TechnicalThresholds()) -> list[FrameScore]:
     """Score the frames of one series relative to each other (0..10).
 
-    Sharpness is compared only with frames of similar noise: noise reads as fine detail
-    to any sharpness measure, so a noisy frame neither sets the series' reference
-    nor gets credit above it.
+    Mates of a burst share subject and light, so every judgement is a comparison:
+    fine detail against the sharpest clean mate, noise against the quietest detailed mate, JPEG
+    blocking against the median, exposure
+    in stops of linear light against the series' median (so a dark scene is not
+    "underexposed" for being dark). A noisy frame never sets the sharpness reference.
     """
-    cleanest = min(m.noise for m in metrics)
-    noisy = [
-        ((m.noise + 1.0) / (cleanest + 1.0) > t.noise_rel and m.noise > t.noise_min) or m.noise > t.noise_abs
-        for m in metrics
-    ]
-    trusted = [m.sharpness for m, bad in zip(metrics, noisy) if not bad] or [m.sharpness for m in metrics]
-    best_sharp = max(trusted)
-    median_luma = float(np.median([m.mean_luma for m in metrics]))
+    typical_blocks = float(np.median([m.blockiness for m in metrics]))
+    blocky = [m.blockiness > max(typical_blocks, 1.0) * t.blocky_rel for m in metrics]
+    median_exposure = float(np.median([m.exposure for m in metrics]))
+    exposure_evs = [_ev(m.exposure, median_exposure) if len(metrics) > 2 else 0.0 for m in metrics]
     med_hi = float(np.median([m.clipped_highlights for m in metrics]))
     med_lo = float(np.median([m.clipped_shadows for m in metrics]))
+    alone = len(metrics) < 3
+    exposure = [_exposure_problem(m, ev, med_hi, med_lo, alone, t) for m, ev in zip(metrics, exposure_evs)]
+    # The noise reference: the quietest frame that kept its fine detail and its exposure.
+    # Nothing makes a frame cleaner than the scene except blur, compression (smoothed grain)
+    # or a darker/brighter exposure (grain shifted in level): those cannot set it. "Kept its
+    # detail" is judged against the median, which one grain-inflated frame cannot move.
+    usable = [m for m, b, e in zip(metrics, blocky, exposure) if not (b or e)] or list(metrics)
+    mid = float(np.median([m.sharpness for m in usable]))
+    detailed = [m.noise for m in usable if _ev(m.sharpness, mid) > -t.blur_rel_ev]
+    typical_noise = min(detailed) if detailed else float(np.median([m.noise for m in metrics]))
+    noisy = [_noisy(m, typical_noise, t) for m in metrics]
+    # Grain past the grace, even below the flag, can still lift detail: such a frame never sets the reference.
+    grainy = [(m.noise + 0.5) / (typical_noise + 0.5) > NOISE_GRACE for m in metrics]
+    trusted = [
+        m.sharpness for m, bad, b, e in zip(metrics, grainy, blocky, exposure) if not (bad or b or e)
+    ] or [m.sharpness for m, bad in zip(metrics, noisy) if not bad] or [m.sharpness for m in metrics]
+    best_sharp = max(trusted)
     out = []
-    for m, is_noisy in zip(metrics, noisy):
+    for m, is_noisy, exposure_ev, exposure_problem in zip(metrics, noisy, exposure_evs, exposure):
         sharp_ev = min(_ev(m.sharpness, best_sharp), 0.0)
-        noise_ratio = (m.noise + 1.0) / (cleanest + 1.0)
-        exposure_ev = _ev(m.mean_luma, median_luma) if len(metrics) > 2 else 0.0
+        noise_ev = max(math.log2((m.noise + 0.5) / (typical_noise + 0.5) / NOISE_GRACE), 0.0)
+        # Block edges count only beyond a 10 % grace: scene content moves the measure a little.
+        blocks_ev = max(math.log2(max(m.blockiness, 1.0) / max(typical_blocks, 1.0) / 1.1), 0.0)
         # Absolute terms make scores comparable across series (for the star mapping).
-        abs_sharp = min(max((math.log2(m.sharpness) + 9.0) / 8.0, 0.0), 1.0)  # 1 = crisp (energy >= variance)
-        clipping = max(m.clipped_highlights - max(med_hi, 0.01), 0.0) + max(m.clipped_shadows - max(med_lo, 0.02), 0.0)
+        abs_sharp = min(max((math.log2(max(m.sharpness, 1e-6)) + 7.0) / 5.0, 0.0), 1.0)
+        clipping = max(m.clipped_highlights - max(med_hi, 0.005), 0.0) + max(m.clipped_shadows - max(med_lo, 0.01), 0.0)
         components = {
-            "sharpness": round(-2.0 * min(-sharp_ev, 3.0), 4),
-            "noise": round(-2.0 * min(math.log2(noise_ratio), 2.0) - 0.08 * max(m.noise - 3.0, 0.0), 4),
-            "exposure": round(-6.0 * min(clipping, 0.5) - 1.5 * min(abs(exposure_ev), 2.0), 4),
+            "sharpness": round(-2.5 * min(-sharp_ev, 3.0), 4),
+            "noise": round(-2.0 * min(noise_ev, 2.5) - 0.1 * max(m.noise - 4.0, 0.0), 4),
+            "exposure": round(-8.0 * min(clipping, 0.5) - 2.5 * min(max(abs(exposure_ev) - 0.1, 0.0), 2.0), 4),
+            "compression": round(-8.0 * min(blocks_ev, 1.0), 4),
             "contrast": round(-4.0 * max(0.12 - m.contrast, 0.0), 4),
             "detail": round(1.5 * abs_sharp, 4),
         }
@@ -195,9 +292,8 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
         problems = []
         if sharp_ev < -t.blur_rel_ev or m.sharpness < t.blur_abs:
             problems.append(BLURRED)
-        exposure = _exposure_problem(m, exposure_ev, med_hi, med_lo, t)
-        if exposure:
-            problems.append(exposure)
+        if exposure_problem:
+            problems.append(exposure_problem)
         if is_noisy:
             problems.append(NOISY)
         out.append(FrameScore(round(score, 4), components, problems))
@@ -208,7 +304,7 @@ class TechnicalScorer:
     """Scorer interface over :func:`score_series`."""
 
     name = "technical"
-    version = "1"
+    version = "2"
     needs_images = False
     needs_embeddings = False
 
