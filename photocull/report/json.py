@@ -7,6 +7,7 @@ adds the schema, the version and the totals around them.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,13 @@ from .. import __version__
 from ..cache.codec import result_from_dict, result_to_dict
 from ..runtime import atomic_write_text
 from ..records import CullResult
+from .why import explain
 
-SCHEMA = "photocull.report/1"
+SCHEMA = "photocull.report/2"  # 2: series numbered from 1 (as shown), why, warnings of the run
 
 
 def to_dict(result: CullResult, elapsed: float | None = None) -> dict[str, Any]:
+    explain(result)
     records = result_to_dict(result)
     head = {"schema": SCHEMA, "photocull": __version__, "root": records.pop("root"),
             "scorer": records.pop("scorer"), "totals": totals(result, elapsed)}
@@ -27,7 +30,8 @@ def to_dict(result: CullResult, elapsed: float | None = None) -> dict[str, Any]:
 
 def totals(result: CullResult, elapsed: float | None = None) -> dict[str, Any]:
     frames = result.frames
-    written = sum(1 for fr in frames if fr.write and fr.write.status == "written")
+    status = Counter(fr.write.status for fr in frames if fr.write)
+    written = status["written"]
     out: dict[str, Any] = {
         "photos": len(frames),
         "series": sum(1 for s in result.series if not s.is_singleton),
@@ -35,8 +39,12 @@ def totals(result: CullResult, elapsed: float | None = None) -> dict[str, Any]:
         "picks": sum(1 for fr in frames if fr.rating and fr.rating.is_pick),
         "with_problems": sum(1 for fr in frames if fr.score and fr.score.problems),
         "written": written,
-        "unchanged": sum(1 for fr in frames if fr.write and fr.write.status == "unchanged"),
-        "skipped": sum(1 for fr in frames if fr.write and fr.write.status == "skipped"),
+        "would_write": status["dry-run"],  # --dry-run: what a real run would have written
+        "unchanged": status["unchanged"],
+        "kept": status["kept"],  # the photographer's own rating, left as it was
+        "skipped": status["skipped"],
+        "transfers": sum(1 for o in result.transfers if o.status == "written"),
+        "would_transfer": sum(1 for o in result.transfers if o.status == "dry-run"),
         "errors": len(result.failed),
         "decoded": result.decoded,
     }
