@@ -17,6 +17,7 @@ import pytest
 from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
+from tests.report_schema import valid_report
 from photocull.cli import app as cli_app
 from photocull.metadata.journal import Journal, undo
 from photocull.review.images import ThumbCache, full_image
@@ -148,9 +149,10 @@ def test_shoot_json_is_numbered_like_the_report_and_names_are_data(app: ReviewAp
     r = app.handle("GET", f"/api/shoot?t={TOKEN}", HOST)
     assert r.content_type.startswith("application/json")
     data = json.loads(r.body)
-    saved = json.loads((shoot / ".photocull" / "last_run.json").read_text())
+    saved = valid_report(shoot / ".photocull" / "last_run.json")
     series_of = {f["path"]: f["series"] for f in saved["files"]}
-    assert {f["name"]: f["series"] for f in data["frames"]} == {p: s + 1 for p, s in series_of.items()}
+    assert {f["name"]: f["series"] for f in data["frames"]} == series_of  # the same numbers (records.series_number)
+    assert all(f["why"] for f in data["frames"])  # every rated frame says why
     assert MARKUP_NAME in [f["name"] for f in data["frames"]]
     page = app.handle("GET", f"/?t={TOKEN}", HOST).body.decode()
     assert "onerror" not in page  # names never reach the HTML; the script inserts them as text

@@ -7,6 +7,7 @@ adds the schema, the version and the totals around them.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,13 @@ from ..records import CullResult
 from .why import explain
 
 SCHEMA = "photocull.report/2"  # 2: series numbered from 1 (as shown), why, warnings of the run
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema every report (and ``last_run.json``) follows (``schema.json``, docs/report.md)."""
+    from importlib.resources import files
+
+    return json.loads(files(__package__).joinpath("schema.json").read_text(encoding="utf-8"))
 
 
 def to_dict(result: CullResult, elapsed: float | None = None) -> dict[str, Any]:
@@ -69,3 +77,48 @@ def from_dict(data: dict[str, Any]) -> CullResult:
 
 def read_json(path: Path) -> CullResult:
     return from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+MAX_SAVED_BYTES = 256 * 2**20  # a saved run is ~1 KB per frame: far beyond any real shoot
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` (symlinks followed) lies inside ``root`` (itself resolved), not ``root`` itself."""
+    real, base = os.path.realpath(path), os.path.realpath(root)
+    return os.path.commonpath([real, base]) == base and real != base
+
+
+def confine(data: dict[str, Any], root: Path) -> list[str]:
+    """Drop from a report dict every file whose path or companion does not resolve inside
+    ``root`` (absolute paths, ``..``, symlinks out); returns the dropped paths. Series lose the
+    dropped frames; paths that are only shown (errors, transfers) are kept as text."""
+    keep, refused = [], []
+    for row in data.get("files", []):
+        names = [row.get("path"), *row.get("companions", ())]
+        if all(isinstance(n, str) and n and inside(root / n, root) for n in names):
+            keep.append(row)
+        else:
+            refused.append(str(row.get("path")))
+    kept = {row["path"] for row in keep}
+    series = [dict(s, frames=[p for p in s.get("frames", []) if p in kept]) for s in data.get("series", [])]
+    data["files"], data["series"] = keep, [s for s in series if s["frames"]]
+    return refused
+
+
+def read_saved_run(shoot: Path, saved: Path) -> tuple[CullResult, list[str]]:
+    """A shoot's saved run (``last_run.json``: untrusted, it travels with the card), confined to
+    the shoot the user named: its own ``root`` is ignored and every file outside the shoot is
+    left out (returned as refused), so a crafted run cannot show or read anything else on disk.
+    Raises ValueError (with the reason) when the file cannot be used."""
+    root = Path(shoot).resolve()
+    if Path(saved).stat().st_size > MAX_SAVED_BYTES:
+        raise ValueError("unexpectedly large")
+    data = json.loads(Path(saved).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("not a photocull report")
+    data["root"] = str(root)
+    refused = confine(data, root)
+    try:
+        return from_dict(data), refused
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"missing or malformed field {exc}") from None

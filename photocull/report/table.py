@@ -149,6 +149,8 @@ def totals_line(result: CullResult, elapsed: float | None) -> str:
 def print_errors(console: Console, result: CullResult, verbose: bool) -> None:
     for level, items in (("warning", result.warnings), ("error", result.failed)):
         for e in items:
+            if level == "warning" and e.stage == "run" and Path(e.path) == Path(result.root):
+                continue  # a run-level warning, printed when it arose (cli.output.add_run_warnings)
             colour = "yellow" if level == "warning" else "red"
             line = Text(f"{level}", style=colour)
             line.append(f": {_rel(e.path, result.root)}: {printable(e.message)}")
