@@ -116,9 +116,9 @@ def read_saved_run(shoot: Path, saved: Path) -> tuple[CullResult, list[str]]:
     data = json.loads(Path(saved).read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise ValueError("not a photocull report")
-    data["root"] = str(root)
-    refused = confine(data, root)
     try:
+        data["root"] = str(root)
+        refused = confine(data, root)
         return from_dict(data), refused
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"missing or malformed field {exc}") from None
