@@ -326,6 +326,10 @@ def test_culling_in_headless_chromium(app: ReviewApp, shoot: Path, tmp_path: Pat
         # the markup-named file is shown as text, not run as markup
         names = [n.text for n in driver.find_elements(By.CSS_SELECTOR, ".frame .name")]
         assert MARKUP_NAME in names and not driver.find_elements(By.CSS_SELECTOR, ".name img")
+        # every rated frame says why it got its place, in the words of the JSON report
+        whys = [(app.session.entries[int(c.get_attribute("data-id"))].fr.rating.why,
+                 [w.text for w in c.find_elements(By.CSS_SELECTOR, ".why")]) for c in cards]
+        assert whys and all(want and got == [want] for want, got in whys)
         wait.until(lambda d: d.execute_script(
             "var i=document.querySelector('.frame .thumb img');return i.complete&&i.naturalWidth>0"))
         body = driver.find_element(By.TAG_NAME, "body")
