@@ -7,7 +7,7 @@ from pathlib import Path
 from photocull.pick import pick
 from photocull.records import (Analysis, CullResult, Frame, FrameResult, FrameScore, Series,
                                TechnicalMetrics)
-from photocull.report.why import explain, explain_series
+from photocull.report.why import explain, explain_series, headline
 
 
 def _fr(name: str, score: float, problems=(), sharp: float = 1.0) -> FrameResult:
@@ -39,7 +39,8 @@ def test_pick_scoring_below_a_mate_says_the_mate_has_a_problem():
     _rate(frames)
     assert frames[1].rating.is_pick
     text = explain_series(frames)[1]
-    assert text.startswith("best clean frame of 2; a.jpg scores higher (9.00) but is overexposed")
+    assert text.startswith("best clean frame of 2: a.jpg scores higher (9.00) but is overexposed")
+    assert headline(text) == "best clean frame of 2: a.jpg scores higher (9.00) but is overexposed"
 
 
 def test_single_and_all_failed_series():

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from ..records import CullResult, FrameResult, iter_ranked, series_number
 from .json import totals
-from .why import explain
+from .why import explain, headline
 
 STAR = "★"
 
@@ -85,7 +85,7 @@ def series_table(result: CullResult, show_scores: bool = True) -> Table:
             ]
         row.append(Text(", ".join(f"{n} {p}" for p, n in sorted(problems.items()))))
         if show_scores:
-            row.append(Text(printable(best.rating.why) if best.rating else "", style="dim"))
+            row.append(Text(printable(headline(best.rating.why)) if best.rating else "", style="dim"))
         if kept:
             row.append(Text(write_label(best) if best.write and best.write.status == "kept" else ""))
         table.add_row(*row)

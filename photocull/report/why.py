@@ -53,7 +53,7 @@ def _pick_why(fr: FrameResult, members: Sequence[FrameResult]) -> str:
         lead = f"highest score{' and sharpest' if sharpest else ''} of {n}"
     elif all(_failed(m) for m in better):
         top = max(better, key=lambda m: _score(m) or 0.0)
-        lead = (f"best clean frame of {n}; {top.frame.name} scores higher ({_score(top):.2f}) "
+        lead = (f"best clean frame of {n}: {top.frame.name} scores higher ({_score(top):.2f}) "
                 f"but is {', '.join(p for p in _problems(top) if p in FAILURES)}")
     else:
         rank = fr.rating.rank if fr.rating else len(better) + 1
@@ -91,6 +91,11 @@ def explain_series(members: Sequence[FrameResult]) -> list[str]:
         else:
             out.append(_other_why(fr, members, first))
     return out
+
+
+def headline(why: str) -> str:
+    """The first clause of a why (the table's column; the mates' problems have their own)."""
+    return why.split("; ", 1)[0]
 
 
 def explain(result: CullResult) -> None:
