@@ -127,6 +127,19 @@ def test_crafted_run_paths_outside_the_shoot_are_refused(shoot: Path, tmp_path: 
     assert outside.read_bytes() == before
 
 
+def test_kept_rating_and_why_reach_the_page(shoot: Path):
+    saved = shoot / ".photocull" / "last_run.json"
+    data = json.loads(saved.read_text())
+    row = next(f for f in data["files"] if f["path"] == "IMG_0002.JPG")
+    row["write"] = {"status": "kept", "message": "kept your rating (3★)", "targets": []}
+    saved.write_text(json.dumps(valid_report(data)))  # "kept" is a status the schema allows
+    app = ReviewApp(shoot, token=TOKEN)
+    frames = {f["name"]: f for f in json.loads(app.handle("GET", f"/api/shoot?t={TOKEN}", HOST).body)["frames"]}
+    assert frames["IMG_0002.JPG"]["kept"] == "kept your rating (3★)"
+    assert [n for n, f in frames.items() if f["kept"]] == ["IMG_0002.JPG"]
+    assert frames["IMG_0002.JPG"]["why"] == row["why"]
+
+
 def test_frame_replaced_by_symlink_after_load_is_refused(app: ReviewApp, shoot: Path, tmp_path: Path):
     outside = save_jpeg(tmp_path / "elsewhere.jpg", scene(6))
     i = frame_id(app, "IMG_0003.JPG")
