@@ -106,6 +106,22 @@ def test_missing_weights_warning_is_in_the_json(sample_copy: Path, tmp_path: Pat
     run_warnings = [w for w in data["warnings"] if w["stage"] == "run"]
     assert run_warnings and any("no weights" in w["message"] for w in run_warnings)
     assert all(w["path"] == "." for w in run_warnings)
+    assert " ".join(res.stderr.split()).count("no weights for the default") == 1  # printed once, when it arose
+    again = runner.invoke(app, ["report", str(sample_copy)], env=WIDE)
+    assert "no weights for the default" in again.stderr  # the saved run shows it again
+
+
+def test_reports_of_schema_1_keep_their_series_ids():
+    from photocull.cache.codec import result_from_dict
+
+    row = {"path": "a.jpg", "format": "jpeg", "size": 1, "mtime_ns": 0, "companions": [], "capture_time": 0.0,
+           "series": 0, "score": 5.0, "rank": 1, "pick": True, "stars": 5, "rejected": False, "write": None, "errors": []}
+    old = {"schema": "photocull.report/1", "root": "/s", "scorer": "technical", "files": [row],
+           "series": [{"id": 0, "frames": ["a.jpg"]}], "errors": [], "warnings": []}
+    result = result_from_dict(old)
+    assert result.series[0].id == 0 and result.frames[0].series_id == 0 and result.frames[0].rating.why == ""
+    new = dict(old, schema="photocull.report/2", files=[dict(row, series=1)], series=[{"id": 1, "frames": ["a.jpg"]}])
+    assert result_from_dict(new).series[0].id == 0 and result_from_dict(new).frames[0].series_id == 0
 
 
 def _kept_result(tmp_path: Path) -> CullResult:

@@ -131,7 +131,7 @@ def finish(result: CullResult, started: Optional[float], json_path: Optional[str
         out.print(series_table(result, show_scores=show_scores))
         if details:
             out.print(details_table(result))
-        print_errors(err, result, verbose)
+        print_errors(err, result, verbose, run_warnings=started is None)
         for message in result.notes:
             note(printable(message), err)
         out.print(escape(totals_line(result, elapsed)))

@@ -146,10 +146,12 @@ def totals_line(result: CullResult, elapsed: float | None) -> str:
     return " · ".join(parts)
 
 
-def print_errors(console: Console, result: CullResult, verbose: bool) -> None:
+def print_errors(console: Console, result: CullResult, verbose: bool, run_warnings: bool = False) -> None:
+    """Warnings and errors, one a line; run-level warnings only with ``run_warnings`` (a run
+    printed them when they arose; ``photocull report`` shows them again)."""
     for level, items in (("warning", result.warnings), ("error", result.failed)):
         for e in items:
-            if level == "warning" and e.stage == "run" and Path(e.path) == Path(result.root):
+            if not run_warnings and level == "warning" and e.stage == "run" and Path(e.path) == Path(result.root):
                 continue  # a run-level warning, printed when it arose (cli.output.add_run_warnings)
             colour = "yellow" if level == "warning" else "red"
             line = Text(f"{level}", style=colour)
