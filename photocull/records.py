@@ -100,6 +100,20 @@ class Series:
     def is_singleton(self) -> bool:
         return len(self.members) == 1
 
+    @property
+    def number(self) -> int:
+        return series_number(self.id)
+
+
+def series_number(series_id: int) -> int:
+    """The series number a person sees (table, JSON report, contact sheet, review page): id + 1."""
+    return series_id + 1
+
+
+def series_id_of(number: int) -> int:
+    """The inverse of :func:`series_number` (reading a report back)."""
+    return number - 1
+
 
 @dataclass
 class FrameScore:
@@ -118,6 +132,7 @@ class Rating:
     rank: int  # 1 = best in its series
     is_pick: bool
     rejected: bool = False  # a technical failure
+    why: str = ""  # the reason in words ("highest score of 5; 2 mates blurred"): report.why fills it
 
 
 @dataclass

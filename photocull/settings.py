@@ -161,6 +161,10 @@ class RunSettings:
     user_cache: bool = opt(False, "Keep the cache in your user cache folder instead of the shoot (read-only cards).")
     json_path: Optional[str] = opt(None, "Write a machine-readable report to PATH ('-' prints it instead of the table).",
                                    flags=("--json",), toml=False, metavar="PATH")
+    list_path: Optional[str] = opt(None, "Write the picks' paths to PATH, one a line, for any other tool ('-' prints them "
+                                   "instead of the table).", flags=("--list",), commands=SCORING, toml=False, metavar="PATH")
+    details: bool = opt(False, "Also print every frame with its problems, rating and why (frames with problems first).",
+                        toml=False)
     workers: Optional[int] = opt(None, "Decode processes (default: one per core).", min=1, max=DEFAULT_WORKERS_MAX)
     verbose: bool = opt(False, "Show error details.", flags=("--verbose", "-v"), toml=False)
     quiet: bool = opt(False, "No progress bars.", flags=("--quiet", "-q"), toml=False)

@@ -7,6 +7,7 @@ from pathlib import Path
 from PIL import Image
 from typer.testing import CliRunner
 
+from tests.report_schema import valid_report
 from photocull.cli import app
 from tests.conftest import TRUTH, save_jpeg, scan_data, scene
 
@@ -27,7 +28,7 @@ def test_cull_sample_writes_ratings_keeps_pixels_and_undoes(sample_copy: Path, t
     report = tmp_path / "report.json"
     res = runner.invoke(app, ["cull", str(sample_copy), "--json", str(report), "-q"])
     assert res.exit_code == 0, res.output
-    data = json.loads(report.read_text())
+    data = valid_report(report)
     truth = json.loads(TRUTH.read_text())
     by_path = {f["path"]: f for f in data["files"]}
     for p in _jpegs(sample_copy):
@@ -52,7 +53,7 @@ def test_dry_run_writes_nothing(sample_copy: Path):
     before = {p: p.read_bytes() for p in _jpegs(sample_copy)}
     res = runner.invoke(app, ["cull", str(sample_copy), "--dry-run", "--json", "-", "-q"])
     assert res.exit_code == 0, res.output
-    data = json.loads(res.stdout[res.stdout.index("{") :])
+    data = valid_report(res.stdout)
     assert {f["write"]["status"] for f in data["files"]} == {"dry-run"}
     assert all(p.read_bytes() == b for p, b in before.items())
 
@@ -71,7 +72,7 @@ def test_bad_input_folder_completes_and_reports_each_file(tmp_path: Path):
     report = tmp_path / "r.json"
     res = runner.invoke(app, ["cull", str(root), "--json", str(report), "-q"])
     assert res.exit_code == 1, res.output
-    data = json.loads(report.read_text())
+    data = valid_report(report)
     errors = {e["path"]: e["message"] for e in data["errors"]}
     assert "empty" in errors["empty.jpg"]
     assert "truncated" in errors["truncated.jpg"]
@@ -96,7 +97,7 @@ def test_bad_input_folder_completes_and_reports_each_file(tmp_path: Path):
 def test_group_and_usage_errors(sample_copy: Path, tmp_path: Path):
     res = runner.invoke(app, ["group", str(sample_copy), "--json", "-", "-q"])
     assert res.exit_code == 0
-    data = json.loads(res.stdout[res.stdout.index("{") :])
+    data = valid_report(res.stdout)
     assert len(data["series"]) == 8
     assert runner.invoke(app, ["cull", str(tmp_path / "missing")]).exit_code == 2
     assert runner.invoke(app, ["cull", str(sample_copy), "--write", "paper"]).exit_code == 2

@@ -54,7 +54,7 @@ def test_report_round_trip_is_lossless(tmp_path: Path) -> None:
 
 def test_report_keeps_its_schema_and_layout(tmp_path: Path) -> None:
     d = to_dict(_result(tmp_path))
-    assert d["schema"] == "photocull.report/1" and d["totals"]["decoded"] == 2
+    assert d["schema"] == "photocull.report/2" and d["totals"]["decoded"] == 2
     row = d["files"][0]
     assert row["path"] == "a/IMG_1.JPG" and row["companions"] == ["a/IMG_1.CR2"] and row["format"] == "jpeg"
     assert row["metrics"]["noise"] == 3.5 and row["score_components"] == {"sharp": 1.5}

@@ -150,7 +150,7 @@ def test_one_img_per_frame_and_the_pick_is_marked(sample_result, sample_page):
     multi = [(s, m) for s, m in iter_ranked(sample_result) if not s.is_singleton]
     assert len(sections) == len(multi) == 5
     for section, (series, members) in zip(sections, multi):
-        assert section.attrs["data-series"] == str(series.id)
+        assert section.attrs["data-series"] == str(series.number)
         row = section.find_all("li", "frame")
         assert [f.attrs["data-name"] for f in row] == [rel(fr, root) for fr in members]  # rank order
         picks = [f for f in row if "pick" in f.classes]

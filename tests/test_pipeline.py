@@ -10,6 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import photocull.pipeline as pipeline
+from tests.report_schema import valid_report
 from photocull.cli import app
 from photocull.pipeline import CullOptions, run
 from photocull.scorers.technical import TechnicalScorer
@@ -36,7 +37,7 @@ def test_written_files_stay_cached(sample_copy: Path):
     res = runner.invoke(app, ["cull", str(sample_copy), "-q", "--no-embeddings", "--workers", "1"])
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["cull", str(sample_copy), "-q", "--no-embeddings", "--json", "-"])
-    data = json.loads(res.stdout[res.stdout.index("{") :])
+    data = valid_report(res.stdout)
     assert data["totals"]["decoded"] == 0  # ratings changed the bytes, the cache followed them
     assert data["totals"]["unchanged"] == 28
 
@@ -55,10 +56,10 @@ def test_local_clip_checkpoint_end_to_end(sample_copy: Path, tiny_name, tiny_wei
     args = ["cull", str(sample_copy), "-q", "--dry-run", "--model", tiny_name, "--pretrained", str(weights), "--device", "cpu"]
     res = runner.invoke(app, args + ["--json", "-"])
     assert res.exit_code == 0, res.output
-    first = json.loads(res.stdout[res.stdout.index("{") :])
+    first = valid_report(res.stdout)
     assert first["totals"]["decoded"] == 28
     res = runner.invoke(app, args + ["--json", "-"])
-    second = json.loads(res.stdout[res.stdout.index("{") :])
+    second = valid_report(res.stdout)
     assert second["totals"]["decoded"] == 0  # embeddings came from the cache too
     assert second["series"] == first["series"]
 

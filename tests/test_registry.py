@@ -9,6 +9,7 @@ from typing import Sequence
 import pytest
 from typer.testing import CliRunner
 
+from tests.report_schema import valid_report
 from photocull.cli import app
 from photocull.records import Analysis, FrameScore, Series
 from photocull.scorers import (
@@ -45,7 +46,7 @@ def test_toy_scorer_culls_the_sample_shoot_through_the_cli(sample_copy: Path, to
     assert "toy" in scorer_names()
     res = runner.invoke(app, ["score", str(sample_copy), "--scorer", "toy", "--no-embeddings", "--no-faces", "-q", "--json", "-"])
     assert res.exit_code == 0, res.output
-    data = json.loads(res.stdout[res.stdout.index("{"):])
+    data = valid_report(res.stdout)
     assert data["scorer"] == "toy"
     by_path = {f["path"]: f for f in data["files"]}
     for s in data["series"]:

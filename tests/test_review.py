@@ -17,6 +17,7 @@ import pytest
 from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
+from tests.report_schema import valid_report
 from photocull.cli import app as cli_app
 from photocull.metadata.journal import Journal, undo
 from photocull.review.images import ThumbCache, full_image
@@ -126,6 +127,19 @@ def test_crafted_run_paths_outside_the_shoot_are_refused(shoot: Path, tmp_path: 
     assert outside.read_bytes() == before
 
 
+def test_kept_rating_and_why_reach_the_page(shoot: Path):
+    saved = shoot / ".photocull" / "last_run.json"
+    data = json.loads(saved.read_text())
+    row = next(f for f in data["files"] if f["path"] == "IMG_0002.JPG")
+    row["write"] = {"status": "kept", "message": "kept your rating (3★)", "targets": []}
+    saved.write_text(json.dumps(valid_report(data)))  # "kept" is a status the schema allows
+    app = ReviewApp(shoot, token=TOKEN)
+    frames = {f["name"]: f for f in json.loads(app.handle("GET", f"/api/shoot?t={TOKEN}", HOST).body)["frames"]}
+    assert frames["IMG_0002.JPG"]["kept"] == "kept your rating (3★)"
+    assert [n for n, f in frames.items() if f["kept"]] == ["IMG_0002.JPG"]
+    assert frames["IMG_0002.JPG"]["why"] == row["why"]
+
+
 def test_frame_replaced_by_symlink_after_load_is_refused(app: ReviewApp, shoot: Path, tmp_path: Path):
     outside = save_jpeg(tmp_path / "elsewhere.jpg", scene(6))
     i = frame_id(app, "IMG_0003.JPG")
@@ -148,9 +162,10 @@ def test_shoot_json_is_numbered_like_the_report_and_names_are_data(app: ReviewAp
     r = app.handle("GET", f"/api/shoot?t={TOKEN}", HOST)
     assert r.content_type.startswith("application/json")
     data = json.loads(r.body)
-    saved = json.loads((shoot / ".photocull" / "last_run.json").read_text())
+    saved = valid_report(shoot / ".photocull" / "last_run.json")
     series_of = {f["path"]: f["series"] for f in saved["files"]}
-    assert {f["name"]: f["series"] for f in data["frames"]} == {p: s + 1 for p, s in series_of.items()}
+    assert {f["name"]: f["series"] for f in data["frames"]} == series_of  # the same numbers (records.series_number)
+    assert all(f["why"] for f in data["frames"])  # every rated frame says why
     assert MARKUP_NAME in [f["name"] for f in data["frames"]]
     page = app.handle("GET", f"/?t={TOKEN}", HOST).body.decode()
     assert "onerror" not in page  # names never reach the HTML; the script inserts them as text
@@ -326,6 +341,10 @@ def test_culling_in_headless_chromium(app: ReviewApp, shoot: Path, tmp_path: Pat
         # the markup-named file is shown as text, not run as markup
         names = [n.text for n in driver.find_elements(By.CSS_SELECTOR, ".frame .name")]
         assert MARKUP_NAME in names and not driver.find_elements(By.CSS_SELECTOR, ".name img")
+        # every rated frame says why it got its place, in the words of the JSON report
+        whys = [(app.session.entries[int(c.get_attribute("data-id"))].fr.rating.why,
+                 [w.text for w in c.find_elements(By.CSS_SELECTOR, ".why")]) for c in cards]
+        assert whys and all(want and got == [want] for want, got in whys)
         wait.until(lambda d: d.execute_script(
             "var i=document.querySelector('.frame .thumb img');return i.complete&&i.naturalWidth>0"))
         body = driver.find_element(By.TAG_NAME, "body")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tests.report_schema import valid_report
 from photocull.cli import app
 from photocull.records import Analysis, Series, TechnicalMetrics
 from photocull.scorers.clip_iqa import PROMPT_PAIRS, prompt_scores
@@ -16,7 +17,7 @@ runner = CliRunner()
 
 
 def _json(res):
-    return json.loads(res.stdout[res.stdout.index("{") :])
+    return valid_report(res.stdout)
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,8 @@ from ..records import (
     Rating,
     Series,
     TechnicalMetrics,
+    series_id_of,
+    series_number,
     WriteOutcome,
 )
 
@@ -129,26 +131,30 @@ def frame_result_to_dict(fr: FrameResult, root: Path) -> dict[str, Any]:
     return {
         **frame_to_dict(fr.frame, root),
         **(analysis_to_dict(a) if a else empty_analysis),
-        "series": fr.series_id,
+        "series": series_number(fr.series_id) if fr.series_id is not None else None,
         **(score_to_dict(fr.score) if fr.score else {"score": None, "score_components": {}, "problems": []}),
         "rank": r.rank if r else None,
         "pick": r.is_pick if r else False,
         "stars": r.stars if r else None,
         "rejected": r.rejected if r else False,
+        "why": r.why if r else None,
         "write": {"status": w.status, "message": w.message, "targets": list(w.targets)} if w else None,
         "errors": [error_to_dict(e, root) for e in fr.errors],
     }
 
 
-def frame_result_from_dict(d: dict[str, Any], root: Path) -> FrameResult:
+def frame_result_from_dict(d: dict[str, Any], root: Path, numbered: bool = True) -> FrameResult:
     frame = frame_from_dict(d, root)
     analysis = analysis_from_dict(d) if d.get("metrics") else None
-    rating = Rating(d["stars"], d["rank"], d["pick"], d["rejected"]) if d["rank"] is not None else None
+    rating = Rating(d["stars"], d["rank"], d["pick"], d["rejected"], d.get("why") or "") if d["rank"] is not None else None
     write = None
     if d.get("write"):
         w = d["write"]
         write = WriteOutcome(frame.path, w["status"], w["message"], tuple(w["targets"]))
-    return FrameResult(frame, d["series"], analysis, score_from_dict(d), rating, write,
+    sid = d["series"]
+    if numbered and sid is not None:
+        sid = series_id_of(sid)
+    return FrameResult(frame, sid, analysis, score_from_dict(d), rating, write,
                        [error_from_dict(e, root) for e in d["errors"]])
 
 
@@ -159,7 +165,7 @@ def result_to_dict(result: CullResult) -> dict[str, Any]:
     return {
         "root": str(root),
         "scorer": result.scorer,
-        "series": [{"id": s.id, "frames": [rel(result.frames[i].frame.path, root) for i in s.members]}
+        "series": [{"id": series_number(s.id), "frames": [rel(result.frames[i].frame.path, root) for i in s.members]}
                    for s in result.series],
         "files": [frame_result_to_dict(fr, root) for fr in result.frames],
         "errors": [error_to_dict(e, root) for e in result.errors],
@@ -171,10 +177,14 @@ def result_to_dict(result: CullResult) -> dict[str, Any]:
 
 
 def result_from_dict(data: dict[str, Any]) -> CullResult:
+    """The CullResult of a report. Series are numbered from 1 in reports (``series_number``);
+    reports of schema ``photocull.report/1`` kept the 0-based ids, read as they are."""
     root = Path(data["root"])
-    frames = [frame_result_from_dict(f, root) for f in data["files"]]
+    numbered = data.get("schema") != "photocull.report/1"
+    frames = [frame_result_from_dict(f, root, numbered) for f in data["files"]]
     index = {str(Path(fr.frame.path).relative_to(root)): k for k, fr in enumerate(frames)}
-    series = [Series(s["id"], [index[p] for p in s["frames"]]) for s in data["series"]]
+    series = [Series(series_id_of(s["id"]) if numbered else s["id"], [index[p] for p in s["frames"]])
+              for s in data["series"]]
     decoded = data.get("decoded", data.get("totals", {}).get("decoded", 0))
     return CullResult(
         root, frames, series,

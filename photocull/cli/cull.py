@@ -18,7 +18,7 @@ from ..settings import ConfigError, Settings
 from .app import app
 from .errors import EXIT_USAGE, fail, note, stderr, warning
 from .options import given_on_command_line, settings_options
-from .output import finish, progress_bars, save_last_run
+from .output import add_run_warnings, finish, progress_bars, save_last_run
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -31,7 +31,7 @@ def _settings(ctx: typer.Context) -> Settings:
         fail(str(exc))
 
 
-def _backbone(settings: Settings):
+def _backbone(settings: Settings, told: list[str]):
     """The CLIP backbone for grouping and CLIP scoring, or None (with a warning when implicit)."""
     c = settings.cull
     if c.no_embeddings:
@@ -46,10 +46,11 @@ def _backbone(settings: Settings):
         fail(str(exc))
     if why_none:
         warning(why_none)
+        told.append(why_none)
     return backbone
 
 
-def _scorer(settings: Settings, mode: str, backbone):
+def _scorer(settings: Settings, mode: str, backbone, told: list[str]):
     from ..scorers import ScorerUnavailable, create_scorer, resolve_auto
 
     c = settings.cull
@@ -61,6 +62,7 @@ def _scorer(settings: Settings, mode: str, backbone):
             choice = resolve_auto(**request)
             if choice.note:
                 note(choice.note)
+                told.append(choice.note)
             name = choice.name
         return create_scorer(name, **request)
     except ScorerUnavailable as exc:
@@ -91,8 +93,9 @@ def execute(ctx: typer.Context, mode: str) -> None:
     c = settings.cull
     shoot: Path = ctx.params["shoot"]
     started = time.perf_counter()
-    backbone = _backbone(settings)
-    scorer = _scorer(settings, mode, backbone)
+    told: list[str] = []  # run-level warnings already printed (missing weights): the JSON keeps them too
+    backbone = _backbone(settings, told)
+    scorer = _scorer(settings, mode, backbone, told)
     opts = settings.cull_options(mode, faces=_faces_enabled(c.faces) if mode != "group" else False)
     writer = journal = None
     if mode == "cull":
@@ -102,6 +105,7 @@ def execute(ctx: typer.Context, mode: str) -> None:
         writer = create_writer(c.targets(), c.label_picks, c.reject, c.keep_mtime, c.sidecar_naming, journal)
     with progress_bars(not c.quiet) as progress:
         result = run(shoot, scorer, opts, writer=writer, progress=progress, backbone=backbone, journal=journal)
+    add_run_warnings(result, told)
     save_last_run(result, shoot)
     if c.html and mode != "group":
         from ..report.html import write_html
@@ -110,7 +114,7 @@ def execute(ctx: typer.Context, mode: str) -> None:
             progress.stage("Contact sheet", None)
             write_html(result, c.html)
         note(f"contact sheet written to {c.html}", stderr())
-    finish(result, started, c.json_path, c.verbose, show_scores=mode != "group")
+    finish(result, started, c.json_path, c.verbose, show_scores=mode != "group", list_path=c.list_path, details=c.details)
 
 
 @app.command()

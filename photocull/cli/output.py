@@ -17,6 +17,8 @@ from ..pipeline import CullResult
 from ..runtime import atomic_write_text
 from .errors import EXIT_OK, EXIT_PARTIAL
 
+RUN_STAGE = "run"  # the stage of a warning about the whole run (path: the shoot)
+
 
 class RichProgress:
     """Adapts rich progress bars to the pipeline's Progress protocol."""
@@ -49,9 +51,39 @@ def progress_bars(enabled: bool) -> Iterator[RichProgress]:
         yield RichProgress(bar)
 
 
-def result_console(json_path: Optional[str]) -> Console:
-    """Where results go: stdout, unless ``--json -`` owns it (then the table goes to stderr)."""
-    return Console(stderr=json_path == "-", highlight=False)
+def result_console(json_path: Optional[str], list_path: Optional[str] = None) -> Console:
+    """Where results go: stdout, unless ``--json -`` or ``--list -`` owns it (then the table goes to stderr)."""
+    return Console(stderr="-" in (json_path, list_path), highlight=False)
+
+
+def write_list(result: CullResult, target: str) -> list[str]:
+    """The picks' paths, one a line (``--list``), to ``target`` (atomically) or stdout for '-'.
+
+    Paths are absolute and written as the bytes the file system has (a non-UTF-8 name still
+    names its file); a name with a line break cannot be one line and is left out. Returns
+    the messages about what was left out."""
+    import os
+    import sys
+
+    from ..runtime import atomic_write_bytes
+
+    lines, left_out = [], []
+    for fr in result.frames:
+        if not (fr.rating and fr.rating.is_pick):
+            continue
+        raw = os.fsencode(Path(result.root, fr.frame.path))
+        if b"\n" in raw or b"\r" in raw:
+            left_out.append(f"{fr.frame.path!r} has a line break in its name: not in the list")
+            continue
+        lines.append(raw + b"\n")
+    data = b"".join(lines)
+    if target == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        atomic_write_bytes(Path(target), data)
+    return left_out
 
 
 def write_report(result: CullResult, path: Path, elapsed: float | None) -> None:
@@ -59,6 +91,15 @@ def write_report(result: CullResult, path: Path, elapsed: float | None) -> None:
     from ..report.json import write_json
 
     atomic_write_text(Path(path), write_json(result, "-", elapsed) + "\n")
+
+
+def add_run_warnings(result: CullResult, messages: list[str]) -> None:
+    """Run-level warnings (no weights for the default backbone, what ``--scorer auto`` fell
+    back to) into the report's ``warnings``, as the shoot's own (stage ``run``). They were
+    printed when they arose, so the table does not print them again."""
+    from ..records import FileError
+
+    result.warnings.extend(FileError(result.root, RUN_STAGE, m) for m in messages)
 
 
 def save_last_run(result: CullResult, shoot: Path) -> None:
@@ -71,23 +112,35 @@ def save_last_run(result: CullResult, shoot: Path) -> None:
         pass  # a read-only shoot: the report command will say there is nothing to show
 
 
-def finish(result: CullResult, started: Optional[float], json_path: Optional[str], verbose: bool, show_scores: bool = True) -> None:
-    """Show the result (table, errors, totals) or print/write its JSON, then exit 0 or 1."""
+def finish(result: CullResult, started: Optional[float], json_path: Optional[str], verbose: bool, show_scores: bool = True,
+           *, list_path: Optional[str] = None, details: bool = False) -> None:
+    """Show the result (table, errors, totals; every frame with ``details``) or print/write its
+    JSON, write the picks list (``list_path``), then exit 0 or 1."""
     from ..report.json import write_json
-    from ..report.table import print_errors, series_table, totals_line
-    from .errors import note, stderr
+    from ..report.table import details_table, print_errors, printable, series_table, totals_line
+    from .errors import fail, note, stderr, warning
 
+    if json_path == "-" and list_path == "-":
+        fail("--json - and --list - both want stdout; write one of them to a file.")
     elapsed = None if started is None else time.perf_counter() - started
+    err = stderr()
     if json_path == "-":
         typer.echo(write_json(result, "-", elapsed))
     else:
-        out, err = result_console(json_path), stderr()
+        out = result_console(json_path, list_path)
         out.print(series_table(result, show_scores=show_scores))
-        print_errors(err, result, verbose)
+        if details:
+            out.print(details_table(result))
+        print_errors(err, result, verbose, run_warnings=started is None)
         for message in result.notes:
-            note(message, err)
+            note(printable(message), err)
         out.print(escape(totals_line(result, elapsed)))
         if json_path:
             write_report(result, Path(json_path), elapsed)
             note(f"report written to {json_path}", err)
+    if list_path:
+        for message in write_list(result, list_path):
+            warning(printable(message), err)
+        if list_path != "-":
+            note(f"picks listed in {list_path}", err)
     raise typer.Exit(EXIT_PARTIAL if result.failed else EXIT_OK)

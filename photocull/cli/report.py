@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from .. import paths
 from .app import app
-from .errors import fail, note, stderr
+from .errors import fail, note, stderr, warning
 from .options import JSON
 from .output import finish
 
@@ -19,23 +20,31 @@ def report(
     shoot: Path = typer.Argument(..., exists=True, file_okay=False, help="A shoot folder photocull has culled."),
     html: Optional[Path] = typer.Option(None, "--html", help="Write the HTML contact sheet to PATH.", metavar="PATH"),
     json_path: Optional[str] = JSON,
+    list_path: Optional[str] = typer.Option(None, "--list", metavar="PATH",
+                                            help=escape("Write the picks' paths to PATH, one a line ('-' prints them).")),
+    details: bool = typer.Option(False, "--details", help="Also print every frame with its problems, rating and why."),
 ) -> None:
     """Show the last run's result again (table, --html, --json) without re-scoring.
 
     Example:  photocull report SHOOT/ --html contact.html
     """
-    from ..report.json import read_json
+    from ..report.json import read_saved_run
+    from ..report.table import printable
 
     saved = paths.last_run_path(shoot)
     if not saved.is_file():
         fail(f"{shoot} has no saved run; run 'photocull cull {shoot}' (or score) first.")
     try:
-        result = read_json(saved)
-    except (ValueError, KeyError, TypeError) as exc:
+        result, refused = read_saved_run(shoot, saved)
+    except (OSError, ValueError, RecursionError) as exc:
         fail(f"{saved} cannot be read ({exc}); run the cull again.")
+    if refused:
+        shown = ", ".join(printable(p) for p in refused[:3]) + (" ..." if len(refused) > 3 else "")
+        warning(f"{len(refused)} file(s) in {saved} lie outside {shoot} and are left out: {shown}; "
+                f"run 'photocull cull {shoot}' again for a fresh report.")
     if html:
         from ..report.html import write_html
 
         write_html(result, html)
         note(f"contact sheet written to {html}", stderr())
-    finish(result, None, json_path, False)
+    finish(result, None, json_path, False, list_path=list_path, details=details)

@@ -37,6 +37,8 @@ from ..decode import decode
 from ..records import CullResult, iter_ranked
 from ..records import FileError, FrameResult
 from .json import totals
+from .table import write_label
+from .why import explain
 
 THUMB_LONG_SIDE = 320
 THUMB_QUALITY = 72
@@ -158,6 +160,8 @@ padding:1px 6px;border-radius:3px;letter-spacing:.04em}
 .err-list{list-style:none;padding:0}.err-list li{padding:4px 0;border-bottom:1px solid #333}
 .err-list code{color:var(--bad)}.err-list .stage{color:var(--dim)}
 .frame .ferr{color:var(--bad);font-size:11px;margin-top:3px}
+.frame .why{color:var(--dim);font-size:11px;margin-top:3px}
+.frame .kept{color:var(--focus);font-size:11px;margin-top:3px}
 .empty{color:var(--dim)}
 """
 
@@ -227,6 +231,10 @@ def _frame_html(fr: FrameResult, root: Path, src: str, first_in_row: bool) -> st
         out.append(f'<ul class="problems" aria-label="problems">{items}</ul>')
     else:
         out.append('<div class="problems"><span class="ok">no problems</span></div>')
+    if rating and rating.why:
+        out.append(f'<div class="why" data-why>{_a(rating.why)}</div>')
+    if fr.write and fr.write.status == "kept":
+        out.append(f'<div class="kept" data-kept>{_a(write_label(fr))}</div>')
     for e in fr.errors:
         out.append(f'<div class="ferr">{_a(e.stage)}: {_a(e.message)}</div>')
     out.append("</li>")
@@ -277,7 +285,7 @@ def _layout(result: CullResult) -> tuple[list[tuple[int, list[FrameResult]]], li
     for s, members in iter_ranked(result):
         seen.update(id(fr) for fr in members)
         if len(members) > 1:
-            multi.append((s.id, members))
+            multi.append((s.number, members))
         else:
             singles.extend(members)
     singles.extend(fr for fr in result.frames if id(fr) not in seen)
@@ -299,12 +307,12 @@ def _write_page(result: CullResult, out: TextIO, thumbs: dict[int, bytes], worke
     sources = _bounded_map(src_for, ordered, workers)
     out.write(_head(result))
     out.write(f'<h2 id="series">Series ({len(multi)})</h2>\n' if multi else '<h2 id="series">Series</h2><p class="empty">No multi-frame series.</p>\n')
-    for sid, members in multi:
+    for number, members in multi:
         pick = next((fr for fr in members if fr.rating and fr.rating.is_pick), members[0])
         n_prob = sum(1 for fr in members if fr.score and fr.score.problems)
-        label = f"Series {sid + 1}"
+        label = f"Series {number}"
         out.write(
-            f'<section class="series" data-series="{sid}" aria-label="{_a(label)}"><h3>{_a(label)} '
+            f'<section class="series" data-series="{number}" aria-label="{_a(label)}"><h3>{_a(label)} '
             f'<span class="meta">· {len(members)} frames · pick {_a(_rel(pick.frame.path, root))}'
             f'{f" · {n_prob} with problems" if n_prob else ""}</span></h3><ul class="row">'
         )
@@ -335,6 +343,7 @@ def write_html(result: CullResult, path: Path, thumbs: dict[int, bytes] | None =
     """
     path = Path(path)
     thumbs = thumbs or {}
+    explain(result)
     if workers is None:
         try:
             workers = min(8, len(os.sched_getaffinity(0)))

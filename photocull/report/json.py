@@ -7,6 +7,8 @@ adds the schema, the version and the totals around them.
 from __future__ import annotations
 
 import json
+import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +16,20 @@ from .. import __version__
 from ..cache.codec import result_from_dict, result_to_dict
 from ..runtime import atomic_write_text
 from ..records import CullResult
+from .why import explain
 
-SCHEMA = "photocull.report/1"
+SCHEMA = "photocull.report/2"  # 2: series numbered from 1 (as shown), why, warnings of the run
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema every report (and ``last_run.json``) follows (``schema.json``, docs/report.md)."""
+    from importlib.resources import files
+
+    return json.loads(files(__package__).joinpath("schema.json").read_text(encoding="utf-8"))
 
 
 def to_dict(result: CullResult, elapsed: float | None = None) -> dict[str, Any]:
+    explain(result)
     records = result_to_dict(result)
     head = {"schema": SCHEMA, "photocull": __version__, "root": records.pop("root"),
             "scorer": records.pop("scorer"), "totals": totals(result, elapsed)}
@@ -27,7 +38,8 @@ def to_dict(result: CullResult, elapsed: float | None = None) -> dict[str, Any]:
 
 def totals(result: CullResult, elapsed: float | None = None) -> dict[str, Any]:
     frames = result.frames
-    written = sum(1 for fr in frames if fr.write and fr.write.status == "written")
+    status = Counter(fr.write.status for fr in frames if fr.write)
+    written = status["written"]
     out: dict[str, Any] = {
         "photos": len(frames),
         "series": sum(1 for s in result.series if not s.is_singleton),
@@ -35,8 +47,12 @@ def totals(result: CullResult, elapsed: float | None = None) -> dict[str, Any]:
         "picks": sum(1 for fr in frames if fr.rating and fr.rating.is_pick),
         "with_problems": sum(1 for fr in frames if fr.score and fr.score.problems),
         "written": written,
-        "unchanged": sum(1 for fr in frames if fr.write and fr.write.status == "unchanged"),
-        "skipped": sum(1 for fr in frames if fr.write and fr.write.status == "skipped"),
+        "would_write": status["dry-run"],  # --dry-run: what a real run would have written
+        "unchanged": status["unchanged"],
+        "kept": status["kept"],  # the photographer's own rating, left as it was
+        "skipped": status["skipped"],
+        "transfers": sum(1 for o in result.transfers if o.status == "written"),
+        "would_transfer": sum(1 for o in result.transfers if o.status == "dry-run"),
         "errors": len(result.failed),
         "decoded": result.decoded,
     }
@@ -61,3 +77,48 @@ def from_dict(data: dict[str, Any]) -> CullResult:
 
 def read_json(path: Path) -> CullResult:
     return from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+MAX_SAVED_BYTES = 256 * 2**20  # a saved run is ~1 KB per frame: far beyond any real shoot
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` (symlinks followed) lies inside ``root`` (itself resolved), not ``root`` itself."""
+    real, base = os.path.realpath(path), os.path.realpath(root)
+    return os.path.commonpath([real, base]) == base and real != base
+
+
+def confine(data: dict[str, Any], root: Path) -> list[str]:
+    """Drop from a report dict every file whose path or companion does not resolve inside
+    ``root`` (absolute paths, ``..``, symlinks out); returns the dropped paths. Series lose the
+    dropped frames; paths that are only shown (errors, transfers) are kept as text."""
+    keep, refused = [], []
+    for row in data.get("files", []):
+        names = [row.get("path"), *row.get("companions", ())]
+        if all(isinstance(n, str) and n and inside(root / n, root) for n in names):
+            keep.append(row)
+        else:
+            refused.append(str(row.get("path")))
+    kept = {row["path"] for row in keep}
+    series = [dict(s, frames=[p for p in s.get("frames", []) if p in kept]) for s in data.get("series", [])]
+    data["files"], data["series"] = keep, [s for s in series if s["frames"]]
+    return refused
+
+
+def read_saved_run(shoot: Path, saved: Path) -> tuple[CullResult, list[str]]:
+    """A shoot's saved run (``last_run.json``: untrusted, it travels with the card), confined to
+    the shoot the user named: its own ``root`` is ignored and every file outside the shoot is
+    left out (returned as refused), so a crafted run cannot show or read anything else on disk.
+    Raises ValueError (with the reason) when the file cannot be used."""
+    root = Path(shoot).resolve()
+    if Path(saved).stat().st_size > MAX_SAVED_BYTES:
+        raise ValueError("unexpectedly large")
+    data = json.loads(Path(saved).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("not a photocull report")
+    try:
+        data["root"] = str(root)
+        refused = confine(data, root)
+        return from_dict(data), refused
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"missing or malformed field {exc}") from None

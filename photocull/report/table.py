@@ -1,15 +1,22 @@
-"""The rich summary table a photographer reads after a run."""
+"""The rich summary table a photographer reads after a run.
+
+File names come from a memory card: they reach the terminal only as plain ``Text`` (never
+parsed as Rich markup) with control characters shown as ``\\xNN`` (never an escape sequence).
+"""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from ..records import CullResult, iter_ranked
+from ..records import CullResult, FrameResult, iter_ranked, series_number
 from .json import totals
+from .why import explain, headline
 
 STAR = "★"
 
@@ -18,15 +25,39 @@ def _stars(n: int | None) -> str:
     return "" if not n else STAR * n + "☆" * (5 - n)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (ESC, CR, BEL, ...) written as ``\\xNN``: a name shows
+    what it is and can never drive the terminal. Undecodable bytes (surrogate escapes) as ``\\udcNN``."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _rel(p: Path, root: Path) -> str:
     try:
-        return str(p.relative_to(root))
+        return printable(str(p.relative_to(root)))
     except ValueError:
-        return str(p)
+        return printable(str(p))
+
+
+def write_label(fr: FrameResult) -> str:
+    """What happened to the file's rating, for people: "kept your rating (3★)" for a rating
+    photocull left alone, "would write" on a dry run, the skip reason when skipped."""
+    w = fr.write
+    if w is None:
+        return ""
+    if w.status == "kept":
+        return w.message or "kept your rating"
+    if w.status == "skipped":
+        return f"skipped: {w.message}" if w.message else "skipped"
+    return {"dry-run": "would write", "written": "written", "unchanged": "unchanged"}.get(w.status, w.status)
 
 
 def series_table(result: CullResult, show_scores: bool = True) -> Table:
-    table = Table(title=f"photocull — {result.root}", title_justify="left")
+    explain(result)
+    table = Table(title=Text(f"photocull — {printable(str(result.root))}"), title_justify="left")
     table.add_column("Series", justify="right", style="dim")
     table.add_column("Frames", justify="right")
     table.add_column("Pick", style="bold")
@@ -34,22 +65,64 @@ def series_table(result: CullResult, show_scores: bool = True) -> Table:
         table.add_column("Score", justify="right")
         table.add_column("Stars", style="yellow")
     table.add_column("Problems in series")
+    if show_scores:
+        table.add_column("Why")
+    kept = any(fr.write and fr.write.status == "kept" for fr in result.frames)
+    if kept:
+        table.add_column("Rating")
     for s, members in iter_ranked(result):
         best = members[0]
         problems = Counter(p for fr in members for p in (fr.score.problems if fr.score else []))
         row = [
-            str(s.id + 1),
-            str(len(members)),
-            _rel(best.frame.path, result.root),
+            Text(str(s.number)),
+            Text(str(len(members))),
+            Text(_rel(best.frame.path, result.root)),
         ]
         if show_scores:
             row += [
-                f"{best.score.score:.2f}" if best.score else "",
-                _stars(best.rating.stars if best.rating else None),
+                Text(f"{best.score.score:.2f}" if best.score else ""),
+                Text(_stars(best.rating.stars if best.rating else None)),
             ]
-        row.append(", ".join(f"{n} {p}" for p, n in sorted(problems.items())))
+        row.append(Text(", ".join(f"{n} {p}" for p, n in sorted(problems.items()))))
+        if show_scores:
+            row.append(Text(printable(headline(best.rating.why)) if best.rating else "", style="dim"))
+        if kept:
+            row.append(Text(write_label(best) if best.write and best.write.status == "kept" else ""))
         table.add_row(*row)
     return table
+
+
+def details_table(result: CullResult) -> Table:
+    """Every frame with its problems (``--details``): frames with problems or errors first,
+    most problems first, then by name; a frame's series, rank, stars, write and why."""
+    explain(result)
+    table = Table(title=Text(f"photocull — every frame of {printable(str(result.root))}"), title_justify="left")
+    for name, kw in (("File", {}), ("Series", {"justify": "right"}), ("Rank", {"justify": "right"}),
+                     ("Score", {"justify": "right"}), ("Stars", {"style": "yellow"}), ("Problems", {}),
+                     ("Written", {}), ("Why", {"style": "dim"})):
+        table.add_column(name, **kw)
+    for fr in sorted_for_details(result):
+        problems = [*(fr.score.problems if fr.score else []), *(f"{e.stage}: {e.message}" for e in fr.errors)]
+        r = fr.rating
+        table.add_row(*(Text(printable(x)) for x in (
+            _rel(fr.frame.path, result.root),
+            str(series_number(fr.series_id)) if fr.series_id is not None else "",
+            str(r.rank) if r else "",
+            f"{fr.score.score:.2f}" if fr.score else "",
+            _stars(r.stars if r else None) + (" reject" if r and r.rejected else ""),
+            ", ".join(problems),
+            write_label(fr),
+            r.why if r else "",
+        )))
+    return table
+
+
+def sorted_for_details(result: CullResult) -> list[FrameResult]:
+    """Frames with problems first (most first), then by path: the order ``--details`` prints."""
+    def key(fr: FrameResult) -> tuple[int, str]:
+        n = len(fr.score.problems if fr.score else []) + len(fr.errors)
+        return (-n, str(fr.frame.path))
+    return sorted(result.frames, key=key)
 
 
 def totals_line(result: CullResult, elapsed: float | None) -> str:
@@ -61,20 +134,28 @@ def totals_line(result: CullResult, elapsed: float | None) -> str:
         f"{t['with_problems']} with problems",
     ]
     if any(fr.write for fr in result.frames):
-        parts.append(f"{t['written']} written, {t['unchanged']} unchanged, {t['skipped']} skipped")
+        done = f"{t['would_write']} would be written" if t["would_write"] else f"{t['written']} written"
+        kept = f", {t['kept']} kept your rating" if t["kept"] else ""
+        parts.append(f"{done}, {t['unchanged']} unchanged{kept}, {t['skipped']} skipped")
     if result.transfers:
-        done = sum(1 for o in result.transfers if o.status in ("written", "dry-run"))
-        parts.append(f"{done} copied/moved")
+        parts.append(f"{t['would_transfer']} would be copied/moved" if t["would_transfer"]
+                     else f"{t['transfers']} copied/moved")
     parts.append(f"{t['errors']} errors")
     if elapsed:
         parts.append(f"{elapsed:.1f} s ({t['images_per_second']} images/s)")
     return " · ".join(parts)
 
 
-def print_errors(console: Console, result: CullResult, verbose: bool) -> None:
+def print_errors(console: Console, result: CullResult, verbose: bool, run_warnings: bool = False) -> None:
+    """Warnings and errors, one a line; run-level warnings only with ``run_warnings`` (a run
+    printed them when they arose; ``photocull report`` shows them again)."""
     for level, items in (("warning", result.warnings), ("error", result.failed)):
         for e in items:
+            if not run_warnings and level == "warning" and e.stage == "run" and Path(e.path) == Path(result.root):
+                continue  # a run-level warning, printed when it arose (cli.output.add_run_warnings)
             colour = "yellow" if level == "warning" else "red"
-            console.print(f"[{colour}]{level}[/]: {_rel(e.path, result.root)}: {e.message}", highlight=False)
+            line = Text(f"{level}", style=colour)
+            line.append(f": {_rel(e.path, result.root)}: {printable(e.message)}")
+            console.print(line, highlight=False)
             if verbose and e.detail:
-                console.print(f"    [dim]{e.detail}[/]", highlight=False)
+                console.print(Text(f"    {printable(e.detail)}", style="dim"), highlight=False)

@@ -39,6 +39,7 @@ from urllib.parse import parse_qs, urlsplit
 from ..metadata.journal import Journal
 from .decisions import Decision, ReviewJournal, apply_action, inside, read_decision, write_decision
 from .images import ThumbCache, full_image
+from ..report.table import write_label
 from .session import Entry, Session, load_session
 
 HOST = "127.0.0.1"
@@ -170,6 +171,8 @@ class ReviewApp:
             "problems": list(fr.score.problems) if fr.score else [],
             "errors": [f"{x.stage}: {x.message}" for x in fr.errors],
             "photocull_pick": bool(fr.rating and fr.rating.is_pick),
+            "why": fr.rating.why if fr.rating else "",
+            "kept": write_label(fr) if fr.write and fr.write.status == "kept" else "",
             "width": fr.analysis.width if fr.analysis else None,
             "height": fr.analysis.height if fr.analysis else None,
             **d.to_json(),

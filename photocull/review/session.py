@@ -1,5 +1,5 @@
 """The shoot as the review page sees it: the last run's frames, each checked to lie inside
-the shoot, numbered the same way as the table and the JSON report (series ``id + 1``)."""
+the shoot, numbered the same way as the table and the JSON report (``records.series_number``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from ..pipeline import iter_ranked
 from ..records import FrameResult
 from ..report.json import from_dict
+from ..report.why import explain
 from .decisions import inside
 
 LAST_RUN = Path(".photocull") / "last_run.json"
@@ -27,7 +28,7 @@ class Entry:
 
     id: int
     fr: FrameResult
-    series: int  # the series number shown everywhere (JSON id + 1)
+    series: int  # the series number shown everywhere (records.series_number; 0: in no series)
     in_series: bool  # part of a multi-frame series (else a single)
 
     @property
@@ -55,6 +56,7 @@ def load_session(shoot: Path) -> Session:
         data: dict[str, Any] = json.loads(saved.read_text(encoding="utf-8"))
         data["root"] = str(root)  # the shoot given on the command line, never the file's own claim
         result = from_dict(data)
+        explain(result)  # runs saved before "why" existed explain themselves too
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise NoRun(f"{saved} cannot be read ({exc}); run the cull again.") from None
     refused: list[str] = []
@@ -72,7 +74,7 @@ def load_session(shoot: Path) -> Session:
         for fr in members:
             seen.add(id(fr))
             if safe(fr):
-                entries.append(Entry(len(entries), fr, s.id + 1, len(members) > 1))
+                entries.append(Entry(len(entries), fr, s.number, len(members) > 1))
     for fr in result.frames:  # a frame in no series (a failed decode) is still shown
         if id(fr) not in seen and safe(fr):
             entries.append(Entry(len(entries), fr, 0, False))

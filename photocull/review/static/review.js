@@ -64,6 +64,8 @@
     line.appendChild(el("span", "score", f.score === null ? "–" : f.score.toFixed(2)));
     card.appendChild(line);
     card.appendChild(el("div", "problems"));
+    if (f.why) card.appendChild(el("div", "why", f.why));
+    if (f.kept) card.appendChild(el("div", "kept", f.kept));
     card.addEventListener("click", function () { select(order.indexOf(f.id)); });
     card.addEventListener("dblclick", openLoupe);
     fill(card, f);
