@@ -156,7 +156,7 @@ def scale_engines(args: argparse.Namespace) -> dict[str, Any]:
 
     workers = args.workers or common.cores()
     t0 = time.perf_counter()
-    pool = data.scale_pool(args.n, args.width, args.height, workers=workers)
+    pool = data.scale_pool(max(args.n, args.pool), args.width, args.height, workers=workers)
     lib = library(pool, args.n, args.per_folder)
     print(f"library: {args.n} files in {-(-args.n // args.per_folder)} folders ({time.perf_counter() - t0:.0f} s to prepare) -> {lib}", flush=True)
     for p in lib.rglob("*.JPG"):  # warm the page cache: both engines read from memory
@@ -224,6 +224,7 @@ def print_scale_engines(res: dict[str, Any]) -> None:
 
 def add_scale_engines_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--n", type=int, default=10000, help="files in the library (default 10,000)")
+    ap.add_argument("--pool", type=int, default=10000, help="files generated once; a smaller --n takes the first of them")
     ap.add_argument("--per-folder", type=int, default=200, help="files per shoot folder (default 200)")
     ap.add_argument("--width", type=int, default=320)
     ap.add_argument("--height", type=int, default=240)

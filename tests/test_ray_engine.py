@@ -118,3 +118,38 @@ def test_engine_ray_without_ray_says_how_to_install(sample_copy: Path, monkeypat
 def test_engine_choices_are_checked(sample_copy: Path):
     res = runner.invoke(app, ["cull", str(sample_copy), "--engine", "spark", "-q"])
     assert res.exit_code == 2
+
+
+def test_embed_actor_fills_embeddings_like_the_driver(tiny_weights, tiny_name, tmp_path: Path):
+    """What a GPU actor does to a batch (here on the CPU, in this process): the same vectors
+    as the driver's backbone, working images dropped, errors passed through in place."""
+    pytest.importorskip("ray")
+    import pickle
+
+    import numpy as np
+
+    from photocull.analyse import AnalyseOptions, analyse_file
+    from photocull.backbones.clip import load_backbone
+    from photocull.backbones.spec import BackboneSpec
+    from photocull.pipeline.ray_executor import EmbedActor
+    from photocull.records import FileError
+    from photocull.scan import scan
+    from tests.conftest import SAMPLE
+
+    spec = BackboneSpec(model=tiny_name, pretrained=str(tiny_weights[1]))
+    found = scan(SAMPLE, recursive=False).files[:5]
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8 not a jpeg")
+    found.insert(2, type(found[0])(bad, "jpeg", bad.stat().st_size, 0))
+    outcomes = [analyse_file(f, AnalyseOptions(keep_image=64)) for f in found]
+    assert isinstance(outcomes[2], FileError)
+    batch = {"idx": np.arange(len(outcomes)), "result": [pickle.dumps(o) for o in outcomes]}
+    out = EmbedActor(spec, 4, keep_images=False, device="cpu")(batch)
+    back = [pickle.loads(r) for r in out["result"]]
+    assert list(out["idx"]) == list(range(len(outcomes)))
+    assert isinstance(back[2], FileError)
+    driver = load_backbone(spec, "cpu")
+    want = driver.embed_images([o[1].image for o in outcomes if isinstance(o, tuple)])
+    got = np.stack([b[1].embedding for b in back if isinstance(b, tuple)])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    assert all(b[1].image is None for b in back if isinstance(b, tuple))

@@ -88,14 +88,15 @@ class EmbedActor:
     """A GPU worker holding one backbone: fills in the embeddings of decoded results.
 
     Used as ``map_batches(EmbedActor, num_gpus=1, concurrency=n)``: Ray starts ``n`` actors,
-    each loads the model once onto its GPU, then embeds whole batches of working images.
+    each loads the model once onto its GPU (the weights must be on the node: a shared
+    folder or each node's hub cache), then embeds whole batches of working images.
     Results that are not ``(Frame, Analysis)`` pairs (errors, failures) pass through.
     """
 
-    def __init__(self, spec: Any, batch_size: int | None, keep_images: bool) -> None:
+    def __init__(self, spec: Any, batch_size: int | None, keep_images: bool, device: str = "cuda") -> None:
         from ..backbones.clip import load_backbone
 
-        self.backbone = load_backbone(spec, "cuda", batch_size=batch_size)
+        self.backbone = load_backbone(spec, device, batch_size=batch_size)
         self.keep_images = keep_images
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -106,19 +107,22 @@ class EmbedActor:
         for analyses, vectors in embed_stream(self.backbone, iter(decoded)):
             for analysis, v in zip(analyses, vectors):
                 analysis.embedding = v
-                if not self.keep_images:
-                    analysis.image = None  # the driver needs the vector, not the pixels
+        if not self.keep_images:
+            for o in outcomes:
+                if isinstance(o, tuple):
+                    o[1].image = None  # the driver needs the vector, not the pixels
         return {"idx": batch["idx"], "result": [pickle.dumps(o, protocol=pickle.HIGHEST_PROTOCOL) for o in outcomes]}
 
 
 @dataclass(frozen=True)
 class GpuEmbedding:
-    """Embed on the cluster's GPUs: the backbone's spec and batch, and whether the driver
-    still needs the working images (scorers that look at pixels)."""
+    """Embed on the cluster's GPUs: the backbone's spec and batch, whether the driver still
+    needs the working images (scorers that look at pixels), and how many actors (one GPU each)."""
 
     spec: Any
     batch_size: int | None = None
     keep_images: bool = False
+    actors: int = 1
 
 
 class RayExecutor:
@@ -162,6 +166,13 @@ class RayExecutor:
         self.start(0)
         return int(ray.cluster_resources().get("GPU", 0))
 
+    def gpu_embedding(self, backbone, keep_images: bool) -> GpuEmbedding | None:
+        """How to embed on this cluster's GPUs, or None when it has none (the driver embeds)."""
+        gpus = self.gpus() if backbone is not None else 0
+        if gpus == 0:
+            return None
+        return GpuEmbedding(backbone.spec, backbone.batch_size, keep_images, actors=gpus)
+
     def close(self) -> None:
         """Shut down a Ray this executor started; leave one it found running."""
         if self._owns_ray and ray.is_initialized():
@@ -197,7 +208,7 @@ class RayExecutor:
         if embed is not None:
             ds = ds.map_batches(EmbedActor, fn_constructor_args=(embed.spec, embed.batch_size, embed.keep_images),
                                 batch_size=embed.batch_size or 64, batch_format="numpy", num_gpus=1,
-                                concurrency=max(1, self.gpus()))
+                                concurrency=embed.actors)
         return ds
 
     def _stream(self, fn, items, arg, progress, cancel, batch_size, embed) -> Iterator[Any]:
