@@ -73,6 +73,12 @@ def test_ray_engine_report_matches_local(local_ray, sample_copy: Path, tmp_path:
     assert on_ray["series"] == local["series"]
     assert on_ray["files"] == local["files"]  # per file: series, pick, stars, scores, write status
     assert on_ray == local
+    # A repeated write (a retried task, a re-run after a crash) changes nothing, journals nothing.
+    journal = other / ".photocull" / "journal.jsonl"
+    lines = journal.read_text().count("\n")
+    again = _cull(other, tmp_path / "again.json")
+    assert again["totals"]["unchanged"] == on_ray["totals"]["written"] and again["totals"]["written"] == 0
+    assert journal.read_text().count("\n") == lines
 
 
 @needs_ray
