@@ -67,12 +67,12 @@ def worker_runtime_env(address: str | None = None) -> dict[str, Any]:
 
     A Ray started on this machine runs its workers here: they get the folder this package
     was imported from first on ``PYTHONPATH`` (a source checkout run with PYTHONPATH, an
-    editable install and a site-packages install all work). A remote cluster cannot see
-    this machine's folders: the package itself travels (``py_modules``; Ray uploads it
+    editable install and a site-packages install all work). A cluster (any ``address``,
+    ``auto`` included: its other nodes) cannot see this machine's folders: the package itself travels (``py_modules``; Ray uploads it
     once per job); its dependencies must be installed on the nodes (``pip install photocull``).
     """
     package = Path(__file__).resolve().parents[1]
-    if address is None or address in ("local", "auto"):
+    if address in (None, "local"):
         current = os.environ.get("PYTHONPATH", "")
         return {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in (str(package.parent), current) if p)}}
     return {"py_modules": [str(package)]}
