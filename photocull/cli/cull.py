@@ -93,9 +93,11 @@ def _executor(settings: Settings):
             warning("ray_address is only used with --engine ray; decoding on this machine")
         return None
     try:
-        return create_executor(c.engine, c.workers, c.ray_address)
+        executor = create_executor(c.engine, c.workers, c.ray_address)
+        executor.start(0)  # connect now: a cluster that cannot be reached is a usage error, not a traceback
     except EngineUnavailable as exc:
         fail(str(exc))
+    return executor
 
 
 def execute(ctx: typer.Context, mode: str) -> None:

@@ -158,7 +158,14 @@ class RayExecutor:
                 kwargs["_temp_dir"] = self.temp_dir
         else:
             kwargs["address"] = self.address
-        ray.init(**kwargs)
+        try:
+            ray.init(**kwargs)
+        except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
+            from . import EngineUnavailable
+
+            where = f"the Ray cluster at {self.address}" if self.address not in (None, "local") else "a local Ray"
+            raise EngineUnavailable(f"could not start {where}: {exc}; check --ray-address, "
+                                    "or use --engine local") from None
         self._owns_ray = True
 
     def gpus(self) -> int:
