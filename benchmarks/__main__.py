@@ -6,6 +6,7 @@
     python -m benchmarks fgaesq [--series 24] [--lengths 5,8] [--device cuda]   # O(n) vs exhaustive
     python -m benchmarks fgaesq-official [--lengths 3,5,8,15,30]   # the same with the official tokens
     python -m benchmarks pick [--long-side 2000] [--photos N]   # best of burst on real photographs
+    python -m benchmarks scale-engines [--n 10000] [--repeats 3]   # local vs Ray engine
     python -m benchmarks all [--quick]      # all three (--quick: small sizes)
     python -m benchmarks data speed|grouping|scale   # only generate (cached) data
 
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> None:
     from .pick import add_pick_args, main_pick
 
     add_pick_args(sub.add_parser("pick", help="best of burst and flags on bursts rendered from real photographs"))
+    from .scale_engines import add_scale_engines_args, main_scale_engines
+
+    add_scale_engines_args(sub.add_parser("scale-engines", help="local vs Ray engine on 10,000 small files"))
     p_all = sub.add_parser("all", help="speed, grouping and scale with their defaults")
     p_all.add_argument("--quick", action="store_true", help="speed --n 30 --repeats 2, grouping --bursts 20 --no-real, scale --sizes 100,1000")
     p_all.add_argument("--device", default="auto")
@@ -55,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
         main_pick(a)
     elif a.cmd == "fgaesq":
         main_fgaesq(a)
+    elif a.cmd == "scale-engines":
+        main_scale_engines(a)
     elif a.cmd == "fgaesq-official":
         main_official(a)
     else:

@@ -95,6 +95,12 @@ def _scorer_names() -> tuple[str, ...]:
     return ("auto", *scorer_names())
 
 
+def _engines() -> tuple[str, ...]:
+    from .pipeline import ENGINES
+
+    return ENGINES
+
+
 def _sidecar_namings() -> tuple[str, ...]:
     from .metadata import SIDECAR_NAMINGS
 
@@ -166,6 +172,10 @@ class RunSettings:
     details: bool = opt(False, "Also print every frame with its problems, rating and why (frames with problems first).",
                         toml=False)
     workers: Optional[int] = opt(None, "Decode processes (default: one per core).", min=1, max=DEFAULT_WORKERS_MAX)
+    engine: str = opt("local", "Where files are decoded: local (processes on this machine) or ray (a Ray cluster, "
+                      "for whole libraries: pip install 'photocull[ray]').", choices=_engines)
+    ray_address: Optional[str] = opt(None, "With --engine ray: the cluster (ray://HOST:10001 or auto; default: start Ray here).",
+                                     metavar="ADDR")
     verbose: bool = opt(False, "Show error details.", flags=("--verbose", "-v"), toml=False)
     quiet: bool = opt(False, "No progress bars.", flags=("--quiet", "-q"), toml=False)
 

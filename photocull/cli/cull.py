@@ -85,6 +85,23 @@ def _faces_enabled(requested: Optional[bool]) -> bool:
     return False
 
 
+def _executor(settings: Settings):
+    """Where per-file work runs (``--engine``): None for the local pool, else a Ray executor."""
+    from ..pipeline import EngineUnavailable, create_executor
+
+    c = settings.cull
+    if c.engine == "local":
+        if c.ray_address:
+            warning("ray_address is only used with --engine ray; decoding on this machine")
+        return None
+    try:
+        executor = create_executor(c.engine, c.workers, c.ray_address)
+        executor.start(0)  # connect now: a cluster that cannot be reached is a usage error, not a traceback
+    except EngineUnavailable as exc:
+        fail(str(exc))
+    return executor
+
+
 def execute(ctx: typer.Context, mode: str) -> None:
     """The body of cull / score / group."""
     from ..pipeline import run
@@ -97,6 +114,7 @@ def execute(ctx: typer.Context, mode: str) -> None:
     backbone = _backbone(settings, told)
     scorer = _scorer(settings, mode, backbone, told)
     opts = settings.cull_options(mode, faces=_faces_enabled(c.faces) if mode != "group" else False)
+    executor = _executor(settings)
     writer = journal = None
     if mode == "cull":
         from ..metadata.journal import Journal
@@ -104,7 +122,8 @@ def execute(ctx: typer.Context, mode: str) -> None:
         journal = Journal(paths.shoot_folder(shoot))
         writer = create_writer(c.targets(), c.label_picks, c.reject, c.keep_mtime, c.sidecar_naming, journal)
     with progress_bars(not c.quiet) as progress:
-        result = run(shoot, scorer, opts, writer=writer, progress=progress, backbone=backbone, journal=journal)
+        result = run(shoot, scorer, opts, writer=writer, progress=progress, backbone=backbone, journal=journal,
+                     executor=executor)
     add_run_warnings(result, told)
     save_last_run(result, shoot)
     if c.html and mode != "group":

@@ -21,9 +21,30 @@ from .options import CullOptions
 from .progress import Progress, Silent
 
 __all__ = [
-    "Cancel", "CullOptions", "CullResult", "Executor", "ItemFailure", "LocalExecutor", "Progress", "Silent",
-    "Writer", "default_workers", "iter_ranked", "run",
+    "Cancel", "CullOptions", "CullResult", "ENGINES", "EngineUnavailable", "Executor", "ItemFailure", "LocalExecutor", "Progress", "Silent",
+    "Writer", "create_executor", "default_workers", "iter_ranked", "run",
 ]
+
+ENGINES = ("local", "ray")  # where per-file work runs: this machine's processes, or a Ray cluster
+RAY_INSTALL_HINT = "the ray engine needs Ray: pip install 'photocull[ray]'"
+
+
+class EngineUnavailable(RuntimeError):
+    """An engine whose optional dependency is not installed (the message says how to add it)."""
+
+
+def create_executor(engine: str = "local", workers: int | None = None, address: str | None = None) -> Executor:
+    """The executor for ``--engine``: ``local`` (a process pool of ``workers``) or ``ray``
+    (Ray Data tasks on the cluster at ``address``, or on a Ray started here)."""
+    if engine == "local":
+        return LocalExecutor(workers or default_workers())
+    if engine == "ray":
+        try:
+            from .ray_executor import RayExecutor
+        except ImportError:
+            raise EngineUnavailable(RAY_INSTALL_HINT) from None
+        return RayExecutor(address, workers)
+    raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
 
 
 class _Clock:

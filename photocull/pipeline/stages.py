@@ -97,7 +97,11 @@ def analyse(slots: Slots, executor: Executor, opts: CullOptions, scorer: Scorer,
     keep = opts.working_size if (backbone is not None or scorer.needs_images) else 0
     analyse_opts = AnalyseOptions(opts.analyse.decode_size, opts.analyse.max_pixels, keep, opts.faces)
     files = [slots.files[k] for k in slots.todo]
-    outcomes = executor.map(analyse_file, files, analyse_opts, progress=progress.stage("Decoding", len(files)))
+    bar = progress.stage("Decoding", len(files))
+    # A cluster with GPUs embeds on its own actors (pipeline/ray_executor.py); else the driver does.
+    gpu = executor.gpu_embedding(backbone, scorer.needs_images) if hasattr(executor, "gpu_embedding") else None
+    outcomes = (executor.map_embedded(analyse_file, files, analyse_opts, gpu, progress=bar) if gpu is not None
+                else executor.map(analyse_file, files, analyse_opts, progress=bar))
 
     def decoded() -> Iterator[tuple[FrameResult, np.ndarray | None]]:
         for k, outcome in zip(slots.todo, outcomes):
@@ -112,7 +116,7 @@ def analyse(slots: Slots, executor: Executor, opts: CullOptions, scorer: Scorer,
             slots.fresh.append(k)
             yield fr, fr.analysis.image
 
-    if backbone is None:
+    if backbone is None or gpu is not None:
         for _ in decoded():
             pass
     else:
