@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,17 @@ from .. import paths
 from ..pipeline import CullResult
 from ..runtime import atomic_write_text
 from .errors import EXIT_OK, EXIT_PARTIAL
+
+
+def tolerate_undecodable_names() -> None:
+    """Let a file name that is not UTF-8 be printed: its bytes are written back as they are
+    (what ``ls`` does), where a strict UTF-8 terminal would end the run with an encoding error."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="surrogateescape")
+            except (ValueError, OSError):
+                pass
 
 
 class RichProgress:
