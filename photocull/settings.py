@@ -144,6 +144,8 @@ class RunSettings:
     sidecar_naming: str = opt("name", "'name': IMG_1.xmp (Lightroom, darktable read); 'name-ext': IMG_1.CR2.xmp (darktable writes).",
                               commands=CULL, choices=_sidecar_namings)
     recursive: bool = opt(True, "Look into subfolders.", flags=("--recursive/--no-recursive",))
+    follow_links: bool = opt(False, "Also follow links that lead outside the shoot folder (default: skipped with a warning, "
+                             "so a link such as 'up -> ..' on a card never rates other albums).")
     max_gap: float = opt(GroupOptions.max_gap, "Seconds of pause that always end a series.", min=0.0, max=86400.0)
     hash_threshold: float = opt(GroupOptions.hash_threshold, "Mean pHash/dHash distance (bits of 64) under which frames are "
                                 "the same shot.", min=0.0, max=64.0)
@@ -175,6 +177,7 @@ class CullOptions:
     """What ``pipeline.run`` needs, derived from the settings by :meth:`Settings.cull_options`."""
 
     recursive: bool = True
+    follow_links: bool = False  # follow links that lead outside the shoot folder
     workers: int | None = None  # decode processes (default: all cores)
     analyse: AnalyseOptions = field(default_factory=AnalyseOptions)
     group: GroupOptions = field(default_factory=GroupOptions)
@@ -318,6 +321,7 @@ class Settings:
         c = self.cull
         return CullOptions(
             recursive=c.recursive,
+            follow_links=c.follow_links,
             workers=c.workers,
             group=GroupOptions(max_gap=c.max_gap, hash_threshold=c.hash_threshold, embed_threshold=c.embed_threshold),
             cache=c.cache,

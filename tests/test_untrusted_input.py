@@ -71,3 +71,45 @@ def test_name_that_is_not_utf8_is_rated_reported_and_undone(tmp_path: Path, cach
     undone = _cli(["undo", str(shoot)])
     assert undone.returncode == 0, undone.stderr.decode(errors="replace")
     assert open(odd, "rb").read() == before
+
+
+# ---------------------------------------------------------------- #3 links out of the shoot
+
+def test_link_out_of_the_shoot_rates_nothing_outside(tmp_path: Path):
+    shoot = _shoot(tmp_path / "shoot", 2)
+    album = _shoot(tmp_path / "album", 2)  # a sibling album the card's link leads to
+    outside = save_jpeg(tmp_path / "elsewhere" / "private.jpg", scene(50, (160, 120)), datetime(2026, 3, 1, 11, 0, 0))
+    (shoot / "up").symlink_to("..")
+    (shoot / "private.jpg").symlink_to(outside)
+    before = {p: p.read_bytes() for p in [*album.iterdir(), outside]}
+    report = tmp_path / "report.json"
+    res = runner.invoke(app, ["cull", str(shoot), *FAST, "--json", str(report)])
+    assert res.exit_code == 0, res.output
+    assert {p: p.read_bytes() for p in before} == before  # byte-identical
+    data = json.loads(report.read_text())
+    assert sorted(f["path"] for f in data["files"]) == ["f000.jpg", "f001.jpg"]
+    warned = {w["path"]: w["message"] for w in data["warnings"]}
+    assert "outside the shoot" in warned["private.jpg"] and "--follow-links" in warned["private.jpg"]
+    assert "loop" in warned["up"] or "outside the shoot" in warned["up"]
+
+
+def test_follow_links_is_a_setting_and_loops_are_loops(tmp_path: Path):
+    from photocull.scan import scan
+
+    shoot = _shoot(tmp_path / "shoot", 1)
+    outside = save_jpeg(tmp_path / "elsewhere" / "x.jpg", scene(50, (160, 120)))
+    (shoot / "x.jpg").symlink_to(outside)
+    (shoot / "self.jpg").symlink_to("self.jpg")  # a link to itself
+    (shoot / "sub").mkdir()
+    (shoot / "sub" / "back").symlink_to("..")  # a folder link to a folder above it
+    (shoot / "inside.jpg").symlink_to("f000.jpg")  # stays in the shoot: followed
+    found = scan(shoot)
+    assert sorted(f.path.name for f in found.files) == ["f000.jpg", "inside.jpg"]
+    messages = {w.path.name: w.message for w in found.warnings}
+    assert messages["self.jpg"].startswith("link loop") and messages["back"].startswith("link loop")
+    assert not any("permission" in e.message for e in found.errors)
+    assert "x.jpg" in {f.path.name for f in scan(shoot, follow_links=True).files}
+    (shoot / "photocull.toml").write_text("[cull]\nfollow_links = true\n")
+    from photocull.settings import load
+
+    assert load(shoot).cull_options("cull").follow_links is True

@@ -43,7 +43,7 @@ class Slots:
 
 
 def scan_files(root: Path, opts: CullOptions) -> ScanResult:
-    return scan(root, recursive=opts.recursive)
+    return scan(root, recursive=opts.recursive, follow_links=opts.follow_links)
 
 
 def open_cache(root: Path, opts: CullOptions) -> Cache:
