@@ -113,3 +113,40 @@ def test_follow_links_is_a_setting_and_loops_are_loops(tmp_path: Path):
     from photocull.settings import load
 
     assert load(shoot).cull_options("cull").follow_links is True
+
+
+# ---------------------------------------------------------------- #6 a 'photocull' folder in the working directory
+
+_EDITABLE_SITE = '''
+import importlib.util, sys
+from importlib.machinery import PathFinder
+class _Editable:  # an editable install: sys.path is searched first, the source tree is the fallback
+    @classmethod
+    def find_spec(cls, fullname, path=None, target=None):
+        if fullname == "photocull":  # (site-packages left out: it may hold a regular install)
+            spec = PathFinder.find_spec(fullname, [p for p in sys.path if "site-packages" not in p])
+            return spec or importlib.util.spec_from_file_location(
+                "photocull", {init!r}, submodule_search_locations=[{pkg!r}])
+        return None
+sys.meta_path.insert(0, _Editable)
+'''
+
+
+def test_photocull_folder_in_working_directory_does_not_kill_workers(tmp_path: Path):
+    site = tmp_path / "site"
+    site.mkdir()
+    pkg = REPO / "photocull"
+    (site / "sitecustomize.py").write_text(_EDITABLE_SITE.format(init=str(pkg / "__init__.py"), pkg=str(pkg)))
+    script = site / "photocull_script.py"  # like the installed script: sys.path[0] is its folder, not the cwd
+    script.write_text("import sys\nfrom photocull.cli import main\nif __name__ == '__main__':\n    sys.exit(main())\n")
+    work = tmp_path / "work"
+    (work / "photocull").mkdir(parents=True)  # e.g. the folder that holds a clone
+    _shoot(work / "shoot", 14, (96, 72))  # over PARALLEL_MIN_FILES: the pool starts
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    res = subprocess.run([sys.executable, str(script), "score", "shoot", *FAST, "--workers", "2", "--json", "-"],
+                         cwd=work, env=env, capture_output=True, timeout=180)
+    err = res.stderr.decode(errors="replace")
+    assert res.returncode == 0, err[-3000:]
+    assert "BrokenProcessPool" not in err and "Traceback" not in err
+    data = json.loads(res.stdout)
+    assert data["totals"]["decoded"] == 14 and not data["errors"]

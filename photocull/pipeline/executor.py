@@ -12,8 +12,10 @@ yielded. That is all a stage may assume, so a distributed executor (Ray Data's
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -98,6 +100,32 @@ def _mp_context():
     return multiprocessing.get_context("spawn")
 
 
+@contextlib.contextmanager
+def _worker_environment():
+    """Start worker processes that import photocull from where this process did.
+
+    The forkserver is started with ``python -c``, which puts the working directory first on
+    its ``sys.path`` (and Python 3.11 ignores the parent's path it is handed). A folder named
+    ``photocull`` there (the one that holds a clone) then becomes an empty namespace package
+    that hides an editable install, and every worker dies unpickling its function.
+    ``PYTHONSAFEPATH`` keeps the working directory off the path (3.11+); on 3.10 the folder
+    holding this package goes first on ``PYTHONPATH`` (a regular package beats a namespace).
+    """
+    saved = {k: os.environ.get(k) for k in ("PYTHONSAFEPATH", "PYTHONPATH")}
+    os.environ["PYTHONSAFEPATH"] = "1"
+    if sys.version_info < (3, 11):
+        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (here, saved["PYTHONPATH"]) if p)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def _call(fn: Callable[[Any, Any], Any], item: Any, arg: Any) -> Any:
     """Run one item, turning its exception into a value (so one bad item ends nothing)."""
     try:
@@ -118,9 +146,10 @@ class LocalExecutor:
 
     def start(self, expected: int) -> None:
         if self.pool is None and self.workers > 1 and expected >= PARALLEL_MIN_FILES:
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context())
-            for _ in range(self.workers):
-                self.pool.submit(int)  # start every worker now
+            with _worker_environment():  # the forkserver and workers start here
+                self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context())
+                for _ in range(self.workers):
+                    self.pool.submit(int)  # start every worker now
 
     def map(self, fn, items, arg, *, progress=None, cancel=None, batch_size=None):
         advance = progress or (lambda n=1: None)
