@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 from . import paths
+from .runtime import cpu_count
 from .analyse import AnalyseOptions
 from .backbones.spec import DEFAULT_MODEL, DEFAULT_PRETRAINED
 from .group import GroupOptions
@@ -55,7 +56,7 @@ ALL = ("cull", "score", "group")
 SCORING = ("cull", "score")
 CULL = ("cull",)
 WRITE_TARGETS = write_fields()  # the --write choices: what the registered metadata targets serve
-DEFAULT_WORKERS_MAX = 256  # a settings file travels between machines: no bound from this one's cores
+MAX_WORKERS = max(4, 4 * cpu_count())  # decode processes beyond 4 per CPU only cost memory (48 took 2.3 GB on 2 cores)
 
 
 class ConfigError(ValueError):
@@ -163,7 +164,7 @@ class RunSettings:
     user_cache: bool = opt(False, "Keep the cache in your user cache folder instead of the shoot (read-only cards).")
     json_path: Optional[str] = opt(None, "Write a machine-readable report to PATH ('-' prints it instead of the table).",
                                    flags=("--json",), toml=False, metavar="PATH")
-    workers: Optional[int] = opt(None, "Decode processes (default: one per core).", min=1, max=DEFAULT_WORKERS_MAX)
+    workers: Optional[int] = opt(None, "Decode processes (default: one per core; at most 4 per core).", min=1, max=MAX_WORKERS)
     verbose: bool = opt(False, "Show error details.", flags=("--verbose", "-v"), toml=False)
     quiet: bool = opt(False, "No progress bars.", flags=("--quiet", "-q"), toml=False)
 
@@ -195,7 +196,7 @@ class CullOptions:
 
 # Allowed ranges of the [stars] and [technical] values (their dataclasses live with their stages).
 RANGES: dict[str, dict[str, tuple[float, float]]] = {
-    "stars": {"five_star": (0.0, 1.0), "four_star": (0.0, 1.0), "other_stars": (1, 5), "failed_stars": (1, 5)},
+    "stars": {"five_star": (0.0, 1.0), "four_star": (0.0, 1.0), "other_stars": (1, 2), "failed_stars": (1, 2)},  # picks get 3-5
     "technical": {
         "blur_rel_ev": (0.0, 20.0), "blur_abs": (0.0, 1.0), "clip_high": (0.0, 1.0), "clip_low": (0.0, 1.0),
         "dark_luma": (0.0, 1.0), "exposure_rel_ev": (0.0, 20.0), "clip_rel": (0.0, 1.0), "noise_rel": (0.0, 100.0),
@@ -311,6 +312,17 @@ class Settings:
                 updates[key] = check_value(section, key, value, where)
                 self.sources[f"{section}.{key}"] = where
             setattr(self, section, dataclasses.replace(getattr(self, section), **updates))
+        self.check_stars(where)
+
+    def check_stars(self, where: str) -> None:
+        """What no single range can say: failed frames never above good ones, fractions of picks within 1."""
+        st = self.stars
+        if st.failed_stars > st.other_stars:
+            raise ConfigError(f"{where}: [stars] failed_stars = {st.failed_stars} is above other_stars = "
+                              f"{st.other_stars}; a failed frame must not outrank a good one")
+        if st.five_star + st.four_star > 1.0:
+            raise ConfigError(f"{where}: [stars] five_star + four_star = {st.five_star + st.four_star:g} is over 1; "
+                              "they are fractions of the picks")
 
     def with_options(self, given: dict[str, Any]) -> Settings:
         """These settings with command-line values (only those the user typed) on top."""

@@ -150,3 +150,36 @@ def test_photocull_folder_in_working_directory_does_not_kill_workers(tmp_path: P
     assert "BrokenProcessPool" not in err and "Traceback" not in err
     data = json.loads(res.stdout)
     assert data["totals"]["decoded"] == 14 and not data["errors"]
+
+
+# ---------------------------------------------------------------- #11 photocull.toml out of range
+
+@pytest.mark.parametrize("text, key", [
+    ("[cull]\nworkers = 48\n", "workers"),  # 48 decode processes on a small machine
+    ("[cull]\nworkers = 100000\n", "workers"),
+    ("[cull]\ntop_k = -5\n", "top_k"),
+    ("[stars]\nfailed_stars = 5\n", "failed_stars"),  # failed frames above picks
+    ("[stars]\nfailed_stars = 9\n", "failed_stars"),
+    ("[stars]\nother_stars = 4\n", "other_stars"),  # mates above the lowest pick
+    ("[stars]\nother_stars = 1\nfailed_stars = 2\n", "failed_stars"),
+    ("[stars]\nfive_star = 0.8\nfour_star = 0.5\n", "four_star"),
+    ("[cull]\nhash_threshold = 65.0\n", "hash_threshold"),
+    ("[cull]\nbatch_size = 0\n", "batch_size"),
+])
+def test_settings_out_of_range_stop_before_any_work(tmp_path: Path, monkeypatch, text: str, key: str):
+    from photocull.settings import MAX_WORKERS
+
+    if "48" in text and MAX_WORKERS >= 48:
+        pytest.skip("this machine has enough cores for 48 workers")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    shoot = _shoot(tmp_path / "shoot", 2)
+    toml = shoot / "photocull.toml"
+    toml.write_text(text)
+    before = {p: p.read_bytes() for p in shoot.glob("*.jpg")}
+    res = runner.invoke(app, ["cull", str(shoot), *FAST])
+    assert res.exit_code == 2, res.output
+    said = " ".join(res.stderr.split())
+    assert str(toml) in "".join(res.stderr.split()) and key in said
+    assert "allowed" in said or "above" in said or "over 1" in said
+    assert not (shoot / ".photocull").exists()  # no work began: no cache, no journal
+    assert {p: p.read_bytes() for p in before} == before
