@@ -183,3 +183,35 @@ def test_settings_out_of_range_stop_before_any_work(tmp_path: Path, monkeypatch,
     assert "allowed" in said or "above" in said or "over 1" in said
     assert not (shoot / ".photocull").exists()  # no work began: no cache, no journal
     assert {p: p.read_bytes() for p in before} == before
+
+
+# ---------------------------------------------------------------- #12 messages, not tracebacks
+
+@pytest.mark.parametrize("flag, where", [
+    ("--json", "a_file/report.json"),  # a file where a folder should be
+    ("--json", "no_such_folder/report.json"),
+    ("--json", "."),  # a folder
+    ("--html", "a_file/sub/sheet.html"),
+])
+def test_unwritable_report_path_stops_before_any_photo_is_touched(tmp_path: Path, flag: str, where: str):
+    shoot = _shoot(tmp_path / "shoot", 2)
+    (tmp_path / "a_file").write_text("x")
+    before = {p: p.read_bytes() for p in shoot.glob("*.jpg")}
+    target = tmp_path / where if where != "." else tmp_path
+    res = runner.invoke(app, ["cull", str(shoot), *FAST, flag, str(target)])
+    assert res.exit_code == 2, res.output
+    said = " ".join(res.stderr.split())
+    assert flag in said and "nothing was done" in said and "Traceback" not in res.output
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (shoot / ".photocull").exists()
+
+
+def test_weights_that_are_no_checkpoint_get_a_message(tmp_path: Path):
+    shoot = _shoot(tmp_path / "shoot", 1)
+    junk = tmp_path / "model.safetensors"
+    junk.write_bytes(b"not a checkpoint at all")
+    res = runner.invoke(app, ["cull", str(shoot), "-q", "--no-embeddings", "--scorer", "fgaesq", "--weights", str(junk)])
+    assert res.exit_code == 2 and res.exception is None or isinstance(res.exception, SystemExit)
+    said = " ".join(res.stderr.split())
+    assert "not an FGAesQ checkpoint" in said and str(junk) in "".join(res.stderr.split())
+    assert _rating(shoot / "f000.jpg") is None

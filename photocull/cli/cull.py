@@ -18,7 +18,7 @@ from ..settings import ConfigError, Settings
 from .app import app
 from .errors import EXIT_USAGE, fail, note, stderr, warning
 from .options import given_on_command_line, settings_options
-from .output import finish, progress_bars, save_last_run
+from .output import check_output_paths, finish, progress_bars, save_last_run
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -90,6 +90,7 @@ def execute(ctx: typer.Context, mode: str) -> None:
     settings = _settings(ctx)
     c = settings.cull
     shoot: Path = ctx.params["shoot"]
+    check_output_paths(c.json_path, c.html if mode != "group" else None)
     started = time.perf_counter()
     backbone = _backbone(settings)
     scorer = _scorer(settings, mode, backbone)

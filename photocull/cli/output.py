@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,6 +73,40 @@ def write_report(result: CullResult, path: Path, elapsed: float | None) -> None:
     from ..report.json import write_json
 
     atomic_write_text(Path(path), write_json(result, "-", elapsed) + "\n")
+
+
+def check_output_paths(json_path: Optional[str], html: Optional[Path]) -> None:
+    """Exit 2 now if ``--json``/``--html`` cannot be written: before any photo is touched,
+    not after the ratings are in (the report would be lost and the run look failed)."""
+    from .errors import fail
+
+    targets = [("--json", Path(json_path), False)] if json_path and json_path != "-" else []
+    if html:
+        targets.append(("--html", Path(html), True))
+    for flag, path, may_create_folders in targets:
+        problem = _unwritable(path, may_create_folders)
+        if problem:
+            fail(f"{flag} {path}: {problem}; choose another path (nothing was done)")
+
+
+def _unwritable(path: Path, may_create_folders: bool) -> str | None:
+    """Why a file cannot be written at ``path`` (None: it can), found by creating a temp file
+    beside it (asking os.access is wrong for root, ACLs and read-only mounts)."""
+    if path.is_dir():
+        return "is a folder, not a file name"
+    folder = path.parent
+    if may_create_folders:
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+    if not folder.is_dir():
+        return f"the folder {path.parent} does not exist" if not folder.exists() else f"{folder} is not a folder"
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".photocull-check-", dir=folder)
+    except OSError as exc:
+        return f"cannot write in {folder} ({exc.strerror or exc})"
+    os.close(fd)
+    os.unlink(tmp)
+    return None
 
 
 def save_last_run(result: CullResult, shoot: Path) -> None:
