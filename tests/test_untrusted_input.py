@@ -211,7 +211,129 @@ def test_weights_that_are_no_checkpoint_get_a_message(tmp_path: Path):
     junk = tmp_path / "model.safetensors"
     junk.write_bytes(b"not a checkpoint at all")
     res = runner.invoke(app, ["cull", str(shoot), "-q", "--no-embeddings", "--scorer", "fgaesq", "--weights", str(junk)])
-    assert res.exit_code == 2 and res.exception is None or isinstance(res.exception, SystemExit)
+    assert res.exit_code == 2
     said = " ".join(res.stderr.split())
     assert "not an FGAesQ checkpoint" in said and str(junk) in "".join(res.stderr.split())
     assert _rating(shoot / "f000.jpg") is None
+
+
+# ---------------------------------------------------------------- #13 interrupted work
+
+class _CtrlCAfter:
+    """An in-process executor on which the user presses Ctrl-C after ``n`` files."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __call__(self, workers=None):  # stands in for the LocalExecutor class
+        return self
+
+    def start(self, expected: int) -> None:
+        pass
+
+    def map(self, fn, items, arg, *, progress=None, cancel=None, batch_size=None):
+        for k, item in enumerate(items):
+            if k == self.n:
+                raise KeyboardInterrupt
+            yield fn(item, arg)
+
+    def close(self) -> None:
+        pass
+
+
+def test_ctrl_c_while_decoding_keeps_what_was_done(tmp_path: Path, monkeypatch):
+    import photocull.pipeline as pipeline
+
+    shoot = _shoot(tmp_path / "shoot", 7)
+    before = {p: p.read_bytes() for p in shoot.glob("*.jpg")}
+    monkeypatch.setattr(pipeline, "LocalExecutor", _CtrlCAfter(4))
+    res = runner.invoke(app, ["cull", str(shoot), *FAST])
+    assert res.exit_code == 130, res.output
+    said = " ".join(res.stderr.split())
+    assert "interrupted: 4 of 7 files analysed are kept in the cache; run again to resume" in said
+    assert "Traceback" not in res.output
+    assert {p: p.read_bytes() for p in before} == before  # nothing written
+    with sqlite3.connect(shoot / ".photocull" / "cache.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM analysis").fetchone()[0] == 4
+    monkeypatch.undo()
+    res = runner.invoke(app, ["score", str(shoot), *FAST, "--json", "-"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["totals"]["decoded"] == 3  # resumed: only the rest decoded
+
+
+def _descendants(pid: int) -> set[int]:
+    """Living (not zombie) processes below ``pid`` (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            if fields[0] != "Z":
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    out, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return state[state.rindex(")") + 2] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
+def test_workers_do_not_outlive_the_main_process(tmp_path: Path, how: str):
+    """kill -9 of the main process, or Ctrl-C (SIGINT to the whole process group, as a
+    terminal sends it): the decode workers are gone within seconds."""
+    import signal
+    import time
+
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    data = (save_jpeg(tmp_path / "big.jpg", scene(1, (2400, 1800)))).read_bytes()
+    for k in range(120):  # enough decoding that the run is still busy when it is stopped
+        (shoot / f"IMG_{k:04d}.jpg").write_bytes(data)
+    code = "import sys; from photocull.cli import main; sys.argv[0] = 'photocull'; main()"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", code, "score", str(shoot), *FAST, "--workers", "2"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(workers) < 3 and proc.poll() is None:
+            workers = _descendants(proc.pid)  # the forkserver and its two workers (+ resource tracker)
+            time.sleep(0.05)
+        assert len(workers) >= 3, "the pool never started"
+        time.sleep(1.0)
+        workers = _descendants(proc.pid)
+        assert proc.poll() is None, "the run ended before it could be stopped"
+        if how == "SIGKILL":
+            proc.kill()
+            proc.wait()  # (its stderr stays open while anything that inherited it lives)
+        else:
+            os.killpg(proc.pid, signal.SIGINT)
+            err = proc.communicate(timeout=30)[1]
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(p) for p in workers):
+            time.sleep(0.1)
+        left = [p for p in workers if _alive(p)]
+        names = [Path(f"/proc/{p}/cmdline").read_bytes()[:200] for p in left]
+        assert not left, f"still running 5 s after the main process was stopped: {names}"
+        if how == "SIGINT":
+            said = " ".join(err.decode().split())
+            assert proc.returncode == 130 and "warning: interrupted" in said and "Traceback" not in said, said
+    finally:
+        proc.kill()
+        for p in workers:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)

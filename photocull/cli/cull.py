@@ -18,7 +18,7 @@ from ..settings import ConfigError, Settings
 from .app import app
 from .errors import EXIT_USAGE, fail, note, stderr, warning
 from .options import given_on_command_line, settings_options
-from .output import check_output_paths, finish, progress_bars, save_last_run
+from .output import check_output_paths, finish, interrupt_message, progress_bars, save_last_run
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -101,7 +101,7 @@ def execute(ctx: typer.Context, mode: str) -> None:
 
         journal = Journal(paths.shoot_folder(shoot))
         writer = create_writer(c.targets(), c.label_picks, c.reject, c.keep_mtime, c.sidecar_naming, journal)
-    with progress_bars(not c.quiet) as progress:
+    with interrupt_message(), progress_bars(not c.quiet) as progress:
         result = run(shoot, scorer, opts, writer=writer, progress=progress, backbone=backbone, journal=journal)
     save_last_run(result, shoot)
     if c.html and mode != "group":

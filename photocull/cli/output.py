@@ -75,6 +75,30 @@ def write_report(result: CullResult, path: Path, elapsed: float | None) -> None:
     atomic_write_text(Path(path), write_json(result, "-", elapsed) + "\n")
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells expect of a program stopped by Ctrl-C
+
+
+@contextmanager
+def interrupt_message() -> Iterator[None]:
+    """Ctrl-C: say what was kept and how to go on, then exit 130 (no traceback)."""
+    from ..pipeline import Interrupted
+    from .errors import warning
+
+    try:
+        yield
+    except Interrupted as exc:
+        if exc.cached and exc.kept:
+            warning(f"interrupted: {exc.kept} of {exc.total} files analysed are kept in the cache; "
+                    "run again to resume")
+        else:
+            warning(f"interrupted after {exc.kept} of {exc.total} files were analysed"
+                    + ("" if exc.cached else " (no cache: nothing is kept)") + "; nothing was written")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt:
+        warning("interrupted; every photo written so far is complete and journaled ('photocull undo' restores it)")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
 def check_output_paths(json_path: Optional[str], html: Optional[Path]) -> None:
     """Exit 2 now if ``--json``/``--html`` cannot be written: before any photo is touched,
     not after the ratings are in (the report would be lost and the run look failed)."""
