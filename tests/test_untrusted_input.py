@@ -337,3 +337,50 @@ def test_workers_do_not_outlive_the_main_process(tmp_path: Path, how: str):
         for p in workers:
             if _alive(p):
                 os.kill(p, signal.SIGKILL)
+
+
+# ---------------------------------------------------------------- #14 small images, data after the image
+
+def _mp4(payload: bytes) -> bytes:
+    """A minimal ISO base media file (ftyp + mdat boxes), as a phone appends to a motion photo."""
+    import struct
+
+    return (struct.pack(">I", 24) + b"ftypmp42" + b"\0\0\0\0" + b"mp42isom"
+            + struct.pack(">I", 8 + len(payload)) + b"mdat" + payload)
+
+
+@pytest.mark.skipif(not __import__("shutil").which("exiftool"), reason="exiftool is the independent judge")
+def test_trailing_zeros_and_motion_photos_are_rated_and_keep_their_tail(tmp_path: Path):
+    from tests.conftest import jpeg_bytes, scan_data
+
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    video = _mp4(bytes(range(256)) * 64)
+    tails = {"zeros.jpg": b"\0" * 5000, "motion.jpg": video}
+    for k, (name, tail) in enumerate(tails.items()):
+        (shoot / name).write_bytes(jpeg_bytes(scene(k, (160, 120))) + tail)
+    (shoot / "cut.jpg").write_bytes(jpeg_bytes(scene(7, (160, 120))) + video[:-100])  # a copy cut short
+    before = {p.name: p.read_bytes() for p in shoot.iterdir()}
+    res = runner.invoke(app, ["cull", str(shoot), *FAST, "--json", str(tmp_path / "r.json")])
+    data = json.loads((tmp_path / "r.json").read_text())
+    status = {f["path"]: f["write"]["status"] for f in data["files"]}
+    assert status == {"cut.jpg": "skipped", "motion.jpg": "written", "zeros.jpg": "written"}, res.output
+    assert (shoot / "cut.jpg").read_bytes() == before["cut.jpg"]
+    for name, tail in tails.items():
+        after = (shoot / name).read_bytes()
+        assert after.endswith(tail) and scan_data(after) == scan_data(before[name])  # pixels and tail kept
+        out = subprocess.run(["exiftool", "-s3", "-XMP:Rating", "-EXIF:Rating", str(shoot / name)],
+                             capture_output=True, text=True, check=True).stdout.split()
+        assert len(out) == 2 and out[0] == out[1] and 1 <= int(out[0]) <= 5, out
+
+
+def test_images_too_small_to_judge_get_a_clear_message(tmp_path: Path):
+    shoot = _shoot(tmp_path / "shoot", 1)
+    save_jpeg(shoot / "icon.jpg", scene(3, (40, 30)), datetime(2026, 3, 1, 12, 0, 0))
+    save_jpeg(shoot / "tiny.jpg", scene(4, (8, 8)), datetime(2026, 3, 1, 12, 5, 0))
+    res = runner.invoke(app, ["score", str(shoot), *FAST, "--json", "-"])
+    data = json.loads(res.stdout)
+    errors = {e["path"]: e["message"] for e in data["errors"]}
+    assert "40x30 pixels, too small to judge" in errors["icon.jpg"] and "unexpected" not in errors["icon.jpg"]
+    assert "8x8 pixels" in errors["tiny.jpg"]
+    assert [f["path"] for f in data["files"]] == ["f000.jpg"]
