@@ -384,3 +384,20 @@ def test_images_too_small_to_judge_get_a_clear_message(tmp_path: Path):
     assert "40x30 pixels, too small to judge" in errors["icon.jpg"] and "unexpected" not in errors["icon.jpg"]
     assert "8x8 pixels" in errors["tiny.jpg"]
     assert [f["path"] for f in data["files"]] == ["f000.jpg"]
+
+
+def _tree(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else b"", p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*"))}
+
+
+def test_dry_run_leaves_the_card_untouched(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    shoot = _shoot(tmp_path / "shoot", 3)
+    before = _tree(shoot)
+    for _ in range(2):  # the second run is served from the user cache
+        res = runner.invoke(app, ["cull", str(shoot), *FAST, "--dry-run", "--json", "-"])
+        assert res.exit_code == 0, res.output
+        assert _tree(shoot) == before  # no .photocull/, no cache.sqlite, no last_run.json
+    assert json.loads(res.stdout)["totals"]["decoded"] == 0
+    assert (tmp_path / "user-cache" / "photocull" / "cache.sqlite").is_file()

@@ -103,7 +103,8 @@ def execute(ctx: typer.Context, mode: str) -> None:
         writer = create_writer(c.targets(), c.label_picks, c.reject, c.keep_mtime, c.sidecar_naming, journal)
     with interrupt_message(), progress_bars(not c.quiet) as progress:
         result = run(shoot, scorer, opts, writer=writer, progress=progress, backbone=backbone, journal=journal)
-    save_last_run(result, shoot)
+    if not opts.dry_run:  # a dry run leaves the card untouched
+        save_last_run(result, shoot)
     if c.html and mode != "group":
         from ..report.html import write_html
 
