@@ -401,3 +401,14 @@ def test_dry_run_leaves_the_card_untouched(tmp_path: Path, monkeypatch):
         assert _tree(shoot) == before  # no .photocull/, no cache.sqlite, no last_run.json
     assert json.loads(res.stdout)["totals"]["decoded"] == 0
     assert (tmp_path / "user-cache" / "photocull" / "cache.sqlite").is_file()
+
+
+@pytest.mark.parametrize("length", [231, 245])  # characters; 5 more bytes (the limit is 255 bytes)
+def test_long_names_are_rated(tmp_path: Path, length: int):
+    shoot = _shoot(tmp_path / "shoot", 1)
+    long = shoot / ("é" * 5 + "x" * (length - 9) + ".jpg")
+    (shoot / "f000.jpg").rename(long)
+    res = runner.invoke(app, ["cull", str(shoot), *FAST, "--write", "exif,xmp"])
+    assert res.exit_code == 0, res.output
+    assert _rating(long) is not None
+    assert [p.name for p in shoot.iterdir() if p.name != ".photocull"] == [long.name]  # no temp file left
