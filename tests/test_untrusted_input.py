@@ -412,3 +412,14 @@ def test_long_names_are_rated(tmp_path: Path, length: int):
     assert res.exit_code == 0, res.output
     assert _rating(long) is not None
     assert [p.name for p in shoot.iterdir() if p.name != ".photocull"] == [long.name]  # no temp file left
+
+
+def test_warnings_and_errors_go_to_stderr(tmp_path: Path):
+    shoot = _shoot(tmp_path / "shoot", 2)
+    (shoot / "notes.jpg").write_text("not a photo")  # an error
+    (shoot / "up").symlink_to("..")  # a warning
+    res = runner.invoke(app, ["cull", str(shoot), *FAST, "--dry-run"])
+    assert res.exit_code == 1, res.output
+    assert "error" in res.stderr and "notes.jpg" in res.stderr and "warning" in res.stderr
+    assert "notes.jpg" not in res.stdout and "warning" not in res.stdout
+    assert "f000.jpg" in res.stdout  # the result table stays on stdout
