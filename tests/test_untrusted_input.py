@@ -206,6 +206,15 @@ def test_unwritable_report_path_stops_before_any_photo_is_touched(tmp_path: Path
     assert not (shoot / ".photocull").exists()
 
 
+def test_report_command_checks_its_output_paths_too(tmp_path: Path):
+    shoot = _shoot(tmp_path / "shoot", 1)
+    assert runner.invoke(app, ["score", str(shoot), *FAST]).exit_code == 0
+    (tmp_path / "a_file").write_text("x")
+    for flag in ("--json", "--html"):
+        res = runner.invoke(app, ["report", str(shoot), flag, str(tmp_path / "a_file" / "out")])
+        assert res.exit_code == 2 and "is not a folder" in " ".join(res.stderr.split()), res.output
+
+
 def test_weights_that_are_no_checkpoint_get_a_message(tmp_path: Path):
     shoot = _shoot(tmp_path / "shoot", 1)
     junk = tmp_path / "model.safetensors"

@@ -11,7 +11,7 @@ from .. import paths
 from .app import app
 from .errors import fail, note, stderr
 from .options import JSON
-from .output import finish
+from .output import check_output_paths, finish
 
 
 @app.command()
@@ -26,6 +26,7 @@ def report(
     """
     from ..report.json import read_json
 
+    check_output_paths(json_path, html)
     saved = paths.last_run_path(shoot)
     if not saved.is_file():
         fail(f"{shoot} has no saved run; run 'photocull cull {shoot}' (or score) first.")

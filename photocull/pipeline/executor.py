@@ -130,7 +130,7 @@ def _watch_parent(parent: int) -> None:
     Workers are children of the forkserver, not of the main process: a ``kill -9`` of the
     main process would leave them decoding for nothing (230 MB each, minutes). On Linux the
     kernel signals the worker when the forkserver (which exits with the main process) dies;
-    everywhere a daemon thread checks once a second that the main process still exists.
+    on every POSIX system a daemon thread checks once a second that the main process exists.
     Ctrl-C is the main process's to handle: it stops the map and keeps what was done.
     """
     import signal
@@ -148,13 +148,12 @@ def _watch_parent(parent: int) -> None:
         while True:
             try:
                 os.kill(parent, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:  # the pid was reused by another user's process: ours is gone
+            except (ProcessLookupError, PermissionError):  # gone (PermissionError: its pid was reused)
                 os._exit(1)
             threading.Event().wait(1.0)
 
-    threading.Thread(target=watch, name="photocull-parent-watch", daemon=True).start()
+    if os.name == "posix":  # (on Windows os.kill(pid, 0) would terminate the main process)
+        threading.Thread(target=watch, name="photocull-parent-watch", daemon=True).start()
 
 
 def _call(fn: Callable[[Any, Any], Any], item: Any, arg: Any) -> Any:
