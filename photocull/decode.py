@@ -19,6 +19,7 @@ from .inputs.formats import FORMATS
 from .records import FileError
 
 DEFAULT_MAX_PIXELS = 250_000_000  # 250 MP: larger than any camera, smaller than a bomb
+MIN_SIDE = 64  # the technical measures judge 16 x 16 tiles of at least 4 px: smaller is an icon, not a photo
 DEFAULT_DECODE_SIZE = 640  # the draft decode keeps at least this many pixels on the short side
 
 _PREVIEW_HEADER_BYTES = 512 * 1024  # enough for a preview's EXIF/ICC segments up to its SOF
@@ -158,6 +159,9 @@ def decode(path: Path, fmt: str, *, decode_size: int = DEFAULT_DECODE_SIZE, max_
                 f"image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {max_pixels / 1e6:.0f} MP limit; "
                 "raise it with --max-pixels if the file is genuine"
             )
+        if min(w, h) < MIN_SIDE:
+            raise DecodeError(f"image is only {w}x{h} pixels, too small to judge (at least {MIN_SIDE} on each side "
+                              "is needed); left unrated")
         raw_exif = img.info.pop("photocull_raw_exif", None)
         info = capture_info(img)
         if raw_exif is not None:

@@ -150,7 +150,12 @@ class Stamp:
 
 
 def temp_name_prefix(path: Path) -> str:
-    return f".{path.name}{TEMP_MARK}"
+    name = path.name
+    # A file name has at most 255 bytes: keep room for the mark and mkstemp's 8 characters,
+    # so a long name (231 characters and more) can still be written.
+    while len(os.fsencode(f".{name}{TEMP_MARK}")) + 8 > 255:
+        name = name[:-1]
+    return f".{name}{TEMP_MARK}"
 
 
 def fsync_dir(directory: Path) -> None:

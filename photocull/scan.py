@@ -7,6 +7,7 @@ be; the first bytes say what it is, and the writer must only ever trust the latt
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,8 +53,33 @@ def classify(path: Path, head: bytes) -> tuple[str | None, str | None]:
     return actual, None
 
 
-def _walk(root: Path, recursive: bool, errors: list[FileError]):
-    """Yield regular files under root; follow folder links once, never loop."""
+def _link_problem(link: Path, boundary: Path, follow_links: bool) -> str | None:
+    """Why the link at ``link`` is not followed, or None to follow it.
+
+    A card is untrusted: a link may lead anywhere (``up -> ..`` would hand the whole parent
+    tree, other albums included, to the writer). Links that stay in the shoot are followed;
+    those that leave it only with ``--follow-links``; a link to a folder above it never
+    (it would walk back into itself).
+    """
+    try:
+        target = link.resolve(strict=True)
+    except FileNotFoundError:
+        return None  # a broken link: reported by the caller
+    except (RuntimeError, OSError) as exc:  # RuntimeError: a symlink loop before Python 3.13
+        if isinstance(exc, RuntimeError) or exc.errno == errno.ELOOP:
+            return "link loop: the link leads back to itself; skipped"
+        raise
+    if target.is_dir() and (target == link.parent.resolve() or target in link.parent.resolve().parents):
+        return f"link loop: the link leads back to {target}, a folder that holds it; not followed"
+    if not follow_links and target != boundary and boundary not in target.parents:
+        return f"link leads outside the shoot (to {target}); not followed (use --follow-links to include it)"
+    return None
+
+
+def _walk(root: Path, recursive: bool, errors: list[FileError], warnings: list[FileError],
+          follow_links: bool = False):
+    """Yield regular files under root; links leaving the shoot only with ``follow_links``; never loop."""
+    boundary = root.resolve()
     seen: set[tuple[int, int]] = set()
     stack = [root]
     while stack:
@@ -65,7 +91,7 @@ def _walk(root: Path, recursive: bool, errors: list[FileError]):
             continue
         key = (st.st_dev, st.st_ino)
         if key in seen:
-            continue  # a symlink loop or a second link to a folder already walked
+            continue  # a second link to a folder already walked
         seen.add(key)
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
@@ -76,24 +102,36 @@ def _walk(root: Path, recursive: bool, errors: list[FileError]):
         for entry in entries:
             if entry.name.startswith("."):
                 continue  # hidden files, our own .photocull folder, temp files of atomic writes
+            path = Path(entry.path)
             try:
+                if entry.is_symlink():
+                    problem = _link_problem(path, boundary, follow_links)
+                    if problem:
+                        warnings.append(FileError(path, "scan", problem))
+                        continue
                 if entry.is_dir(follow_symlinks=True):
                     if recursive:
-                        subfolders.append(Path(entry.path))
+                        subfolders.append(path)
                 elif entry.is_file(follow_symlinks=True):
-                    yield Path(entry.path)
+                    yield path
                 elif entry.is_symlink():
-                    errors.append(FileError(Path(entry.path), "scan", "broken link: its target does not exist"))
+                    errors.append(FileError(path, "scan", "broken link: its target does not exist"))
             except OSError as exc:
-                errors.append(FileError(Path(entry.path), "scan", "cannot be read; check its permissions", str(exc)))
+                if exc.errno == errno.ELOOP:
+                    warnings.append(FileError(path, "scan", "link loop: the link leads back to itself; skipped"))
+                else:
+                    errors.append(FileError(path, "scan", "cannot be read; check its permissions", str(exc)))
         stack.extend(reversed(subfolders))
 
 
-def scan(root: Path, recursive: bool = True) -> ScanResult:
-    """Find every photo under ``root`` (a folder, or a single file)."""
+def scan(root: Path, recursive: bool = True, follow_links: bool = False) -> ScanResult:
+    """Find every photo under ``root`` (a folder, or a single file).
+
+    ``follow_links``: also follow links that lead outside ``root`` (off: they are warnings).
+    """
     result = ScanResult()
     root = Path(root)
-    paths = [root] if root.is_file() else list(_walk(root, recursive, result.errors))
+    paths = [root] if root.is_file() else list(_walk(root, recursive, result.errors, result.warnings, follow_links))
     candidates: list[FoundFile] = []
     for path in paths:
         if formats.by_extension(path.suffix) is None:

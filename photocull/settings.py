@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 from . import paths
+from .runtime import cpu_count
 from .analyse import AnalyseOptions
 from .backbones.spec import DEFAULT_MODEL, DEFAULT_PRETRAINED
 from .group import GroupOptions
@@ -55,7 +56,7 @@ ALL = ("cull", "score", "group")
 SCORING = ("cull", "score")
 CULL = ("cull",)
 WRITE_TARGETS = write_fields()  # the --write choices: what the registered metadata targets serve
-DEFAULT_WORKERS_MAX = 256  # a settings file travels between machines: no bound from this one's cores
+MAX_WORKERS = max(4, 4 * cpu_count())  # decode processes beyond 4 per CPU only cost memory (48 took 2.3 GB on 2 cores)
 
 
 class ConfigError(ValueError):
@@ -150,6 +151,8 @@ class RunSettings:
     sidecar_naming: str = opt("name", "'name': IMG_1.xmp (Lightroom, darktable read); 'name-ext': IMG_1.CR2.xmp (darktable writes).",
                               commands=CULL, choices=_sidecar_namings)
     recursive: bool = opt(True, "Look into subfolders.", flags=("--recursive/--no-recursive",))
+    follow_links: bool = opt(False, "Also follow links that lead outside the shoot folder (default: skipped with a warning, "
+                             "so a link such as 'up -> ..' on a card never rates other albums).")
     max_gap: float = opt(GroupOptions.max_gap, "Seconds of pause that always end a series.", min=0.0, max=86400.0)
     hash_threshold: float = opt(GroupOptions.hash_threshold, "Mean pHash/dHash distance (bits of 64) under which frames are "
                                 "the same shot.", min=0.0, max=64.0)
@@ -171,7 +174,7 @@ class RunSettings:
                                    "instead of the table).", flags=("--list",), commands=SCORING, toml=False, metavar="PATH")
     details: bool = opt(False, "Also print every frame with its problems, rating and why (frames with problems first).",
                         toml=False)
-    workers: Optional[int] = opt(None, "Decode processes (default: one per core).", min=1, max=DEFAULT_WORKERS_MAX)
+    workers: Optional[int] = opt(None, "Decode processes (default: one per core; at most 4 per core).", min=1, max=MAX_WORKERS)
     engine: str = opt("local", "Where files are decoded: local (processes on this machine) or ray (a Ray cluster, "
                       "for whole libraries: pip install 'photocull[ray]').", choices=_engines)
     ray_address: Optional[str] = opt(None, "With --engine ray: the cluster (ray://HOST:10001 or auto; default: start Ray here).",
@@ -189,6 +192,7 @@ class CullOptions:
     """What ``pipeline.run`` needs, derived from the settings by :meth:`Settings.cull_options`."""
 
     recursive: bool = True
+    follow_links: bool = False  # follow links that lead outside the shoot folder
     workers: int | None = None  # decode processes (default: all cores)
     analyse: AnalyseOptions = field(default_factory=AnalyseOptions)
     group: GroupOptions = field(default_factory=GroupOptions)
@@ -206,7 +210,7 @@ class CullOptions:
 
 # Allowed ranges of the [stars] and [technical] values (their dataclasses live with their stages).
 RANGES: dict[str, dict[str, tuple[float, float]]] = {
-    "stars": {"five_star": (0.0, 1.0), "four_star": (0.0, 1.0), "other_stars": (1, 5), "failed_stars": (1, 5)},
+    "stars": {"five_star": (0.0, 1.0), "four_star": (0.0, 1.0), "other_stars": (1, 2), "failed_stars": (1, 2)},  # picks get 3-5
     "technical": {
         "blur_rel_ev": (0.0, 20.0), "blur_abs": (0.0, 1.0), "clip_high": (0.0, 1.0), "clip_low": (0.0, 1.0),
         "dark_luma": (0.0, 1.0), "exposure_rel_ev": (0.0, 20.0), "clip_rel": (0.0, 1.0), "noise_rel": (0.0, 100.0),
@@ -322,6 +326,17 @@ class Settings:
                 updates[key] = check_value(section, key, value, where)
                 self.sources[f"{section}.{key}"] = where
             setattr(self, section, dataclasses.replace(getattr(self, section), **updates))
+        self.check_stars(where)
+
+    def check_stars(self, where: str) -> None:
+        """What no single range can say: failed frames never above good ones, fractions of picks within 1."""
+        st = self.stars
+        if st.failed_stars > st.other_stars:
+            raise ConfigError(f"{where}: [stars] failed_stars = {st.failed_stars} is above other_stars = "
+                              f"{st.other_stars}; a failed frame must not outrank a good one")
+        if st.five_star + st.four_star > 1.0:
+            raise ConfigError(f"{where}: [stars] five_star + four_star = {st.five_star + st.four_star:g} is over 1; "
+                              "they are fractions of the picks")
 
     def with_options(self, given: dict[str, Any]) -> Settings:
         """These settings with command-line values (only those the user typed) on top."""
@@ -332,6 +347,7 @@ class Settings:
         c = self.cull
         return CullOptions(
             recursive=c.recursive,
+            follow_links=c.follow_links,
             workers=c.workers,
             group=GroupOptions(max_gap=c.max_gap, hash_threshold=c.hash_threshold, embed_threshold=c.embed_threshold),
             cache=c.cache,

@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from photocull.cli import app
-from photocull.settings import ConfigError, RunSettings, Settings, load, option_meta, toml_keys
+from photocull.settings import MAX_WORKERS, ConfigError, RunSettings, Settings, load, option_meta, toml_keys
 
 runner = CliRunner()
 
@@ -44,10 +44,10 @@ def _toml(shoot: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     "text, key, allowed",
     [
-        ("[cull]\nworkers = 0\n", "workers", "1..256"),
+        ("[cull]\nworkers = 0\n", "workers", f"1..{MAX_WORKERS}"),
         ("[cull]\ntop_k = 0\n", "top_k", "1..1000"),
         ("[cull]\nembed_threshold = 1.5\n", "embed_threshold", "0..1"),
-        ("[stars]\nother_stars = 7\n", "other_stars", "1..5"),
+        ("[stars]\nother_stars = 7\n", "other_stars", "1..2"),
         ("[technical]\nclip_high = -0.1\n", "clip_high", "0..1"),
     ],
 )

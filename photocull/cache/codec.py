@@ -10,6 +10,8 @@ report's ``files`` rows; paths are written relative to the shoot root.
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,17 @@ def rel(path: Path, root: Path) -> str:
         return str(Path(path).relative_to(root))
     except ValueError:
         return str(path)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_text(data: Any, **kwargs: Any) -> str:
+    """``json.dumps`` that any UTF-8 writer can write: readable non-ASCII names, and a file
+    name that is not UTF-8 (its bytes decoded as surrogates, PEP 383) kept as ``\\udcXX``
+    escapes, which ``json.loads`` turns back into the same name (``os.fsencode`` gives the bytes)."""
+    text = json.dumps(data, ensure_ascii=False, **kwargs)
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 # ---------------------------------------------------------------- frames and analyses

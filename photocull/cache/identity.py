@@ -17,7 +17,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-CACHE_DIRNAME = ".photocull"
+from ..paths import STATE_DIRNAME, user_cache_dir
+
+CACHE_DIRNAME = STATE_DIRNAME  # SHOOT/.photocull, shared with the journal and the last run
 CACHE_FILENAME = "cache.sqlite"
 HASH_CHUNK = 64 * 1024
 
@@ -50,19 +52,7 @@ class FileIdent:
     content_hash: str
 
 
-def default_user_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/photocull`` (or ``~/.cache/photocull``; ``%LOCALAPPDATA%`` on Windows,
-    ``~/Library/Caches`` on macOS)."""
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
-        return Path(xdg).expanduser() / "photocull"
-    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
-        return Path(os.environ["LOCALAPPDATA"]) / "photocull" / "Cache"
-    import sys
-
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "photocull"
-    return Path.home() / ".cache" / "photocull"
+default_user_cache_dir = user_cache_dir  # the one rule lives in photocull.paths
 
 
 def shoot_cache_path(shoot: str | os.PathLike[str]) -> Path:

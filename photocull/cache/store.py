@@ -295,12 +295,12 @@ class Cache:
         """The known identity of the file at ``key`` if its size and mtime are unchanged."""
         row = self._conn.execute(
             "SELECT content_hash FROM paths WHERE key=? AND size=? AND mtime_ns=?",
-            (key, int(size), int(mtime_ns)),
+            (_sql_key(key), int(size), int(mtime_ns)),
         ).fetchone()
         return FileIdent(key, int(size), int(mtime_ns), row[0]) if row else None
 
     def _remember(self, idents: Iterable[FileIdent], now: float) -> None:
-        rows = {(i.key, i.size, i.mtime_ns, i.content_hash) for i in idents if i.key}
+        rows = {(_sql_key(i.key), i.size, i.mtime_ns, i.content_hash) for i in idents if i.key}
         if rows:
             self._conn.executemany(
                 "INSERT INTO paths(key, size, mtime_ns, content_hash, seen) VALUES (?,?,?,?,?) "
@@ -476,6 +476,17 @@ def scores_key(name: str, version: str, weights: str | None = None) -> str:
     """The scores table key of a scorer: its name, its version (bumped when scores change
     meaning) and a hash of its weights, so new weights or a new version miss."""
     return f"{name}@{version}" + (f"#{weights}" if weights else "")
+
+
+def _sql_key(key: str) -> str | bytes:
+    """A path key SQLite can hold: the text itself, or, for a name that is not UTF-8 (its
+    undecodable bytes are surrogates in Python), the exact bytes as a BLOB; a BLOB never
+    equals a TEXT key, so no two names share a row."""
+    try:
+        key.encode("utf-8")
+        return key
+    except UnicodeEncodeError:
+        return key.encode("utf-8", "surrogateescape")
 
 
 def _by_hash(idents: Iterable[FileIdent]) -> dict[str, list[FileIdent]]:

@@ -18,4 +18,7 @@ __all__ = ["EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "app", "main"]
 
 
 def main() -> None:
+    from .output import tolerate_undecodable_names
+
+    tolerate_undecodable_names()
     app()

@@ -18,7 +18,7 @@ from ..settings import ConfigError, Settings
 from .app import app
 from .errors import EXIT_USAGE, fail, note, stderr, warning
 from .options import given_on_command_line, settings_options
-from .output import add_run_warnings, finish, progress_bars, save_last_run
+from .output import add_run_warnings, check_output_paths, finish, interrupt_message, progress_bars, save_last_run
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -109,6 +109,7 @@ def execute(ctx: typer.Context, mode: str) -> None:
     settings = _settings(ctx)
     c = settings.cull
     shoot: Path = ctx.params["shoot"]
+    check_output_paths(c.json_path, c.html if mode != "group" else None, c.list_path)
     started = time.perf_counter()
     told: list[str] = []  # run-level warnings already printed (missing weights): the JSON keeps them too
     backbone = _backbone(settings, told)
@@ -121,11 +122,12 @@ def execute(ctx: typer.Context, mode: str) -> None:
 
         journal = Journal(paths.shoot_folder(shoot))
         writer = create_writer(c.targets(), c.label_picks, c.reject, c.keep_mtime, c.sidecar_naming, journal)
-    with progress_bars(not c.quiet) as progress:
+    with interrupt_message(), progress_bars(not c.quiet) as progress:
         result = run(shoot, scorer, opts, writer=writer, progress=progress, backbone=backbone, journal=journal,
                      executor=executor)
     add_run_warnings(result, told)
-    save_last_run(result, shoot)
+    if not opts.dry_run:  # a dry run leaves the card untouched
+        save_last_run(result, shoot)
     if c.html and mode != "group":
         from ..report.html import write_html
 

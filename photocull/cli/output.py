@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +21,17 @@ from ..runtime import atomic_write_text
 from .errors import EXIT_OK, EXIT_PARTIAL
 
 RUN_STAGE = "run"  # the stage of a warning about the whole run (path: the shoot)
+
+
+def tolerate_undecodable_names() -> None:
+    """Let a file name that is not UTF-8 be printed: its bytes are written back as they are
+    (what ``ls`` does), where a strict UTF-8 terminal would end the run with an encoding error."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="surrogateescape")
+            except (ValueError, OSError):
+                pass
 
 
 class RichProgress:
@@ -100,6 +114,64 @@ def add_run_warnings(result: CullResult, messages: list[str]) -> None:
     from ..records import FileError
 
     result.warnings.extend(FileError(result.root, RUN_STAGE, m) for m in messages)
+
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells expect of a program stopped by Ctrl-C
+
+
+@contextmanager
+def interrupt_message() -> Iterator[None]:
+    """Ctrl-C: say what was kept and how to go on, then exit 130 (no traceback)."""
+    from ..pipeline import Interrupted
+    from .errors import warning
+
+    try:
+        yield
+    except Interrupted as exc:
+        if exc.cached and exc.kept:
+            warning(f"interrupted: {exc.kept} of {exc.total} files analysed are kept in the cache; "
+                    "run again to resume")
+        else:
+            warning(f"interrupted after {exc.kept} of {exc.total} files were analysed"
+                    + ("" if exc.cached else " (no cache: nothing is kept)") + "; nothing was written")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt:
+        warning("interrupted; every photo written so far is complete and journaled ('photocull undo' restores it)")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def check_output_paths(json_path: Optional[str], html: Optional[Path], list_path: Optional[str] = None) -> None:
+    """Exit 2 now if ``--json``/``--html``/``--list`` cannot be written: before any photo is
+    touched, not after the ratings are in (the report would be lost and the run look failed)."""
+    from .errors import fail
+
+    targets = [(flag, Path(p), False) for flag, p in (("--json", json_path), ("--list", list_path)) if p and p != "-"]
+    if html:
+        targets.append(("--html", Path(html), True))
+    for flag, path, may_create_folders in targets:
+        problem = _unwritable(path, may_create_folders)
+        if problem:
+            fail(f"{flag} {path}: {problem}; choose another path (nothing was done)")
+
+
+def _unwritable(path: Path, may_create_folders: bool) -> str | None:
+    """Why a file cannot be written at ``path`` (None: it can), found by creating a temp file
+    beside it (asking os.access is wrong for root, ACLs and read-only mounts)."""
+    if path.is_dir():
+        return "is a folder, not a file name"
+    folder = path.parent
+    if may_create_folders:
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+    if not folder.is_dir():
+        return f"the folder {path.parent} does not exist" if not folder.exists() else f"{folder} is not a folder"
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".photocull-check-", dir=folder)
+    except OSError as exc:
+        return f"cannot write in {folder} ({exc.strerror or exc})"
+    os.close(fd)
+    os.unlink(tmp)
+    return None
 
 
 def save_last_run(result: CullResult, shoot: Path) -> None:

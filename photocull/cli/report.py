@@ -12,7 +12,7 @@ from .. import paths
 from .app import app
 from .errors import fail, note, stderr, warning
 from .options import JSON
-from .output import finish
+from .output import check_output_paths, finish
 
 
 @app.command()
@@ -31,6 +31,7 @@ def report(
     from ..report.json import read_saved_run
     from ..report.table import printable
 
+    check_output_paths(json_path, html, list_path)
     saved = paths.last_run_path(shoot)
     if not saved.is_file():
         fail(f"{shoot} has no saved run; run 'photocull cull {shoot}' (or score) first.")

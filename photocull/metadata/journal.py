@@ -17,12 +17,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ..paths import STATE_DIRNAME
 from ..records import WriteOutcome
 from .atomic import cleanup_temp_files, fsync_dir
 from .common import Skip
 from .targets import target_of_record
 
-JOURNAL_DIR = ".photocull"
+JOURNAL_DIR = STATE_DIRNAME  # SHOOT/.photocull (photocull.paths)
 JOURNAL_NAME = "journal.jsonl"
 
 

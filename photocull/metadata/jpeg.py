@@ -110,12 +110,37 @@ def _skip_scans(data: bytes, pos: int) -> int:
             raise JpegError("damaged JPEG (unexpected marker in image data)")
 
 
+def is_appended_video(data: bytes) -> bool:
+    """Is ``data`` (what follows the image's EOI) a complete MP4/MOV, as phones append to a
+    motion photo? Its boxes must run exactly to the end: a copy cut short is not complete."""
+    if data[4:8] != b"ftyp":
+        return False
+    pos, n = 0, len(data)
+    while pos < n:
+        if pos + 8 > n:
+            return False
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        if size == 0:  # the last box runs to the end of the file
+            return True
+        if size == 1:  # a 64-bit size follows the type
+            if pos + 16 > n:
+                return False
+            size = int.from_bytes(data[pos + 8 : pos + 16], "big")
+            if size < 16:
+                return False
+        elif size < 8:
+            return False
+        pos += size
+    return pos == n
+
+
 def parse(data: bytes, *, head_only: bool = False) -> JpegFile:
     """Split ``data`` into segments and tail, refusing anything incomplete or malformed.
 
     A file must start with SOI, have well-formed segments up to an SOS, contain a complete
     primary image (walked up to its EOI), and end with an EOI (possibly followed by zero
-    padding) so that a file still being copied is never mistaken for a finished one.
+    padding) or a complete appended video (a motion photo), so that a file still being
+    copied is never mistaken for a finished one; whatever follows the image is kept as is.
     ``head_only``: ``data`` may be just the start of the file; only the segments before
     SOS are checked (for reading metadata, never for writing).
     """
@@ -157,7 +182,7 @@ def parse(data: bytes, *, head_only: bool = False) -> JpegFile:
         return JpegFile(tuple(segments), data[tail_start:])
     end = _skip_scans(data, pos - 2)  # pos - 2: the 0xFF right before the SOS code
     trailer = data[end:].rstrip(b"\x00")
-    if trailer and not trailer.endswith(b"\xff\xd9"):
+    if trailer and not trailer.endswith(b"\xff\xd9") and not is_appended_video(data[end:]):
         raise JpegError("unrecognised or truncated data after the end of the image")
     return JpegFile(tuple(segments), data[tail_start:])
 

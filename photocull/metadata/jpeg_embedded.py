@@ -82,9 +82,8 @@ def load_jpeg_head(path: Path, max_bytes: int = DEFAULT_MAX_BYTES, expected: tup
                     raise Skip(f"{exc}; file left untouched") from None
         fh.seek(max(0, st.st_size - 4096))
         end = fh.read().rstrip(b"\x00")
-    if not end.endswith(b"\xff\xd9"):
-        raise Skip("no end-of-image marker at the end of the file: truncated JPEG, or unrecognised data "
-                   "after the end of the image; file left untouched")
+    if not end.endswith(b"\xff\xd9"):  # zero padding over 4 KB, a motion photo's video: the whole file decides
+        return load_jpeg(path, max_bytes, expected)
     return Loaded(path, data, Stamp.from_stat(st), jf)
 
 

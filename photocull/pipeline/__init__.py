@@ -21,8 +21,8 @@ from .options import CullOptions
 from .progress import Progress, Silent
 
 __all__ = [
-    "Cancel", "CullOptions", "CullResult", "ENGINES", "EngineUnavailable", "Executor", "ItemFailure", "LocalExecutor", "Progress", "Silent",
-    "Writer", "create_executor", "default_workers", "iter_ranked", "run",
+    "Cancel", "CullOptions", "CullResult", "ENGINES", "EngineUnavailable", "Executor", "Interrupted", "ItemFailure",
+    "LocalExecutor", "Progress", "Silent", "Writer", "create_executor", "default_workers", "iter_ranked", "run",
 ]
 
 ENGINES = ("local", "ray")  # where per-file work runs: this machine's processes, or a Ray cluster
@@ -45,6 +45,14 @@ def create_executor(engine: str = "local", workers: int | None = None, address: 
             raise EngineUnavailable(RAY_INSTALL_HINT) from None
         return RayExecutor(address, workers)
     raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run, after what was analysed so far went into the cache."""
+
+    def __init__(self, kept: int, total: int, cached: bool):
+        super().__init__(f"interrupted after {kept} of {total} files")
+        self.kept, self.total, self.cached = kept, total, cached
 
 
 class _Clock:
@@ -84,6 +92,7 @@ def run(
         scanned = stages.scan_files(root, opts)
     errors: list[FileError] = list(scanned.errors)
     executor = executor or LocalExecutor(opts.workers or default_workers())
+    slots: stages.Slots | None = None
     try:
         with clock("cache"):
             cache = stages.open_cache(root, opts)
@@ -91,6 +100,14 @@ def run(
             slots = stages.look_up(scanned, cache, executor, scorer, backbone, opts)
         with clock("analyse"):
             stages.analyse(slots, executor, opts, scorer, backbone, progress, errors)
+    except KeyboardInterrupt:
+        executor.close()
+        if slots is None:
+            raise
+        kept = cache.enabled
+        stages.remember(cache, slots, backbone)  # Ctrl-C keeps what was done: the next run resumes
+        cache.close()
+        raise Interrupted(len(slots.fresh), len(slots.todo), kept) from None
     finally:
         executor.close()
     stages.remember(cache, slots, backbone)

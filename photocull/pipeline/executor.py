@@ -12,13 +12,16 @@ yielded. That is all a stage may assume, so a distributed executor (Ray Data's
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, Protocol, Sequence, TypeVar
 
+from ..runtime import cpu_count
 from .progress import Advance
 
 T = TypeVar("T")
@@ -82,10 +85,7 @@ class Executor(Protocol):
 
 def default_workers() -> int:
     """CPUs this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    return cpu_count()
 
 
 def _mp_context():
@@ -96,6 +96,64 @@ def _mp_context():
         ctx.set_forkserver_preload(["photocull.analyse"])
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+@contextlib.contextmanager
+def _worker_environment():
+    """Start worker processes that import photocull from where this process did.
+
+    The forkserver is started with ``python -c``, which puts the working directory first on
+    its ``sys.path`` (and Python 3.11 ignores the parent's path it is handed). A folder named
+    ``photocull`` there (the one that holds a clone) then becomes an empty namespace package
+    that hides an editable install, and every worker dies unpickling its function.
+    ``PYTHONSAFEPATH`` keeps the working directory off the path (3.11+); on 3.10 the folder
+    holding this package goes first on ``PYTHONPATH`` (a regular package beats a namespace).
+    """
+    saved = {k: os.environ.get(k) for k in ("PYTHONSAFEPATH", "PYTHONPATH")}
+    os.environ["PYTHONSAFEPATH"] = "1"
+    if sys.version_info < (3, 11):
+        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (here, saved["PYTHONPATH"]) if p)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _watch_parent(parent: int) -> None:
+    """In a worker: end this process when the main process ends, however it ends.
+
+    Workers are children of the forkserver, not of the main process: a ``kill -9`` of the
+    main process would leave them decoding for nothing (230 MB each, minutes). On Linux the
+    kernel signals the worker when the forkserver (which exits with the main process) dies;
+    on every POSIX system a daemon thread checks once a second that the main process exists.
+    Ctrl-C is the main process's to handle: it stops the map and keeps what was done.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while True:
+            try:
+                os.kill(parent, 0)
+            except (ProcessLookupError, PermissionError):  # gone (PermissionError: its pid was reused)
+                os._exit(1)
+            threading.Event().wait(1.0)
+
+    if os.name == "posix":  # (on Windows os.kill(pid, 0) would terminate the main process)
+        threading.Thread(target=watch, name="photocull-parent-watch", daemon=True).start()
 
 
 def _call(fn: Callable[[Any, Any], Any], item: Any, arg: Any) -> Any:
@@ -118,9 +176,11 @@ class LocalExecutor:
 
     def start(self, expected: int) -> None:
         if self.pool is None and self.workers > 1 and expected >= PARALLEL_MIN_FILES:
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context())
-            for _ in range(self.workers):
-                self.pool.submit(int)  # start every worker now
+            with _worker_environment():  # the forkserver and workers start here
+                self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context(),
+                                                initializer=_watch_parent, initargs=(os.getpid(),))
+                for _ in range(self.workers):
+                    self.pool.submit(int)  # start every worker now
 
     def map(self, fn, items, arg, *, progress=None, cancel=None, batch_size=None):
         advance = progress or (lambda n=1: None)
@@ -130,12 +190,23 @@ class LocalExecutor:
             chunk = batch_size or max(1, min(16, len(items) // (self.workers * 8)))
             n = len(items)
             results = self.pool.map(_call, [fn] * n, items, [arg] * n, chunksize=chunk)
-        for result in results:
-            if cancel is not None and cancel.is_set():
-                self.close()
-                return
-            advance(1)
-            yield result
+        try:
+            for result in results:
+                if cancel is not None and cancel.is_set():
+                    self.close()
+                    return
+                advance(1)
+                yield result
+        except KeyboardInterrupt:
+            self._abort()  # Ctrl-C: stop now, not after the items the workers are on
+            raise
+
+    def _abort(self) -> None:
+        """Stop starting items and return at once; the workers finish the items they are on
+        (they ignore SIGINT: a worker killed mid-queue would print its own traceback)."""
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         if self.pool is not None:

@@ -43,14 +43,15 @@ class Slots:
 
 
 def scan_files(root: Path, opts: CullOptions) -> ScanResult:
-    return scan(root, recursive=opts.recursive)
+    return scan(root, recursive=opts.recursive, follow_links=opts.follow_links)
 
 
 def open_cache(root: Path, opts: CullOptions) -> Cache:
+    """The shoot's cache; for a dry run the user's (a dry run leaves the card untouched)."""
     if not opts.cache:
         return Cache.open(None)
     root = Path(root)
-    return Cache.for_shoot(root if root.is_dir() else root.parent, user_cache=opts.user_cache)
+    return Cache.for_shoot(root if root.is_dir() else root.parent, user_cache=opts.user_cache or opts.dry_run)
 
 
 def look_up(scanned: ScanResult, cache: Cache, executor: Executor, scorer: Scorer, backbone,

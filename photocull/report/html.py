@@ -36,6 +36,7 @@ from .. import __version__
 from ..decode import decode
 from ..records import CullResult, iter_ranked
 from ..records import FileError, FrameResult
+from ..runtime import cpu_count
 from .json import totals
 from .table import write_label
 from .why import explain
@@ -115,7 +116,8 @@ def _stars_text(n: int | None) -> str:
 
 def _a(s: object) -> str:
     """Escape for text and for double-quoted attributes."""
-    return escape(str(s), quote=True)
+    text = str(s).encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # a name that is not UTF-8
+    return escape(text, quote=True)
 
 
 _CSS = """
@@ -348,7 +350,7 @@ def write_html(result: CullResult, path: Path, thumbs: dict[int, bytes] | None =
         try:
             workers = min(8, len(os.sched_getaffinity(0)))
         except AttributeError:
-            workers = min(8, os.cpu_count() or 1)
+            workers = min(8, cpu_count())
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..cache.codec import result_from_dict, result_to_dict
+from ..cache.codec import json_text, result_from_dict, result_to_dict
 from ..runtime import atomic_write_text
 from ..records import CullResult
 from .why import explain
@@ -64,7 +64,7 @@ def totals(result: CullResult, elapsed: float | None = None) -> dict[str, Any]:
 
 def write_json(result: CullResult, target: str, elapsed: float | None = None) -> str:
     """Write the report to a path (atomically), or return it when target is '-' (the CLI prints it)."""
-    text = json.dumps(to_dict(result, elapsed), indent=2, ensure_ascii=False)
+    text = json_text(to_dict(result, elapsed), indent=2)
     if target != "-":
         atomic_write_text(Path(target), text + "\n")
     return text
