@@ -35,6 +35,22 @@ def working_image(img: Image.Image, long_side: int) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
+def _find_faces(img: np.ndarray):
+    """(FaceReport, face crops) with eyes not yet judged, or (None, None).
+
+    Only the search runs here, with the decoded frame at hand; eyes are judged after
+    grouping, from the small crops, and only on frames with series mates
+    (``faces.face_flags_for_series``). A face check never costs the photo.
+    """
+    from .faces import detect_faces, face_crops
+
+    try:
+        report = detect_faces(img)
+        return report, face_crops(img, report)
+    except Exception:  # noqa: BLE001 - FacesUnavailable or an OpenCV error: no face check
+        return None, None
+
+
 def analyse_file(found: FoundFile, opts: AnalyseOptions) -> tuple[Frame, Analysis] | FileError:
     """Decode, hash and measure one file; never raises for a bad file."""
     try:
@@ -45,16 +61,9 @@ def analyse_file(found: FoundFile, opts: AnalyseOptions) -> tuple[Frame, Analysi
         image = working_image(d.image, opts.keep_image) if opts.keep_image else None
     except Exception as exc:  # noqa: BLE001 - every failure becomes a per-file error
         return decode_error(found.path, exc)
-    faces = None
+    faces = crops = None
     if opts.faces:
-        from .faces import FacesUnavailable, check_faces
-
-        try:
-            faces = check_faces(np.asarray(d.image))
-        except FacesUnavailable:
-            faces = None
-        except Exception:  # noqa: BLE001 - a face check never costs the photo
-            faces = None
+        faces, crops = _find_faces(np.asarray(d.image))
     capture, source = (d.info.capture_time, "exif") if d.info.capture_time is not None else (found.mtime_ns / 1e9, "file")
     frame = Frame(
         path=found.path,
@@ -67,7 +76,7 @@ def analyse_file(found: FoundFile, opts: AnalyseOptions) -> tuple[Frame, Analysi
         camera=d.info.camera,
         companions=found.companions,
     )
-    return frame, Analysis(d.width, d.height, hashes.phash, hashes.dhash, metrics, image, faces=faces)
+    return frame, Analysis(d.width, d.height, hashes.phash, hashes.dhash, metrics, image, faces=faces, face_crops=crops)
 
 
 def analyse_path(path: Path, fmt: str, opts: AnalyseOptions = AnalyseOptions()) -> tuple[Frame, Analysis] | FileError:

@@ -62,7 +62,7 @@ def run(
     with clock("scan"):
         scanned = stages.scan_files(root, opts)
     errors: list[FileError] = list(scanned.errors)
-    executor = executor or LocalExecutor(opts.workers or default_workers())
+    executor = executor or LocalExecutor(opts.workers or default_workers(), preload=stages.worker_modules(opts))
     try:
         with clock("cache"):
             cache = stages.open_cache(root, opts)
@@ -79,6 +79,8 @@ def run(
     with clock("score"):
         scores = stages.score(frames, series, scorer, opts.faces, progress)
         stages.rate(frames, series, scores, opts.top_k, opts.stars)
+    if opts.faces:
+        stages.remember_faces(cache, slots)
     with clock("write"):
         if opts.write and writer is not None:
             stages.write(frames, writer, opts.dry_run, cache, slots, progress)

@@ -88,12 +88,13 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _mp_context():
+def _mp_context(preload: Sequence[str] = ()):
     """forkserver where available (workers fork from a clean server that has imported the
-    decode stack once), else spawn; plain fork is unsafe once torch or threads are running."""
+    decode stack, and ``preload``, once), else spawn; plain fork is unsafe once torch or
+    threads are running. A preload module that is not installed is skipped by the server."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["photocull.analyse"])
+        ctx.set_forkserver_preload(["photocull.analyse", *preload])
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -112,13 +113,14 @@ class LocalExecutor:
     Small jobs run in-process, where worker start-up would cost more than it saves.
     """
 
-    def __init__(self, workers: int | None = None):
+    def __init__(self, workers: int | None = None, preload: Sequence[str] = ()):
         self.workers = workers or default_workers()
+        self.preload = tuple(preload)  # modules every worker needs beyond the decode stack (cv2 for faces)
         self.pool: ProcessPoolExecutor | None = None
 
     def start(self, expected: int) -> None:
         if self.pool is None and self.workers > 1 and expected >= PARALLEL_MIN_FILES:
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context())
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context(self.preload))
             for _ in range(self.workers):
                 self.pool.submit(int)  # start every worker now
 

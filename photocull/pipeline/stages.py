@@ -53,6 +53,11 @@ def open_cache(root: Path, opts: CullOptions) -> Cache:
     return Cache.for_shoot(root if root.is_dir() else root.parent, user_cache=opts.user_cache)
 
 
+def worker_modules(opts: CullOptions) -> tuple[str, ...]:
+    """Modules the decode workers should import once, before they fork (OpenCV for faces)."""
+    return ("cv2", "photocull.faces") if opts.faces else ()
+
+
 def look_up(scanned: ScanResult, cache: Cache, executor: Executor, scorer: Scorer, backbone,
             opts: CullOptions) -> Slots:
     """Frames the cache already knows; the rest are left to decode.
@@ -173,24 +178,50 @@ def rate(frames: Sequence[FrameResult], series: list[Series], scores: list[Frame
     ratings = pick(series, scores, top_k=top_k, mapping=stars)
     for fr, sc, rt in zip(frames, scores, ratings):
         fr.score, fr.rating = sc, rt
-        fr.analysis.image = None
+        fr.analysis.image = fr.analysis.face_crops = None
     return ratings
 
 
 def with_face_flags(series: list[Series], analyses: list[Analysis], scores: list) -> list:
     """Closed eyes and faces out of focus, judged against series mates, lower a frame's rank.
 
-    Noisy frames are left out of the comparison: noise reads as detail to any focus
-    measure, so a noisy mate would make every clean face look soft.
+    Faces were found while decoding; eyes are judged here, from the crops the worker kept,
+    and only on faces a series mate can be compared with (``face_flags_for_series``). The
+    judged reports replace ``analyses[i].faces`` (so the cache and the reports keep the
+    verdicts) and the crops are dropped. Noisy frames are left out of the comparison:
+    noise reads as detail to any focus measure, so a noisy mate would make every clean
+    face look soft.
     """
-    from ..faces import apply_face_flags, face_problems
+    from ..faces import apply_face_flags, face_flags_for_series
 
     scores = list(scores)
     for s in series:
-        flags = face_problems([None if NOISY in scores[i].problems else analyses[i].faces for i in s.members])
+        reports = [None if NOISY in scores[i].problems else analyses[i].faces for i in s.members]
+        judged, flags = face_flags_for_series(reports, [analyses[i].face_crops for i in s.members])
+        for i, rep in zip(s.members, judged):
+            if rep is not None:
+                analyses[i].faces = rep
         for idx, fs in zip(s.members, apply_face_flags([scores[i] for i in s.members], flags)):
             scores[idx] = fs
+    for a in analyses:
+        a.face_crops = None
     return scores
+
+
+def remember_faces(cache: Cache, slots: Slots) -> None:
+    """Store again the analyses decoded this run whose eyes were judged after grouping.
+
+    Why: analyses are stored before grouping (a crash in scoring keeps the decodes), when
+    no eye is judged yet; without this a warm run would have no eye verdicts to flag with.
+    """
+    judged = []
+    for k in slots.fresh:
+        fr, ident = slots.results[k], slots.idents[k]
+        rep = fr.analysis.faces if fr is not None and fr.analysis is not None else None
+        if ident is not None and rep is not None and any(f.eyes_open is not None for f in rep.faces):
+            judged.append((ident, cache_entry(fr.frame, fr.analysis)))
+    if judged:
+        cache.put_analyses(judged)
 
 
 def write(frames: Sequence[FrameResult], writer: Writer, dry_run: bool, cache: Cache, slots: Slots,
