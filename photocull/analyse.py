@@ -54,8 +54,10 @@ def _find_faces(img: np.ndarray):
 def analyse_file(found: FoundFile, opts: AnalyseOptions) -> tuple[Frame, Analysis] | FileError:
     """Decode, hash and measure one file; never raises for a bad file."""
     try:
-        d = decode(found.path, found.fmt, decode_size=opts.decode_size, max_pixels=opts.max_pixels)
-        gray = d.image.convert("L")  # one luma image serves hashing and measuring
+        colour = bool(opts.keep_image or opts.faces)  # else luma is all any stage reads
+        d = decode(found.path, found.fmt, decode_size=opts.decode_size, max_pixels=opts.max_pixels,
+                   mode="RGB" if colour else "L")
+        gray = d.image.convert("L") if colour else d.image  # one luma image serves hashing and measuring
         hashes = perceptual_hashes(gray)
         metrics = measure(gray)
         image = working_image(d.image, opts.keep_image) if opts.keep_image else None
