@@ -18,7 +18,7 @@
 #      cold/warm culls on the same files                                   -> speed-gpu.json
 # Env: N (24 MP JPEGs, default 100), REPEATS (3), PATH_LIMIT (s, 240), SPEED_LIMIT (s, 200),
 #      OUT (the device tool sets it; default benchmarks/results).
-# Dry run of the Python parts on a CPU (tiny models and images):  python -m benchmarks.gpu_path --tiny
+# Dry run of the Python parts on a CPU (tiny models and images):  python -m benchmarks gpu-path --tiny
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/results}
@@ -48,7 +48,7 @@ export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 nproc; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 
 # The shoot is generated once (by the first step) and shared by both.
-timeout "${PATH_LIMIT:-240}" "$PY" -m benchmarks.gpu_path --device cuda --n "$N" \
+timeout "${PATH_LIMIT:-240}" "$PY" -m benchmarks gpu-path --device cuda --n "$N" \
     --out "$OUT/gpu-path.json" 2>&1 | tee "$OUT/gpu-path.log"
 timeout "${SPEED_LIMIT:-200}" "$PY" -m benchmarks speed --device cuda --n "$N" --repeats "$REPEATS" --no-peers \
     --no-cli --fgaesq-repeats 0 --out "$OUT/speed-gpu.json" 2>&1 | tee "$OUT/speed-gpu.log"
