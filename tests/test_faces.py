@@ -393,3 +393,24 @@ def test_faces_are_off_by_default_and_need_opencv_when_asked(sample_copy, monkey
         assert "pip install 'photocull[faces]'" in " ".join(err.split())
     finally:
         faces._load.cache_clear()
+
+
+@needs_cv2
+def test_a_cached_frame_gets_its_eyes_judged_when_a_mate_arrives(tmp_path):
+    """P1 was culled alone (faces found, eyes never judged: no mate); P2 of the same burst is
+    added later. The warm run decodes P2, judges P1's eyes from a fresh decode of P1 and
+    flags it; the next run decodes nothing and keeps the flag (the verdict was cached)."""
+    root = tmp_path / "portrait"
+    t0 = datetime(2026, 5, 1, 9, 0, 0)
+    save_jpeg(root / "P1.jpg", Image.open(DATA / "closed_00.jpg").convert("RGB"), t0, subsec=100)
+    first = run(root, TechnicalScorer(), CullOptions(write=False, workers=1, faces=True))
+    (p1,) = first.frames
+    assert p1.analysis.faces.faces and p1.analysis.faces.faces[0].eyes_open is None
+    save_jpeg(root / "P2.jpg", noisy(Image.open(DATA / "open_00.jpg").convert("RGB"), sigma=2.5, seed=1), t0, subsec=400)
+    second = run(root, TechnicalScorer(), CullOptions(write=False, workers=1, faces=True))
+    assert second.decoded == 1
+    by_name = {fr.frame.name: fr for fr in second.frames}
+    assert EYES_CLOSED in by_name["P1.jpg"].score.problems and by_name["P2.jpg"].rating.is_pick
+    third = run(root, TechnicalScorer(), CullOptions(write=False, workers=1, faces=True))
+    assert third.decoded == 0
+    assert EYES_CLOSED in {fr.frame.name: fr for fr in third.frames}["P1.jpg"].score.problems

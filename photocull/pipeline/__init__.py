@@ -76,11 +76,12 @@ def run(
     frames = slots.frames()
     with clock("group"):
         series = stages.group(frames, backbone, opts.group)
+    faces_before = stages.face_reports(slots) if opts.faces else {}
     with clock("score"):
         scores = stages.score(frames, series, scorer, opts.faces, progress)
         stages.rate(frames, series, scores, opts.top_k, opts.stars)
     if opts.faces:
-        stages.remember_faces(cache, slots)
+        stages.remember_faces(cache, slots, faces_before)
     with clock("write"):
         if opts.write and writer is not None:
             stages.write(frames, writer, opts.dry_run, cache, slots, progress)

@@ -168,7 +168,7 @@ def score(frames: Sequence[FrameResult], series: list[Series], scorer: Scorer, f
     advance = progress.stage("Scoring", len(frames)) if scorer.needs_images else None
     scores = scorer.score(series, analyses, progress=advance)
     if faces:
-        scores = with_face_flags(series, analyses, scores)
+        scores = with_face_flags(series, analyses, scores, [fr.frame for fr in frames])
     return scores
 
 
@@ -182,13 +182,14 @@ def rate(frames: Sequence[FrameResult], series: list[Series], scores: list[Frame
     return ratings
 
 
-def with_face_flags(series: list[Series], analyses: list[Analysis], scores: list) -> list:
+def with_face_flags(series: list[Series], analyses: list[Analysis], scores: list, frames: Sequence | None = None) -> list:
     """Closed eyes and faces out of focus, judged against series mates, lower a frame's rank.
 
     Faces were found while decoding; eyes are judged here, from the crops the worker kept,
     and only on faces a series mate can be compared with (``face_flags_for_series``). The
     judged reports replace ``analyses[i].faces`` (so the cache and the reports keep the
-    verdicts) and the crops are dropped. Noisy frames are left out of the comparison:
+    verdicts) and the crops are dropped. A cached frame whose faces were never judged (it
+    had no mate then) is decoded again for its crops when it now has one (``frames``). Noisy frames are left out of the comparison:
     noise reads as detail to any focus measure, so a noisy mate would make every clean
     face look soft.
     """
@@ -197,7 +198,11 @@ def with_face_flags(series: list[Series], analyses: list[Analysis], scores: list
     scores = list(scores)
     for s in series:
         reports = [None if NOISY in scores[i].problems else analyses[i].faces for i in s.members]
-        judged, flags = face_flags_for_series(reports, [analyses[i].face_crops for i in s.members])
+        load = None
+        if frames is not None:
+            def load(k: int, members=s.members):
+                return _face_crops_from_file(frames[members[k]], analyses[members[k]].faces)
+        judged, flags = face_flags_for_series(reports, [analyses[i].face_crops for i in s.members], load)
         for i, rep in zip(s.members, judged):
             if rep is not None:
                 analyses[i].faces = rep
@@ -208,17 +213,36 @@ def with_face_flags(series: list[Series], analyses: list[Analysis], scores: list
     return scores
 
 
-def remember_faces(cache: Cache, slots: Slots) -> None:
-    """Store again the analyses decoded this run whose eyes were judged after grouping.
+def _face_crops_from_file(frame, report):
+    """Face crops of a frame decoded again (as its analysis was: same decode size), or None."""
+    from ..decode import decode
+    from ..faces import face_crops
+
+    try:
+        img = decode(frame.path, frame.fmt).image
+        return face_crops(np.asarray(img), report) if img.size == tuple(report.size) else None
+    except Exception:  # noqa: BLE001 - a face check never costs the photo
+        return None
+
+
+def face_reports(slots: Slots) -> dict[int, object]:
+    """Each slot's face report object before scoring (see :func:`remember_faces`)."""
+    return {k: fr.analysis.faces for k, fr in enumerate(slots.results) if fr is not None and fr.analysis is not None}
+
+
+def remember_faces(cache: Cache, slots: Slots, before: dict[int, object]) -> None:
+    """Store again the analyses whose eyes were judged after grouping (``before``: the
+    reports as they were before scoring; a judged report is a new object).
 
     Why: analyses are stored before grouping (a crash in scoring keeps the decodes), when
     no eye is judged yet; without this a warm run would have no eye verdicts to flag with.
     """
     judged = []
-    for k in slots.fresh:
-        fr, ident = slots.results[k], slots.idents[k]
-        rep = fr.analysis.faces if fr is not None and fr.analysis is not None else None
-        if ident is not None and rep is not None and any(f.eyes_open is not None for f in rep.faces):
+    for k, fr in enumerate(slots.results):
+        ident = slots.idents[k]
+        if fr is None or fr.analysis is None or ident is None or fr.analysis.faces is None:
+            continue
+        if fr.analysis.faces is not before.get(k):
             judged.append((ident, cache_entry(fr.frame, fr.analysis)))
     if judged:
         cache.put_analyses(judged)
