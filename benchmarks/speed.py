@@ -21,7 +21,7 @@ Rows (each repeat runs every row once, interleaved; the table quotes medians):
 * ``photocull CLI cold``: the ``photocull cull --dry-run`` command in a subprocess (interpreter
   start and imports included), with ``--no-faces`` and with ``--faces``.
 * ``CLI start-up``: seconds from starting ``photocull cull`` to its first progress bar on
-  stdout (interpreter, imports, scan, cache look-ups), in ``cli_startup`` of the results.
+  stderr (interpreter, imports, scan, cache look-ups), in ``cli_startup`` of the results.
 * ``photocull +backbone``: cold run with an open_clip backbone (on CUDA: ViT-B-16, pretrained
   if its weights are here, else RANDOM weights and labelled so).
 * peers (``--peer-python``): imagededup PHash (and CNN), difPy, the czkawka bindings, pyiqa
@@ -61,6 +61,19 @@ def _jpegs(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
 
 
+def _cpu_now() -> float:
+    """CPU seconds (user + system) of this process and its reaped children (pool workers).
+
+    Why: on a shared, loaded machine wall-clock ratios swing with the neighbours' load; the
+    CPU seconds a row spends per image do not, so ``cpu`` in the results compares rows by
+    work done (it cannot see idle cores: serial phases show only in the wall-clock ratio).
+    """
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _draft_decode(path: str, size: int) -> tuple[int, int]:
     from PIL import Image
 
@@ -77,13 +90,14 @@ def probe_decode_cpu(root: Path, workers: int) -> dict[str, Any]:
     from photocull.decode import DEFAULT_DECODE_SIZE
 
     files = [str(p) for p in _jpegs(root)]
+    c0 = _cpu_now()
     t0 = time.perf_counter()
     ctx = multiprocessing.get_context("fork")  # the cheapest start: this process imports nothing heavy
     chunk = max(1, len(files) // (workers * 4))
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         sizes = list(pool.map(_draft_decode, files, [DEFAULT_DECODE_SIZE] * len(files), chunksize=chunk))
     dt = time.perf_counter() - t0
-    return {"seconds": dt, "images": len(files), "decoded_size": list(sizes[0]) if sizes else None, "decode_size": DEFAULT_DECODE_SIZE}
+    return {"seconds": dt, "cpu_s": _cpu_now() - c0, "images": len(files), "decoded_size": list(sizes[0]) if sizes else None, "decode_size": DEFAULT_DECODE_SIZE}
 
 
 def probe_decode_nvjpeg(root: Path, workers: int) -> dict[str, Any]:
@@ -160,11 +174,13 @@ def probe_photocull(root: Path, workers: int, backbone: str | None, device: str,
     writer = _writer(create_writer, frozenset(write_fields()), root)
     common.reset_peak()
     base_mb = common.vm_rss_mb()
+    c0 = _cpu_now()
     t0 = time.perf_counter()
     res = run(root, scorer, opts, writer=writer, backbone=bb)
     cold = time.perf_counter() - t0
     out: dict[str, Any] = {
         "seconds": cold,
+        "cpu_s": _cpu_now() - c0,
         "images": len(res.frames),
         "decoded": res.decoded,
         "series": len(res.series),
@@ -306,8 +322,8 @@ def run_cli_first_bar(root: Path, workers: int, timeout: float) -> dict[str, Any
     """Seconds from ``photocull cull`` being started to its first progress bar on screen.
 
     The CLI runs as a user sees it (progress on, ``FORCE_COLOR`` so rich draws as on a
-    terminal); its stdout is read as it comes and the clock stops at the first stage name
-    of a bar ("Decoding", "Scoring", ...). Rich refreshes a live display 10 times a second,
+    terminal); its stderr (where the bars go; stdout keeps the table) is read as it comes
+    and the clock stops at the first stage name of a bar ("Decoding", "Scoring", ...). Rich refreshes a live display 10 times a second,
     so the figure is good to ~0.1 s. Interpreter start, imports, option parsing, the scan
     and the cache look-ups all fall inside it; the run itself is then stopped.
     """
@@ -318,18 +334,19 @@ def run_cli_first_bar(root: Path, workers: int, timeout: float) -> dict[str, Any
     import selectors
 
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    stream = p.stderr
     seen = b""
     first = None
     sel = selectors.DefaultSelector()
-    sel.register(p.stdout, selectors.EVENT_READ)
+    sel.register(stream, selectors.EVENT_READ)
     try:
         while first is None and time.perf_counter() - t0 < timeout:
             if not sel.select(timeout=0.05):
                 if p.poll() is not None:
                     break
                 continue
-            chunk = os.read(p.stdout.fileno(), 65536)
+            chunk = os.read(stream.fileno(), 65536)
             if not chunk:
                 break
             seen = (seen + chunk)[-4096:]
@@ -340,10 +357,10 @@ def run_cli_first_bar(root: Path, workers: int, timeout: float) -> dict[str, Any
             p.kill()
         p.wait()
         sel.close()
-        p.stdout.close()
+        stream.close()
         shutil.rmtree(root / ".photocull", ignore_errors=True)
     if first is None:
-        return {"ok": False, "error": "no progress bar seen on stdout", "images": len(_jpegs(root))}
+        return {"ok": False, "error": "no progress bar seen on stderr", "images": len(_jpegs(root))}
     return {"ok": True, "seconds_to_first_bar": first, "images": len(_jpegs(root))}
 
 
@@ -479,6 +496,7 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
         "device": device,
         "workers": workers,
         "repeats": args.repeats,
+        "cpu": _cpu_summary(rows),
         "shoot": {"dir": str(root), "n": truth["n"], "size": truth["size"], "quality": truth["quality"], "seed": truth["seed"], "mean_mb": truth["bytes"] / truth["n"] / 1e6},
         "headline": {
             "decode_bound_images_per_s": bound,
@@ -498,6 +516,18 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
         "raw": rows,
         "notes": notes,
     }
+
+
+def _cpu_summary(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Median CPU seconds per image of each row that reports them, and the bound's over each
+    (the load-insensitive twin of ``vs_decode_bound``; 1.0: no CPU beyond the decode)."""
+    per = {}
+    for name, rs in rows.items():
+        vals = [r["cpu_s"] / r["images"] for r in rs if r.get("ok", True) and r.get("cpu_s") and r.get("images")]
+        if vals:
+            per[name] = median(vals)
+    bound = per.get("decode bound (CPU)")
+    return {name: {"cpu_ms_per_image": 1000 * v, "bound_cpu_over_this": (bound / v) if bound else None} for name, v in per.items()}
 
 
 def print_speed(res: dict[str, Any]) -> None:
@@ -541,6 +571,10 @@ def print_speed(res: dict[str, Any]) -> None:
             f"warm {fmt(h['photocull_warm_images_per_s'], 0)} img/s. Target: {h['target']}.")
     if h.get("photocull_faces_vs_bound") is not None:
         c.print(f"with face checks: {fmt(h['photocull_faces_vs_bound'] * 100, 0)} % of the decode bound (target >= 80 %).")
+    cpu = res.get("cpu") or {}
+    if cpu:
+        c.print("CPU ms per image (median; the bound's over the row's): " + ", ".join(
+            f"{k} {v['cpu_ms_per_image']:.0f} ({fmt(v['bound_cpu_over_this'], 2)})" for k, v in cpu.items()))
     su = res.get("cli_startup") or {}
     if su.get("seconds_to_first_progress_bar") is not None:
         c.print(f"CLI start-up: first progress bar after {su['seconds_to_first_progress_bar']:.2f} s (median of {su['repeats']}; interpreter, imports, scan, cache).")

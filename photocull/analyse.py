@@ -35,26 +35,37 @@ def working_image(img: Image.Image, long_side: int) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
+def _find_faces(img: np.ndarray):
+    """(FaceReport, face crops) with eyes not yet judged, or (None, None).
+
+    Only the search runs here, with the decoded frame at hand; eyes are judged after
+    grouping, from the small crops, and only on frames with series mates
+    (``faces.face_flags_for_series``). A face check never costs the photo.
+    """
+    from .faces import detect_faces, face_crops
+
+    try:
+        report = detect_faces(img)
+        return report, face_crops(img, report)
+    except Exception:  # noqa: BLE001 - FacesUnavailable or an OpenCV error: no face check
+        return None, None
+
+
 def analyse_file(found: FoundFile, opts: AnalyseOptions) -> tuple[Frame, Analysis] | FileError:
     """Decode, hash and measure one file; never raises for a bad file."""
     try:
-        d = decode(found.path, found.fmt, decode_size=opts.decode_size, max_pixels=opts.max_pixels)
-        gray = d.image.convert("L")  # one luma image serves hashing and measuring
+        colour = bool(opts.keep_image or opts.faces)  # else luma is all any stage reads
+        d = decode(found.path, found.fmt, decode_size=opts.decode_size, max_pixels=opts.max_pixels,
+                   mode="RGB" if colour else "L")
+        gray = d.image.convert("L") if colour else d.image  # one luma image serves hashing and measuring
         hashes = perceptual_hashes(gray)
         metrics = measure(gray, native_scale=d.width / d.image.width)  # noise per file pixel
         image = working_image(d.image, opts.keep_image) if opts.keep_image else None
     except Exception as exc:  # noqa: BLE001 - every failure becomes a per-file error
         return decode_error(found.path, exc)
-    faces = None
+    faces = crops = None
     if opts.faces:
-        from .faces import FacesUnavailable, check_faces
-
-        try:
-            faces = check_faces(np.asarray(d.image))
-        except FacesUnavailable:
-            faces = None
-        except Exception:  # noqa: BLE001 - a face check never costs the photo
-            faces = None
+        faces, crops = _find_faces(np.asarray(d.image))
     capture, source = (d.info.capture_time, "exif") if d.info.capture_time is not None else (found.mtime_ns / 1e9, "file")
     frame = Frame(
         path=found.path,
@@ -67,7 +78,7 @@ def analyse_file(found: FoundFile, opts: AnalyseOptions) -> tuple[Frame, Analysi
         camera=d.info.camera,
         companions=found.companions,
     )
-    return frame, Analysis(d.width, d.height, hashes.phash, hashes.dhash, metrics, image, faces=faces)
+    return frame, Analysis(d.width, d.height, hashes.phash, hashes.dhash, metrics, image, faces=faces, face_crops=crops)
 
 
 def analyse_path(path: Path, fmt: str, opts: AnalyseOptions = AnalyseOptions()) -> tuple[Frame, Analysis] | FileError:

@@ -50,7 +50,7 @@ class CaptureInfo:
 
 @dataclass
 class Decoded:
-    image: Image.Image  # RGB, oriented, short side between ``decode_size`` and twice that (or the original if smaller)
+    image: Image.Image  # RGB (or L if asked), oriented, short side between ``decode_size`` and twice that (or the original if smaller)
     width: int  # full-resolution size after orientation
     height: int
     info: CaptureInfo
@@ -137,8 +137,12 @@ def open_raw_preview(path: Path, max_pixels: int) -> Image.Image:
     return best
 
 
-def decode(path: Path, fmt: str, *, decode_size: int = DEFAULT_DECODE_SIZE, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+def decode(path: Path, fmt: str, *, decode_size: int = DEFAULT_DECODE_SIZE, max_pixels: int = DEFAULT_MAX_PIXELS,
+           mode: str = "RGB") -> Decoded:
     """Decode ``path`` once: oriented RGB image with a short side of ``decode_size`` to twice that.
+
+    ``mode="L"``: luma only, for callers that need no colour (hashes and technical measures):
+    libjpeg then outputs its Y channel directly, with no colour conversion to undo.
 
     Raises DecodeError with a photographer-facing message for every expected failure.
     """
@@ -167,12 +171,12 @@ def decode(path: Path, fmt: str, *, decode_size: int = DEFAULT_DECODE_SIZE, max_
         if raw_exif is not None:
             info = _merge_raw_info(info, raw_exif)
         if img.format == "JPEG":
-            img.draft("RGB", (decode_size, decode_size))
+            img.draft(mode, (decode_size, decode_size))
         img.load()
         if info.orientation != 1:
             img = ImageOps.exif_transpose(img)
-        if img.mode != "RGB":
-            img = _to_rgb(img)
+        if img.mode != mode:
+            img = _to_rgb(img) if mode == "RGB" else _to_rgb(img).convert(mode)
     except DecodeError:
         raise
     except OSError as exc:

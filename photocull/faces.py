@@ -45,7 +45,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -448,7 +448,8 @@ def check_faces(img: np.ndarray) -> FaceReport:
 
 
 def face_flags_for_series(
-    reports: Sequence[FaceReport | None], crops: Sequence[Sequence[np.ndarray | None] | None]
+    reports: Sequence[FaceReport | None], crops: Sequence[Sequence[np.ndarray | None] | None],
+    load_crops: Callable[[int], Sequence[np.ndarray | None] | None] | None = None,
 ) -> tuple[list[FaceReport | None], list[list[str]]]:
     """Eye verdicts and problem flags for the frames of ONE series, eyes judged only where needed.
 
@@ -458,6 +459,8 @@ def face_flags_for_series(
     where a comparison can flag something: in a series of two or more frames, on faces the
     same face in some mate matches. A singleton, or a frame whose faces appear in no mate,
     gets no eye check at all. Returns the (judged) reports and ``face_problems`` over them.
+    ``load_crops(i)``: crops for frame ``i`` when none were kept but some face needs judging
+    (a cached frame that had no mate when it was decoded); None from it skips the frame.
     """
     if len(reports) != len(crops):
         raise ValueError("reports and crops must have the same length")
@@ -465,12 +468,16 @@ def face_flags_for_series(
     if len(out) < 2:
         return out, [[] for _ in out]
     for i, rep in enumerate(reports):
-        if rep is None or not rep.faces or crops[i] is None:
+        if rep is None or not rep.faces or (crops[i] is None and load_crops is None):
             continue
         mates = [r for j, r in enumerate(reports) if j != i and r is not None and r.faces]
-        todo = [k for k, fc in enumerate(rep.faces) if fc.eyes_open is None and any(_match(fc, rep.size, m) is not None for m in mates)]
-        if todo:
-            out[i] = judge_eyes_in_crops(rep, crops[i], todo)
+        todo = [k for k, fc in enumerate(rep.faces) if fc.eyes_open is None and fc.box[2] >= MIN_EYE_FACE_PX
+                and any(_match(fc, rep.size, m) is not None for m in mates)]
+        if not todo:
+            continue
+        frame_crops = crops[i] if crops[i] is not None else load_crops(i)  # type: ignore[misc]
+        if frame_crops is not None:
+            out[i] = judge_eyes_in_crops(rep, frame_crops, todo)
     return out, face_problems(out)
 
 

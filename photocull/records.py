@@ -87,6 +87,9 @@ class Analysis:
     image: np.ndarray | None = None  # working image (H, W, 3) uint8, oriented; dropped when not needed
     embedding: np.ndarray | None = None  # L2-normalised image embedding (float32), when a backbone ran
     faces: object | None = None  # faces.FaceReport when face checks ran (None: not checked)
+    # faces.face_crops of this decode (gray face crops for the eye check after grouping);
+    # transient like ``image``: never cached, dropped once scored.
+    face_crops: list | None = None
 
 
 @dataclass

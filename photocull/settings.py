@@ -130,9 +130,9 @@ class RunSettings:
                                  commands=SCORING, panel=_MODEL)
     exhaustive: bool = opt(False, "FGAesQ: score every pair of a series (the official O(n^2) averaging) instead of one reference per frame.",
                            commands=SCORING, panel=_MODEL, toml=False)
-    faces: Optional[bool] = opt(None, "Flag closed eyes and faces out of focus, against series mates (default: on when OpenCV "
-                                "is installed: pip install 'photocull[faces]').", flags=("--faces/--no-faces",),
-                                commands=SCORING, toml=False)
+    faces: bool = opt(False, "Flag closed eyes and faces out of focus, against series mates (off by default: it makes "
+                      "a cull about a quarter slower; needs pip install 'photocull[faces]').", flags=("--faces/--no-faces",),
+                      commands=SCORING, toml=False)
     html: Optional[Path] = opt(None, "Also write a self-contained HTML contact sheet to PATH (open it in any browser).",
                                commands=SCORING, toml=False, metavar="PATH")
     top_k: int = opt(1, "Picks per series.", commands=SCORING, min=1, max=1000)

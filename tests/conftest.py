@@ -19,6 +19,13 @@ SAMPLE = REPO / "assets" / "sample_shoot"
 TRUTH = REPO / "assets" / "sample_shoot_truth.json"
 
 
+@pytest.fixture(autouse=True)
+def private_user_cache(tmp_path_factory, monkeypatch):
+    """Each test gets its own user cache folder: dry runs and --user-cache keep their cache
+    there, and no test may see another's (or the machine user's) cached decodes."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 def scene(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
     """A synthetic photo: a gradient sky, textured ground and sharp-edged shapes."""
     rng = np.random.default_rng(seed)

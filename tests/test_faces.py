@@ -342,3 +342,75 @@ def test_the_pipeline_flags_closed_eyes_with_faces_on(tmp_path):
     assert EYES_CLOSED in by_name["P1.jpg"].score.problems
     assert EYES_CLOSED not in by_name["P2.jpg"].score.problems and not by_name["Z.jpg"].score.problems
     assert by_name["P2.jpg"].rating.is_pick and not by_name["P1.jpg"].rating.is_pick
+    # Eyes were judged after grouping and written back into the analyses; crops are gone.
+    assert by_name["P1.jpg"].analysis.faces.faces[0].eyes_open is False
+    assert by_name["P2.jpg"].analysis.faces.faces[0].eyes_open is True
+    assert all(fr.analysis.face_crops is None for fr in result.frames)
+
+    # A warm run decodes nothing and keeps the same face flags (the verdicts were cached).
+    warm = run(root, TechnicalScorer(), CullOptions(write=False, workers=1, faces=True))
+    assert warm.decoded == 0
+    flags = lambda r: {fr.frame.name: (fr.score.problems, fr.score.score, fr.rating.is_pick) for fr in r.frames}  # noqa: E731
+    assert flags(warm) == flags(result)
+    # Faces off (the default) on the same folder: no face flags, the closed-eyes frame wins.
+    off = run(root, TechnicalScorer(), CullOptions(write=False, workers=1))
+    assert all(EYES_CLOSED not in fr.score.problems for fr in off.frames)
+    assert {fr.frame.name: fr for fr in off.frames}["P1.jpg"].rating.is_pick
+
+
+@needs_cv2
+def test_the_worker_finds_faces_and_keeps_crops_for_later(tmp_path):
+    """analyse_file searches faces (eyes not judged yet) and keeps the small crops."""
+    from photocull.analyse import AnalyseOptions, analyse_path
+
+    path = tmp_path / "P.jpg"
+    save_jpeg(path, Image.open(DATA / "open_00.jpg").convert("RGB"), datetime(2026, 5, 1, 9, 0, 0))
+    _, a = analyse_path(path, "jpeg", AnalyseOptions(faces=True))
+    assert a.faces.faces and all(f.eyes_open is None for f in a.faces.faces)
+    assert len(a.face_crops) == len(a.faces.faces) and a.face_crops[0].shape[1] == faces.FACE_NORM
+    _, off = analyse_path(path, "jpeg", AnalyseOptions())
+    assert off.faces is None and off.face_crops is None
+
+
+def test_faces_are_off_by_default_and_need_opencv_when_asked(sample_copy, monkeypatch):
+    """Installing OpenCV changes nothing by itself; --faces without it is a usage error
+    that names the extra (brackets shown, not eaten as Rich markup)."""
+    from typer.testing import CliRunner
+
+    from photocull.cli import app
+    from photocull.settings import RunSettings
+
+    assert RunSettings().faces is False
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 -> ImportError
+    faces._load.cache_clear()
+    try:
+        runner = CliRunner()
+        res = runner.invoke(app, ["score", str(sample_copy), "-q", "--no-embeddings", "--json", "-"])
+        assert res.exit_code == 0, res.output  # faces off: OpenCV not needed, no note about it
+        res = runner.invoke(app, ["score", str(sample_copy), "-q", "--no-embeddings", "--faces"])
+        assert res.exit_code == 2
+        err = res.stderr if hasattr(res, "stderr") else res.output
+        assert "pip install 'photocull[faces]'" in " ".join(err.split())
+    finally:
+        faces._load.cache_clear()
+
+
+@needs_cv2
+def test_a_cached_frame_gets_its_eyes_judged_when_a_mate_arrives(tmp_path):
+    """P1 was culled alone (faces found, eyes never judged: no mate); P2 of the same burst is
+    added later. The warm run decodes P2, judges P1's eyes from a fresh decode of P1 and
+    flags it; the next run decodes nothing and keeps the flag (the verdict was cached)."""
+    root = tmp_path / "portrait"
+    t0 = datetime(2026, 5, 1, 9, 0, 0)
+    save_jpeg(root / "P1.jpg", Image.open(DATA / "closed_00.jpg").convert("RGB"), t0, subsec=100)
+    first = run(root, TechnicalScorer(), CullOptions(write=False, workers=1, faces=True))
+    (p1,) = first.frames
+    assert p1.analysis.faces.faces and p1.analysis.faces.faces[0].eyes_open is None
+    save_jpeg(root / "P2.jpg", noisy(Image.open(DATA / "open_00.jpg").convert("RGB"), sigma=2.5, seed=1), t0, subsec=400)
+    second = run(root, TechnicalScorer(), CullOptions(write=False, workers=1, faces=True))
+    assert second.decoded == 1
+    by_name = {fr.frame.name: fr for fr in second.frames}
+    assert EYES_CLOSED in by_name["P1.jpg"].score.problems and by_name["P2.jpg"].rating.is_pick
+    third = run(root, TechnicalScorer(), CullOptions(write=False, workers=1, faces=True))
+    assert third.decoded == 0
+    assert EYES_CLOSED in {fr.frame.name: fr for fr in third.frames}["P1.jpg"].score.problems

@@ -1,6 +1,8 @@
 """The pipeline with cache and embeddings: re-runs decode nothing; a local CLIP checkpoint works end to end."""
 
 import json
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -116,3 +118,37 @@ def test_embeddings_group_zoomed_interleaved_bursts(tmp_path: Path):
     assert len(plain.series) > 2  # hashes alone split the zoom steps
     with_emb = run(root, TechnicalScorer(), opts, backbone=_SceneBackbone())
     assert names(with_emb) == [["C", "C", "C"], ["W", "W", "W"]]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is only chosen on Linux")
+def test_workers_fork_only_while_that_is_safe():
+    """Plain fork (workers start in ms) while single-threaded without torch; the forkserver
+    once a thread runs (a progress bar) or torch is loaded."""
+    code = (
+        "import sys, threading; from photocull.pipeline import executor as e\n"
+        "print(e._mp_context().get_start_method())\n"
+        "ev = threading.Event(); t = threading.Thread(target=ev.wait); t.start()\n"
+        "print(e._mp_context().get_start_method()); ev.set(); t.join()\n"
+        "sys.modules['torch'] = object(); print(e._mp_context().get_start_method())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout.split()
+    assert out == ["fork", "forkserver", "forkserver"]
+
+
+def test_luma_only_decode_matches_the_colour_decode(tmp_path: Path):
+    """Without faces or a working image the worker decodes luma only (no colour conversion);
+    its pixels are the colour decode's luma up to rounding and clipping, so hashes and measures agree."""
+    from photocull.analyse import AnalyseOptions, analyse_path
+    from photocull.decode import decode
+
+    path = tmp_path / "A.jpg"
+    save_jpeg(path, scene(2).resize((1600, 1200)), datetime(2026, 5, 1, 9, 0, 0))
+    rgb, luma = decode(path, "jpeg"), decode(path, "jpeg", mode="L")
+    assert rgb.image.mode == "RGB" and luma.image.mode == "L" and luma.image.size == rgb.image.size
+    diff = np.abs(np.asarray(rgb.image.convert("L"), np.int16) - np.asarray(luma.image, np.int16))
+    assert diff.max() <= 8 and diff.mean() < 0.05  # clipped saturated colours differ most
+    _, a = analyse_path(path, "jpeg", AnalyseOptions())
+    _, b = analyse_path(path, "jpeg", AnalyseOptions(keep_image=256))
+    assert a.image is None and b.image is not None and a.phash == b.phash
+    assert abs(a.metrics.sharpness - b.metrics.sharpness) <= 0.02 * b.metrics.sharpness

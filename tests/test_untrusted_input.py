@@ -234,7 +234,7 @@ class _CtrlCAfter:
     def __init__(self, n: int):
         self.n = n
 
-    def __call__(self, workers=None):  # stands in for the LocalExecutor class
+    def __call__(self, workers=None, **options):  # stands in for the LocalExecutor class
         return self
 
     def start(self, expected: int) -> None:
@@ -319,10 +319,11 @@ def test_workers_do_not_outlive_the_main_process(tmp_path: Path, how: str):
     workers: set[int] = set()
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(workers) < 3 and proc.poll() is None:
-            workers = _descendants(proc.pid)  # the forkserver and its two workers (+ resource tracker)
+        while time.monotonic() < deadline and len(workers) < 2 and proc.poll() is None:
+            # the two workers (forked directly, or from a forkserver, + resource tracker)
+            workers = _descendants(proc.pid)
             time.sleep(0.05)
-        assert len(workers) >= 3, "the pool never started"
+        assert len(workers) >= 2, "the pool never started"
         time.sleep(1.0)
         workers = _descendants(proc.pid)
         assert proc.poll() is None, "the run ended before it could be stopped"

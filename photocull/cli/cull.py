@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import typer
 
@@ -71,18 +71,17 @@ def _scorer(settings: Settings, mode: str, backbone, told: list[str]):
         fail(str(exc))
 
 
-def _faces_enabled(requested: Optional[bool]) -> bool:
+def _faces_enabled(requested: bool) -> bool:
+    """``--faces`` asked for: OpenCV must be there (a usage error otherwise). Off by default,
+    so installing OpenCV never changes what a cull does."""
+    if not requested:
+        return False
     from ..faces import unavailable_reason
 
-    if requested is False:
-        return False
     reason = unavailable_reason()
-    if reason is None:
-        return True
-    if requested:
-        fail(reason)
-    note(f"face checks off: {reason}")
-    return False
+    if reason is not None:
+        fail(f"--faces needs OpenCV ({reason}); install it with: pip install 'photocull[faces]'")
+    return True
 
 
 def _executor(settings: Settings):

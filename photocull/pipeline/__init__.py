@@ -91,7 +91,7 @@ def run(
     with clock("scan"):
         scanned = stages.scan_files(root, opts)
     errors: list[FileError] = list(scanned.errors)
-    executor = executor or LocalExecutor(opts.workers or default_workers())
+    executor = executor or LocalExecutor(opts.workers or default_workers(), preload=stages.worker_modules(opts))
     slots: stages.Slots | None = None
     try:
         with clock("cache"):
@@ -114,9 +114,12 @@ def run(
     frames = slots.frames()
     with clock("group"):
         series = stages.group(frames, backbone, opts.group)
+    faces_before = stages.face_reports(slots) if opts.faces else {}
     with clock("score"):
         scores = stages.score(frames, series, scorer, opts.faces, progress)
         stages.rate(frames, series, scores, opts.top_k, opts.stars)
+    if opts.faces:
+        stages.remember_faces(cache, slots, faces_before)
     with clock("write"):
         if opts.write and writer is not None:
             stages.write(frames, writer, opts.dry_run, cache, slots, progress)

@@ -13,6 +13,7 @@ yielded. That is all a stage may assume, so a distributed executor (Ray Data's
 from __future__ import annotations
 
 import contextlib
+import importlib
 import multiprocessing
 import os
 import sys
@@ -88,12 +89,35 @@ def default_workers() -> int:
     return cpu_count()
 
 
-def _mp_context():
-    """forkserver where available (workers fork from a clean server that has imported the
-    decode stack once), else spawn; plain fork is unsafe once torch or threads are running."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
+def _fork_is_safe() -> bool:
+    """Plain fork is safe here: Linux, this process still single-threaded, no torch loaded.
+
+    Why prefer it then: forked workers start in milliseconds sharing the decode stack the
+    caller has already imported, where a forkserver first starts an interpreter and imports
+    that stack again (~0.5 s on a loaded 2-core machine: most of a small cull's overhead).
+    A progress bar's refresh thread, torch's thread pools or macOS frameworks make fork
+    unsafe, so then the forkserver (or spawn) is used.
+    """
+    return sys.platform.startswith("linux") and threading.active_count() == 1 and "torch" not in sys.modules
+
+
+def _mp_context(preload: Sequence[str] = ()):
+    """fork when :func:`_fork_is_safe` (``preload`` imported here first, so every worker
+    shares it); else forkserver where available (workers fork from a clean server that has
+    imported the decode stack, and ``preload``, once), else spawn. A ``preload`` module that
+    is not installed is skipped."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and _fork_is_safe():
+        for name in preload:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
+        if _fork_is_safe():  # an import may have started threads
+            return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["photocull.analyse"])
+        ctx.set_forkserver_preload(["photocull.analyse", *preload])
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -170,14 +194,15 @@ class LocalExecutor:
     Small jobs run in-process, where worker start-up would cost more than it saves.
     """
 
-    def __init__(self, workers: int | None = None):
+    def __init__(self, workers: int | None = None, preload: Sequence[str] = ()):
         self.workers = workers or default_workers()
+        self.preload = tuple(preload)  # modules every worker needs beyond the decode stack (cv2 for faces)
         self.pool: ProcessPoolExecutor | None = None
 
     def start(self, expected: int) -> None:
         if self.pool is None and self.workers > 1 and expected >= PARALLEL_MIN_FILES:
             with _worker_environment():  # the forkserver and workers start here
-                self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context(),
+                self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context(self.preload),
                                                 initializer=_watch_parent, initargs=(os.getpid(),))
                 for _ in range(self.workers):
                     self.pool.submit(int)  # start every worker now

@@ -54,6 +54,11 @@ def open_cache(root: Path, opts: CullOptions) -> Cache:
     return Cache.for_shoot(root if root.is_dir() else root.parent, user_cache=opts.user_cache or opts.dry_run)
 
 
+def worker_modules(opts: CullOptions) -> tuple[str, ...]:
+    """Modules the decode workers should import once, before they fork (OpenCV for faces)."""
+    return ("cv2", "photocull.faces") if opts.faces else ()
+
+
 def look_up(scanned: ScanResult, cache: Cache, executor: Executor, scorer: Scorer, backbone,
             opts: CullOptions) -> Slots:
     """Frames the cache already knows; the rest are left to decode.
@@ -168,7 +173,7 @@ def score(frames: Sequence[FrameResult], series: list[Series], scorer: Scorer, f
     advance = progress.stage("Scoring", len(frames)) if scorer.needs_images else None
     scores = scorer.score(series, analyses, progress=advance)
     if faces:
-        scores = with_face_flags(series, analyses, scores)
+        scores = with_face_flags(series, analyses, scores, [fr.frame for fr in frames])
     return scores
 
 
@@ -178,24 +183,74 @@ def rate(frames: Sequence[FrameResult], series: list[Series], scores: list[Frame
     ratings = pick(series, scores, top_k=top_k, mapping=stars)
     for fr, sc, rt in zip(frames, scores, ratings):
         fr.score, fr.rating = sc, rt
-        fr.analysis.image = None
+        fr.analysis.image = fr.analysis.face_crops = None
     return ratings
 
 
-def with_face_flags(series: list[Series], analyses: list[Analysis], scores: list) -> list:
+def with_face_flags(series: list[Series], analyses: list[Analysis], scores: list, frames: Sequence | None = None) -> list:
     """Closed eyes and faces out of focus, judged against series mates, lower a frame's rank.
 
-    Noisy frames are left out of the comparison: noise reads as detail to any focus
-    measure, so a noisy mate would make every clean face look soft.
+    Faces were found while decoding; eyes are judged here, from the crops the worker kept,
+    and only on faces a series mate can be compared with (``face_flags_for_series``). The
+    judged reports replace ``analyses[i].faces`` (so the cache and the reports keep the
+    verdicts) and the crops are dropped. A cached frame whose faces were never judged (it
+    had no mate then) is decoded again for its crops when it now has one (``frames``). Noisy frames are left out of the comparison:
+    noise reads as detail to any focus measure, so a noisy mate would make every clean
+    face look soft.
     """
-    from ..faces import apply_face_flags, face_problems
+    from ..faces import apply_face_flags, face_flags_for_series
 
     scores = list(scores)
     for s in series:
-        flags = face_problems([None if NOISY in scores[i].problems else analyses[i].faces for i in s.members])
+        reports = [None if NOISY in scores[i].problems else analyses[i].faces for i in s.members]
+        load = None
+        if frames is not None:
+            def load(k: int, members=s.members):
+                return _face_crops_from_file(frames[members[k]], analyses[members[k]].faces)
+        judged, flags = face_flags_for_series(reports, [analyses[i].face_crops for i in s.members], load)
+        for i, rep in zip(s.members, judged):
+            if rep is not None:
+                analyses[i].faces = rep
         for idx, fs in zip(s.members, apply_face_flags([scores[i] for i in s.members], flags)):
             scores[idx] = fs
+    for a in analyses:
+        a.face_crops = None
     return scores
+
+
+def _face_crops_from_file(frame, report):
+    """Face crops of a frame decoded again (as its analysis was: same decode size), or None."""
+    from ..decode import decode
+    from ..faces import face_crops
+
+    try:
+        img = decode(frame.path, frame.fmt).image
+        return face_crops(np.asarray(img), report) if img.size == tuple(report.size) else None
+    except Exception:  # noqa: BLE001 - a face check never costs the photo
+        return None
+
+
+def face_reports(slots: Slots) -> dict[int, object]:
+    """Each slot's face report object before scoring (see :func:`remember_faces`)."""
+    return {k: fr.analysis.faces for k, fr in enumerate(slots.results) if fr is not None and fr.analysis is not None}
+
+
+def remember_faces(cache: Cache, slots: Slots, before: dict[int, object]) -> None:
+    """Store again the analyses whose eyes were judged after grouping (``before``: the
+    reports as they were before scoring; a judged report is a new object).
+
+    Why: analyses are stored before grouping (a crash in scoring keeps the decodes), when
+    no eye is judged yet; without this a warm run would have no eye verdicts to flag with.
+    """
+    judged = []
+    for k, fr in enumerate(slots.results):
+        ident = slots.idents[k]
+        if fr is None or fr.analysis is None or ident is None or fr.analysis.faces is None:
+            continue
+        if fr.analysis.faces is not before.get(k):
+            judged.append((ident, cache_entry(fr.frame, fr.analysis)))
+    if judged:
+        cache.put_analyses(judged)
 
 
 def write(frames: Sequence[FrameResult], writer: Writer, dry_run: bool, cache: Cache, slots: Slots,
