@@ -54,7 +54,7 @@ def _scorer(settings: Settings, mode: str, backbone):
 
     c = settings.cull
     request = dict(thresholds=settings.technical, backbone=backbone, weights=Path(c.weights) if c.weights else None,
-                   device=c.device, exhaustive=c.exhaustive, batch_size=c.batch_size)
+                   device=c.device, exhaustive=c.exhaustive_series(), seed=c.seed, batch_size=c.batch_size)
     name = "technical" if mode == "group" else c.scorer.lower()
     try:
         if name == "auto":
@@ -100,8 +100,15 @@ def execute(ctx: typer.Context, mode: str) -> None:
 
         journal = Journal(paths.shoot_folder(shoot))
         writer = create_writer(c.targets(), c.label_picks, c.reject, c.keep_mtime, c.sidecar_naming, journal)
-    with progress_bars(not c.quiet) as progress:
-        result = run(shoot, scorer, opts, writer=writer, progress=progress, backbone=backbone, journal=journal)
+    from ..backbones import WeightsUnavailable
+    from ..runtime import DeviceUnavailable
+    from ..scorers import ScorerUnavailable
+
+    try:  # models load when first needed (a warm run may need none): their errors come from here
+        with progress_bars(not c.quiet) as progress:
+            result = run(shoot, scorer, opts, writer=writer, progress=progress, backbone=backbone, journal=journal)
+    except (ScorerUnavailable, WeightsUnavailable, DeviceUnavailable) as exc:
+        fail(str(exc))
     save_last_run(result, shoot)
     if c.html and mode != "group":
         from ..report.html import write_html

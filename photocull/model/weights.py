@@ -15,7 +15,7 @@ from pathlib import Path
 
 from photocull.model.paths import default_model_dir
 
-__all__ = ["CONVERTED_DIR", "SOURCE_METADATA_KEY", "WeightsError", "file_sha256", "load_fgaesq_model",
+__all__ = ["CONVERTED_DIR", "SOURCE_METADATA_KEY", "WeightsError", "file_sha256", "is_photocull_file", "load_fgaesq_model",
            "load_fgaesq_weights", "token_convention"]
 
 CONVERTED_DIR = "converted"  # under the model folder
@@ -44,6 +44,9 @@ def _is_photocull_file(path: Path) -> bool:
             return CONFIG_METADATA_KEY in (f.metadata() or {})
     except Exception:
         return False
+
+
+is_photocull_file = _is_photocull_file  # a .safetensors photocull wrote (config in its metadata)
 
 
 _HINT = ("Pass the official FGAesQ checkpoint (yzc002/FGAesQ, a .pt/.pth/.bin) or a .safetensors "

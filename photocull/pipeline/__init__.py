@@ -77,7 +77,7 @@ def run(
     with clock("group"):
         series = stages.group(frames, backbone, opts.group)
     with clock("score"):
-        scores = stages.score(frames, series, scorer, opts.faces, progress)
+        scores = stages.score(frames, series, scorer, opts.faces, progress, cache, slots.frame_idents(), opts)
         stages.rate(frames, series, scores, opts.top_k, opts.stars)
     with clock("write"):
         if opts.write and writer is not None:
