@@ -18,13 +18,13 @@ DOWNLOADABLE = ("fgaesq", "clip")
 
 
 def _human(n: int | None) -> str:
+    """Decimal units, as the progress bar counts them."""
     if n is None:
         return "size unknown"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
 
 
 def _rich_tqdm(bars, label: str) -> type:
