@@ -234,7 +234,6 @@ def probe_warm_models(root: Path, workers: int, device: str) -> dict[str, Any]:
 
     from photocull.backbones.clip import load_for_run
     from photocull.compat import import_open_clip
-    from photocull.metadata import create_writer, write_fields
     from photocull.model.config import FGAesQConfig
     from photocull.model.fgaesq import FGAesQ
     from photocull.model.weights import SOURCE_METADATA_KEY
@@ -251,14 +250,13 @@ def probe_warm_models(root: Path, workers: int, device: str) -> dict[str, Any]:
         work / "fgaesq-small.safetensors", extra_metadata={SOURCE_METADATA_KEY: "benchmark: random weights"})
     os.environ["PHOTOCULL_MODEL_DIR"] = str(work / "models")
     shutil.rmtree(root / ".photocull", ignore_errors=True)
-    opts = CullOptions(dry_run=True, workers=workers, faces=False)
-    writer = _writer(create_writer, frozenset(write_fields()), root)
+    opts = CullOptions(write=False, workers=workers, faces=False)  # 'photocull score': the cache is kept
 
     def once() -> dict[str, Any]:
         t0 = time.perf_counter()
         bb, _ = load_for_run(name, str(clip_file), device)
         scorer = create_scorer("fgaesq", weights=fg_file, backbone=bb, device=device, batch_size=16)
-        res = run(root, scorer, opts, writer=writer, backbone=bb)
+        res = run(root, scorer, opts, backbone=bb)
         return {"seconds": time.perf_counter() - t0, "images": len(res.frames), "decoded": res.decoded,
                 "series": len(res.series), "timings": res.timings, "fgaesq_loaded": scorer.loaded,
                 "backbone_loaded": bb.loaded, "peak_rss_mb": common.vm_hwm_mb()}

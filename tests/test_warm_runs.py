@@ -49,7 +49,8 @@ def small_shoot(tmp_path) -> Path:
 
 
 def _cull(shoot: Path, *extra: str) -> dict:
-    res = runner.invoke(app, ["cull", str(shoot), "--dry-run", "--json", "-", "-q", "--no-faces", *extra])
+    """``photocull score`` (the body of cull, writing nothing to the photos; a dry run may keep no cache)."""
+    res = runner.invoke(app, ["score", str(shoot), "--json", "-", "-q", "--no-faces", *extra])
     assert res.exit_code == 0, res.output
     return json.loads(res.stdout[res.stdout.index("{"):])
 
@@ -80,7 +81,7 @@ def test_weights_take_the_official_checkpoint_and_a_warm_run_loads_no_model(smal
 
     # Other settings are other scores: a new seed or series mode misses the cache and loads the model.
     with pytest.raises(AssertionError):
-        runner.invoke(app, ["cull", str(small_shoot), "--dry-run", "-q", "--no-faces", *args, "--series-mode",
+        runner.invoke(app, ["score", str(small_shoot), "-q", "--no-faces", *args, "--series-mode",
                             "reference"], catch_exceptions=False)
     assert calls == ["FGAesQ"]
 
@@ -160,3 +161,17 @@ def test_unusable_weights_files_are_messages_not_tracebacks(small_shoot, tmp_pat
         assert "Traceback" not in res.output and res.exception is None or isinstance(res.exception, SystemExit), kind
         said = " ".join(res.output.split())  # rich wraps long lines
         assert path.name in "".join(said.split()) and "--scorer technical" in said, (kind, said)
+
+
+def test_series_mode_and_seed_reach_the_scorer(tmp_path):
+    from photocull.settings import ConfigError, RunSettings, Settings
+
+    assert RunSettings().exhaustive_series() is None  # auto by default
+    assert RunSettings(series_mode="reference").exhaustive_series() is False
+    assert RunSettings(series_mode="all-pairs").exhaustive_series() is True
+    assert RunSettings(series_mode="reference", exhaustive=True).exhaustive_series() is True  # the alias wins
+    s = Settings()
+    s.merge({"cull": {"series_mode": "all-pairs", "seed": 7}}, "photocull.toml")
+    assert s.cull.exhaustive_series() is True and s.cull.seed == 7
+    with pytest.raises(ConfigError, match="series_mode"):
+        Settings().merge({"cull": {"series_mode": "sometimes"}}, "photocull.toml")

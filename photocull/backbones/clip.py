@@ -101,6 +101,8 @@ class Backbone:
         for idx in groups.values():
             h, w = arrays[idx[0]].shape[:2]
             batch = np.stack([arrays[i] for i in idx]) if len(idx) > 1 else arrays[idx[0]][None]
+            if not batch.flags.writeable:  # a view of PIL's buffer: torch wants its own memory
+                batch = batch.copy()
             t = torch.from_numpy(batch).to(self.device, non_blocking=True)
             t = t.permute(0, 3, 1, 2).float()
             t = self._resize_crop(t, h, w)
