@@ -204,14 +204,9 @@ def weights_identity(path: Path) -> str:
 def _check_weights_file(p: Path) -> str:
     """Cheap checks now (the file is there and not empty) and the token convention; the rest
     (reading, converting) when the model is first needed. Raises WeightsError."""
-    from ..model.weights import WeightsError, is_photocull_file, token_convention
+    from ..model.weights import check_weights_file, is_photocull_file, token_convention
 
-    hint = ("Pass the official FGAesQ checkpoint (yzc002/FGAesQ, a .pt/.pth/.bin) or a .safetensors "
-            "file written by photocull.")
-    if not p.is_file():
-        raise WeightsError(f"{p}: no such file. {hint}")
-    if p.stat().st_size == 0:
-        raise WeightsError(f"{p}: the file is empty (an interrupted download?). {hint}")
+    check_weights_file(p)
     return token_convention(p) if is_photocull_file(p) else "official"
 
 
