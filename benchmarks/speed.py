@@ -24,6 +24,14 @@ Rows (each repeat runs every row once, interleaved; the table quotes medians):
   stderr (interpreter, imports, scan, cache look-ups), in ``cli_startup`` of the results.
 * ``photocull +backbone``: cold run with an open_clip backbone (on CUDA: ViT-B-16, pretrained
   if its weights are here, else RANDOM weights and labelled so).
+* ``photocull cold/warm, --model + FGAesQ``: ``--model`` (a tiny open_clip architecture,
+  random weights saved to a .safetensors file) and ``--scorer fgaesq --weights FILE`` (a
+  small random FGAesQ, width 64, 2 layers, saved as a file marked as converted from the
+  official checkpoint, so it takes the official full-resolution tokens), built as the CLI
+  builds them (loaded on first use): the cold run loads both models, decodes, embeds and
+  scores; the warm run on the unchanged shoot must load neither (embeddings and series
+  scores from the cache). ``warm_with_models`` in the results: the median of the per-repeat
+  cold/warm ratios (target >= 20x).
 * peers (``--peer-python``): imagededup PHash (and CNN), difPy, the czkawka bindings, pyiqa
   nima / laion_aes, each in a subprocess of the peers' own interpreter; those that need
   weights offline say so (see ``peers.py`` for the peers that cannot run here at all).
@@ -235,6 +243,46 @@ def _random_fgaesq(device: str):
     return FGAesQ.from_config(cfg).eval().to(dev)
 
 
+def probe_warm_models(root: Path, workers: int, device: str) -> dict[str, Any]:
+    """Cold then warm run with a CLIP backbone and FGAesQ loaded from files, lazily, as the CLI does."""
+    import torch
+    from safetensors.torch import save_file
+
+    from photocull.backbones.clip import load_for_run
+    from photocull.compat import import_open_clip
+    from photocull.model.config import FGAesQConfig
+    from photocull.model.fgaesq import FGAesQ
+    from photocull.model.weights import SOURCE_METADATA_KEY
+    from photocull.pipeline import CullOptions, run
+    from photocull.scorers import create_scorer
+
+    work = ROOT / "benchmarks" / "_work" / "warm-models"
+    name = common.register_tiny_model(work / "oc_cfg")
+    torch.manual_seed(0)
+    clip_file = work / "tiny-clip.safetensors"
+    save_file({k: v.contiguous() for k, v in import_open_clip().create_model(name, pretrained=None).state_dict().items()},
+              str(clip_file))
+    fg_file = FGAesQ.from_config(FGAesQConfig(width=64, layers=2, heads=2)).eval().save_safetensors(
+        work / "fgaesq-small.safetensors", extra_metadata={SOURCE_METADATA_KEY: "benchmark: random weights"})
+    os.environ["PHOTOCULL_MODEL_DIR"] = str(work / "models")
+    shutil.rmtree(root / ".photocull", ignore_errors=True)
+    opts = CullOptions(write=False, workers=workers, faces=False)  # 'photocull score': the cache is kept
+
+    def once() -> dict[str, Any]:
+        t0 = time.perf_counter()
+        bb, _ = load_for_run(name, str(clip_file), device)
+        scorer = create_scorer("fgaesq", weights=fg_file, backbone=bb, device=device, batch_size=16)
+        res = run(root, scorer, opts, backbone=bb)
+        return {"seconds": time.perf_counter() - t0, "images": len(res.frames), "decoded": res.decoded,
+                "series": len(res.series), "timings": res.timings, "fgaesq_loaded": scorer.loaded,
+                "backbone_loaded": bb.loaded, "peak_rss_mb": common.vm_hwm_mb()}
+
+    cold = once()
+    common.reset_peak()
+    warm = once()
+    return {**cold, "warm": warm, "cold_over_warm": cold["seconds"] / warm["seconds"]}
+
+
 def probe_main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--probe", required=True)
@@ -253,6 +301,8 @@ def probe_main(argv: list[str]) -> None:
             res = probe_decode_nvjpeg(a.root, a.workers)
         elif a.probe == "photocull":
             res = probe_photocull(a.root, a.workers, a.backbone, a.device, a.warm, a.scorer, a.faces)
+        elif a.probe == "warm-models":
+            res = probe_warm_models(a.root, a.workers, a.device)
         else:
             raise SystemExit(f"unknown probe {a.probe}")
         res["ok"] = True
@@ -454,6 +504,13 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
             print(f"  {'CLI start-up (to first progress bar)':<34} {startup[-1].get('seconds_to_first_bar') or 0:.2f} s", flush=True)
         if backbone:
             add("photocull cold +backbone", run_probe("photocull", root, workers, device, timeout, backbone=backbone))
+        if not args.no_warm_models:
+            r = run_probe("warm-models", root, workers, device, timeout)
+            add("photocull cold, --model + FGAesQ (small)", r)
+            w = dict(r.get("warm") or {"ok": False, "error": r.get("error")})
+            w.setdefault("ok", r.get("ok", False))
+            w["cold_over_warm"] = r.get("cold_over_warm")
+            add("photocull warm, --model + FGAesQ (small)", w)
         if have_fgaesq and rep < args.fgaesq_repeats:
             add("photocull cold, FGAesQ (random)", run_probe("photocull", root, workers, device, timeout, scorer="fgaesq"))
         for tool in peers:
@@ -504,6 +561,7 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
             "photocull_cold_vs_bound": (pc / bound) if pc and bound else None,
             "photocull_warm_images_per_s": summary.get("photocull warm cache", {}).get("images_per_s"),
             "photocull_faces_vs_bound": summary.get("photocull cold, face checks (in-process)", {}).get("vs_decode_bound"),
+            "warm_with_models": _warm_models_summary(rows.get("photocull warm, --model + FGAesQ (small)", [])),
             "target": ">= 0.80 of the decode bound cold, >= 0.80 with face checks; >= 2,000 images/s warm",
         },
         "cli_startup": {
@@ -528,6 +586,17 @@ def _cpu_summary(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             per[name] = median(vals)
     bound = per.get("decode bound (CPU)")
     return {name: {"cpu_ms_per_image": 1000 * v, "bound_cpu_over_this": (bound / v) if bound else None} for name, v in per.items()}
+
+
+def _warm_models_summary(warm_rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Median cold/warm ratio with models, and whether any warm run loaded a model (it must not)."""
+    ok = [r for r in warm_rows if r.get("ok", True) and r.get("cold_over_warm")]
+    if not ok:
+        return None
+    return {"cold_over_warm_median": median(r["cold_over_warm"] for r in ok),
+            "range": common.spread(r["cold_over_warm"] for r in ok), "repeats": len(ok),
+            "warm_loaded_a_model": any(r.get("fgaesq_loaded") or r.get("backbone_loaded") for r in ok),
+            "warm_decoded": max(r.get("decoded") or 0 for r in ok), "target": ">= 20x"}
 
 
 def print_speed(res: dict[str, Any]) -> None:
@@ -575,6 +644,10 @@ def print_speed(res: dict[str, Any]) -> None:
     if cpu:
         c.print("CPU ms per image (median; the bound's over the row's): " + ", ".join(
             f"{k} {v['cpu_ms_per_image']:.0f} ({fmt(v['bound_cpu_over_this'], 2)})" for k, v in cpu.items()))
+    wm = h.get("warm_with_models")
+    if wm:
+        c.print(f"warm run with --model + FGAesQ: {fmt(wm['cold_over_warm_median'], 0)}x faster than cold (median of "
+                f"{wm['repeats']}; target >= 20x); a model loaded on a warm run: {'YES' if wm['warm_loaded_a_model'] else 'no'}.")
     su = res.get("cli_startup") or {}
     if su.get("seconds_to_first_progress_bar") is not None:
         c.print(f"CLI start-up: first progress bar after {su['seconds_to_first_progress_bar']:.2f} s (median of {su['repeats']}; interpreter, imports, scan, cache).")
@@ -662,6 +735,7 @@ def add_speed_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--peer-python", default=_default_peer_python(), help="interpreter with imagededup/pyiqa (default /work/peervenv/bin/python if present)")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-cli", action="store_true", help="skip the CLI-in-a-subprocess row")
+    ap.add_argument("--no-warm-models", action="store_true", help="skip the cold/warm rows with --model and FGAesQ")
     ap.add_argument("--fgaesq-repeats", type=int, default=1, help="repeats of the FGAesQ row (slow on a CPU; default 1, 0 skips)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per measurement")
     ap.add_argument("--machine", default=None, help="label in the results file name (default: cpu-<cores>c or the GPU's name)")

@@ -109,6 +109,7 @@ def _sidecar_namings() -> tuple[str, ...]:
 
 
 _MODEL = "Model"
+SERIES_MODES = ("auto", "reference", "all-pairs")
 
 
 def parse_targets(value: str) -> frozenset[str]:
@@ -126,10 +127,19 @@ class RunSettings:
     scorer: str = opt("auto", "auto (FGAesQ when its weights are here, else CLIP prompts with --model, else technical), "
                       "technical (weight-free: sharpness, exposure, noise), clip, fgaesq.",
                       commands=SCORING, choices=_scorer_names)
-    weights: Optional[str] = opt(None, "FGAesQ weights (.safetensors from 'photocull models import-fgaesq' or 'photocull train').",
-                                 commands=SCORING, panel=_MODEL)
-    exhaustive: bool = opt(False, "FGAesQ: score every pair of a series (the official O(n^2) averaging) instead of one reference per frame.",
+    weights: Optional[str] = opt(None, "FGAesQ weights: the official checkpoint as published (yzc002/FGAesQ .pt/.pth/.bin, "
+                                 "converted once and cached) or a .safetensors from 'photocull train' (default: the model "
+                                 "folder, filled by 'photocull models download fgaesq').", commands=SCORING, panel=_MODEL,
+                                 metavar="FILE")
+    series_mode: str = opt("auto", "FGAesQ series scoring: all-pairs (the official O(n^2) averaging), reference (one pair "
+                           "per frame, O(n)), auto (all pairs up to 5 frames, reference beyond; chosen by "
+                           "benchmarks/results/fgaesq-official-cpu-2c.json).", commands=SCORING, panel=_MODEL,
+                           choices=lambda: SERIES_MODES)
+    exhaustive: bool = opt(False, "Same as --series-mode all-pairs (the official code's numbers for every series).",
                            commands=SCORING, panel=_MODEL, toml=False)
+    seed: int = opt(0, "FGAesQ single-image mode draws blocks at random, as the official code does: the seed of that "
+                    "draw (the official code run after random.seed(SEED) gives the same scores).", commands=SCORING,
+                    panel=_MODEL, min=0, max=2**32 - 1)
     faces: bool = opt(False, "Flag closed eyes and faces out of focus, against series mates (off by default: it makes "
                       "a cull about a quarter slower; needs pip install 'photocull[faces]').", flags=("--faces/--no-faces",),
                       commands=SCORING, toml=False)
@@ -185,6 +195,12 @@ class RunSettings:
     def targets(self) -> frozenset[str]:
         """``write`` as a set of metadata targets."""
         return parse_targets(self.write)
+
+    def exhaustive_series(self) -> bool | None:
+        """The series mode as scorers take it: True all pairs, False reference, None auto."""
+        if self.exhaustive:
+            return True
+        return {"all-pairs": True, "reference": False}.get(self.series_mode)
 
 
 @dataclass

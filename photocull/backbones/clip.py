@@ -21,8 +21,9 @@ import numpy as np
 
 from ..model.constants import CLIP_MEAN, CLIP_STD
 from ..runtime import default_num_threads, pick_device
-from .spec import LOCAL_DIR_PREFIX, BackboneSpec, WeightsUnavailable
-from .weights import hub_offline, open_clip_module, resolve, unavailable_message, download_allowed
+from .spec import HF_HUB_PREFIX, LOCAL_DIR_PREFIX, BackboneSpec, WeightsUnavailable
+from .weights import (_local_dir_weights, _looks_like_path, download_allowed, hub_offline, open_clip_module, resolve,
+                      unavailable_message)
 
 log = logging.getLogger(__name__)
 
@@ -66,21 +67,8 @@ class Backbone:
     # -- identity -------------------------------------------------------------------------
     @property
     def key(self) -> str:
-        """A stable key for cached embeddings: model, weights and preprocessing."""
-        if self.source == "none":
-            src = "random"
-        elif self.source == "tag":
-            src = str(self.spec.pretrained)
-        elif self.weights is None:
-            src = "hub"
-        else:
-            try:
-                size = self.weights.stat().st_size
-            except OSError:
-                size = 0
-            src = f"file:{self.weights.name}:{size}"
-        h, w = self.image_size
-        return f"{self.spec.model}|{src}|{h}x{w}|{self.resize_mode}"
+        """A stable key for cached embeddings (:func:`backbone_key`)."""
+        return backbone_key(self.spec)
 
     def __repr__(self) -> str:
         return (f"Backbone({self.spec.label!r}, device={self.device}, dtype={self.dtype}, "
@@ -113,6 +101,8 @@ class Backbone:
         for idx in groups.values():
             h, w = arrays[idx[0]].shape[:2]
             batch = np.stack([arrays[i] for i in idx]) if len(idx) > 1 else arrays[idx[0]][None]
+            if not batch.flags.writeable:  # a view of PIL's buffer: torch wants its own memory
+                batch = batch.copy()
             t = torch.from_numpy(batch).to(self.device, non_blocking=True)
             t = t.permute(0, 3, 1, 2).float()
             t = self._resize_crop(t, h, w)
@@ -347,24 +337,94 @@ def load_backbone(spec: BackboneSpec, device: Any = "auto", *, allow_download: b
     return backbone
 
 
+def backbone_key(spec: BackboneSpec) -> str:
+    """The key embeddings are cached under: the architecture and where its weights come from
+    (a tag, or a file by name and size), which also fix the preprocessing. Computed without
+    torch or open_clip, so a warm run can find its embeddings without loading anything."""
+    pretrained = spec.pretrained
+    if pretrained is None and not spec.model.startswith((LOCAL_DIR_PREFIX, HF_HUB_PREFIX)):
+        src = "random"
+    elif spec.model.startswith(HF_HUB_PREFIX):
+        src = "hub"
+    else:
+        raw = spec.model if spec.model.startswith(LOCAL_DIR_PREFIX) else pretrained
+        path = Path(os.path.expanduser(raw[len(LOCAL_DIR_PREFIX):])) if raw.startswith(LOCAL_DIR_PREFIX) else None
+        if path is not None:
+            path = _local_dir_weights(path)
+        elif _looks_like_path(raw) or Path(os.path.expanduser(raw)).is_file():
+            path = Path(os.path.expanduser(raw))
+        src = raw
+        if path is not None:
+            try:
+                src = f"file:{path.name}:{path.stat().st_size}"
+            except OSError:
+                src = f"file:{path.name}:0"
+    return f"{spec.model}|{src}"
+
+
+class LazyBackbone:
+    """A backbone that loads its model the first time it is asked to embed.
+
+    A run whose embeddings all come from the cache never pays for torch, open_clip and the
+    weights; the cache key (:func:`backbone_key`) is known without them. Loading errors
+    (``WeightsUnavailable``, ``ValueError``, ``DeviceUnavailable``) are raised on first use.
+    """
+
+    def __init__(self, spec: BackboneSpec, device: Any = "auto", batch_size: int | None = None,
+                 loader=None):
+        self.spec = spec
+        self._device = device
+        self._batch_size = batch_size
+        self._loader = loader or load_backbone
+        self._loaded: Backbone | None = None
+
+    @property
+    def key(self) -> str:
+        return backbone_key(self.spec)
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded is not None
+
+    def load(self) -> Backbone:
+        if self._loaded is None:
+            try:
+                self._loaded = self._loader(self.spec, self._device, batch_size=self._batch_size)
+            except ValueError as exc:  # not an open_clip architecture: the user's --model
+                raise WeightsUnavailable(str(exc), model=self.spec.model, pretrained=self.spec.pretrained) from exc
+        return self._loaded
+
+    def __getattr__(self, name: str):  # dim, batch_size, embed_images, embed_texts, ...: load
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.load(), name)
+
+    def __repr__(self) -> str:
+        return f"LazyBackbone({self.spec.label!r}, loaded={self.loaded})"
+
+
 def load_for_run(model: str | None, pretrained: str | None, device: Any = "auto",
-                 batch_size: int | None = None) -> tuple[Backbone | None, str | None]:
-    """The backbone for a cull/score/group run, and a warning when there is none.
+                 batch_size: int | None = None) -> tuple[LazyBackbone | None, str | None]:
+    """The backbone for a cull/score/group run (loaded when first used), and a warning when
+    there is none.
 
     Without an explicit ``--model``/``--pretrained`` missing weights are a warning (grouping by
-    capture time and hashes still works); with one they are an error (WeightsUnavailable or
-    ValueError), as is a device this machine lacks (DeviceUnavailable).
+    capture time and hashes still works); with one, a missing weights file is an error now
+    (WeightsUnavailable) and anything found only when loading (a tag not cached, a damaged
+    file, a device this machine lacks) is raised on first use.
     """
     from .spec import spec_from_options
     from .weights import surely_absent
 
     spec, implicit = spec_from_options(model, pretrained)
-    try:
-        if implicit and surely_absent(spec) and not download_allowed():
-            raise WeightsUnavailable("default weights not cached", model=spec.model, pretrained=spec.pretrained)
-        return load_backbone(spec, device, batch_size=batch_size), None
-    except (WeightsUnavailable, ValueError):
-        if not implicit:
-            raise
-    return None, (f"no weights for the default {spec.label} backbone here; grouping by capture time and perceptual "
-                  "hashes only (pass --model/--pretrained PATH to use a local checkpoint, --no-embeddings to silence this).")
+    if implicit and surely_absent(spec) and not download_allowed():
+        return None, (f"no weights for the default {spec.label} backbone here; grouping by capture time and perceptual "
+                      "hashes only (pass --model/--pretrained PATH to use a local checkpoint, --no-embeddings to "
+                      "silence this).")
+    raw = spec.pretrained or ""
+    if not implicit and not raw.startswith(LOCAL_DIR_PREFIX) and _looks_like_path(raw) \
+            and not Path(os.path.expanduser(raw)).is_file():
+        raise WeightsUnavailable(f"the weights file {raw} does not exist. Pass an existing checkpoint "
+                                 "(--pretrained PATH.safetensors or .pt/.bin), or --no-embeddings.",
+                                 model=spec.model, pretrained=spec.pretrained, searched=[raw])
+    return LazyBackbone(spec, device, batch_size), None

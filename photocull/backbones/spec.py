@@ -2,7 +2,7 @@
 
 A :class:`BackboneSpec` says what to load (an open_clip name and a tag, file or folder);
 :data:`BACKBONES` names the ones photocull uses, in the manner of open_clip's pretrained
-registry: adding a backbone is one entry here, and ``--backbone NAME`` offers it.
+registry: adding a backbone is one entry here, and ``--model NAME`` finds its weights.
 No torch here: the CLI builds its choices and checks for weights cheaply.
 """
 

@@ -20,12 +20,13 @@ def embed_stream(backbone: Backbone, items: Iterable[tuple[Any, np.ndarray | Non
     by the decoder) are skipped. The iterator is pulled lazily, so the pool keeps decoding
     while a batch runs.
     """
-    bs = max(1, int(batch_size or backbone.batch_size))
+    bs = 0  # read from the backbone at the first image: a lazy backbone with nothing to embed stays unloaded
     keys: list[Any] = []
     images: list[np.ndarray] = []
     for key, image in items:
         if image is None:
             continue
+        bs = bs or max(1, int(batch_size or backbone.batch_size))
         keys.append(key)
         images.append(image)
         if len(images) >= bs:

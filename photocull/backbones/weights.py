@@ -276,10 +276,11 @@ def unavailable_message(spec: BackboneSpec, res: Resolution) -> str:
         head = (f"The weights for {what} are not on this machine, and downloading is off "
                 f"(photocull never waits on a network unless told to).")
     looked = "\n".join(f"  - {s}" for s in res.searched) or "  (nowhere: nothing to look for)"
-    if spec.model.startswith(HF_HUB_PREFIX):
-        create = f"open_clip.create_model('{spec.model}')"
+    if (spec.model, spec.pretrained) == ("ViT-B-16", "openai"):  # what 'models download clip' fetches
+        fetch = "run 'photocull models download clip' (on this machine, or on a connected one"
     else:
-        create = f"open_clip.create_model('{spec.model}', pretrained='{spec.pretrained}')"
+        fetch = (f"run this command once with PHOTOCULL_ALLOW_DOWNLOAD=1 set, so open_clip fetches "
+                 f"'{spec.label}' (here, or on a connected machine")
     return (
         f"{head}\n"
         f"Looked in:\n{looked}\n"
@@ -288,11 +289,7 @@ def unavailable_message(spec: BackboneSpec, res: Resolution) -> str:
         "or --pretrained local-dir:DIR (open_clip_config.json + weights);\n"
         "  - score without this model: --scorer technical; or skip embeddings for grouping: "
         "--no-embeddings;\n"
-        "  - download it: allow downloads here (--allow-download or PHOTOCULL_ALLOW_DOWNLOAD=1), "
-        "or on a connected machine run\n"
-        f"      python -c \"import open_clip; {create}\"\n"
-        "    and copy its ~/.cache/huggingface/hub folder (or the single weights file, then "
-        "--pretrained PATH) to this machine."
+        f"  - download it: {fetch}, then copy its ~/.cache/huggingface/hub folder here)."
     )
 
 

@@ -55,7 +55,7 @@ def _scorer(settings: Settings, mode: str, backbone, told: list[str]):
 
     c = settings.cull
     request = dict(thresholds=settings.technical, backbone=backbone, weights=Path(c.weights) if c.weights else None,
-                   device=c.device, exhaustive=c.exhaustive, batch_size=c.batch_size)
+                   device=c.device, exhaustive=c.exhaustive_series(), seed=c.seed, batch_size=c.batch_size)
     name = "technical" if mode == "group" else c.scorer.lower()
     try:
         if name == "auto":
@@ -121,9 +121,16 @@ def execute(ctx: typer.Context, mode: str) -> None:
 
         journal = Journal(paths.shoot_folder(shoot))
         writer = create_writer(c.targets(), c.label_picks, c.reject, c.keep_mtime, c.sidecar_naming, journal)
-    with interrupt_message(), progress_bars(not c.quiet) as progress:
-        result = run(shoot, scorer, opts, writer=writer, progress=progress, backbone=backbone, journal=journal,
-                     executor=executor)
+    from ..backbones import WeightsUnavailable
+    from ..runtime import DeviceUnavailable
+    from ..scorers import ScorerUnavailable
+
+    try:  # models load when first needed (a warm run may need none): their errors come from here
+        with interrupt_message(), progress_bars(not c.quiet) as progress:
+            result = run(shoot, scorer, opts, writer=writer, progress=progress, backbone=backbone, journal=journal,
+                         executor=executor)
+    except (ScorerUnavailable, WeightsUnavailable, DeviceUnavailable) as exc:
+        fail(str(exc))
     add_run_warnings(result, told)
     if not opts.dry_run:  # a dry run leaves the card untouched
         save_last_run(result, shoot)

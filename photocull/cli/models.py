@@ -1,4 +1,4 @@
-"""``photocull models``: where weights are looked for, and importing the official FGAesQ checkpoint."""
+"""``photocull models``: downloading weights, where they are looked for, importing a checkpoint."""
 
 from __future__ import annotations
 
@@ -12,7 +12,80 @@ from rich.markup import escape
 from .app import app
 from .errors import EXIT_PARTIAL, error, fail
 
-models_app = typer.Typer(help="Model weights: where they are, and importing the official FGAesQ checkpoint.", no_args_is_help=True)
+models_app = typer.Typer(help="Model weights: download them, see where they are, import a checkpoint you have.",
+                         no_args_is_help=True)
+DOWNLOADABLE = ("fgaesq", "clip")
+
+
+def _human(n: int | None) -> str:
+    """Decimal units, as the progress bar counts them."""
+    if n is None:
+        return "size unknown"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _rich_tqdm(bars, label: str) -> type:
+    """The tqdm interface the hub client drives, drawn as a rich bar (resumed bytes count)."""
+    from tqdm.auto import tqdm
+
+    class RichTqdm(tqdm):
+        def __init__(self, *args, **kwargs):
+            total, initial = kwargs.get("total"), kwargs.get("initial") or 0
+            kwargs["disable"] = True  # tqdm draws nothing; rich does
+            super().__init__(*args, **kwargs)
+            self._task = bars.add_task(f"downloading {label}", total=total, completed=initial)
+
+        def update(self, n=1):
+            bars.advance(self._task, n or 0)
+
+        def close(self):
+            super().close()
+
+    return RichTqdm
+
+
+@models_app.command("download")
+def download(
+    name: str = typer.Argument(..., metavar="NAME",
+                               help="fgaesq: the published FGAesQ checkpoint (yzc002/FGAesQ); clip: open_clip's "
+                                    "ViT-B-16 'openai' weights (grouping, --scorer clip)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Download model weights from the Hugging Face hub into the model cache.
+
+    The size is shown before anything is fetched; an interrupted download resumes when you run
+    the same command again; the file is checked against the hub's SHA-256. Afterwards
+    'photocull cull SHOOT/' uses the weights by itself. HF_ENDPOINT selects a mirror.
+
+    Examples:
+
+      photocull models download fgaesq
+
+      photocull models download clip
+    """
+    from ..model.hub import DownloadError, download as fetch
+
+    key = name.lower()
+    if key not in DOWNLOADABLE:
+        fail(f"unknown model {name!r}: choose {' or '.join(DOWNLOADABLE)}")
+    err = Console(stderr=True, highlight=False)
+
+    def plan(remote) -> None:
+        err.print(escape(f"{remote.repo_id}/{remote.filename}: {_human(remote.size)}"))
+
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    bars = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                    TimeRemainingColumn(), console=err, transient=False, disable=quiet)
+    try:
+        with bars:
+            path = fetch(key, on_plan=plan, progress=not quiet, tqdm_class=_rich_tqdm(bars, key))
+    except DownloadError as exc:
+        fail(str(exc), EXIT_PARTIAL)
+    Console(highlight=False).print(f"stored {escape(str(path))}")
 app.add_typer(models_app, name="models")
 
 
@@ -22,9 +95,11 @@ def import_fgaesq(
     dest: Optional[Path] = typer.Option(None, help="Where to store it (default: the model cache, used by --scorer auto)."),
     half: bool = typer.Option(False, "--half", help="Store float16 weights (half the size)."),
 ) -> None:
-    """Convert the published FGAesQ checkpoint (yzc002/FGAesQ) into photocull's safetensors.
+    """Convert an FGAesQ checkpoint you already have into the model folder's safetensors.
 
     Reports missing and unexpected keys. Afterwards 'photocull cull SHOOT/' uses it by itself.
+    (Not needed for --weights, which takes the official file as it is, nor after
+    'photocull models download fgaesq', which does this for you.)
 
     Example:  photocull models import-fgaesq ~/Downloads/FGAesQ.pth
     """

@@ -114,13 +114,15 @@ def _short(exc: BaseException) -> str:
 
 def download(name: str, *, endpoint: str | None = None, cache_dir: str | os.PathLike | None = None,
              model_dir: str | os.PathLike | None = None, token: str | bool | None = None,
-             on_plan: Callable[[RemoteFile], None] | None = None, progress: bool = True) -> Path:
+             on_plan: Callable[[RemoteFile], None] | None = None, progress: bool = True,
+             tqdm_class: type | None = None) -> Path:
     """Fetch ``name`` (``"fgaesq"`` or ``"clip"``) and return where photocull will now find it.
 
     ``on_plan(remote)`` is called before the transfer (show the size, ask, ...). An interrupted
     transfer resumes on the next call. The file is checked against the hub's SHA-256; a
     mismatch deletes it and raises :class:`DownloadError`. For ``fgaesq`` the checkpoint is
     then converted into ``<model_dir>/fgaesq.safetensors`` (default: the model folder).
+    ``tqdm_class``: the progress bar (a tqdm subclass; default the hub client's own).
     """
     remote = plan_download(name, endpoint=endpoint, token=token)
     if on_plan is not None:
@@ -130,7 +132,7 @@ def download(name: str, *, endpoint: str | None = None, cache_dir: str | os.Path
     try:
         path = Path(hf_hub_download(remote.repo_id, remote.filename, revision=remote.revision,
                                     cache_dir=_cache_dir(cache_dir), endpoint=_endpoint(endpoint),
-                                    token=token, tqdm_class=None if progress else _silent_tqdm()))
+                                    token=token, tqdm_class=(tqdm_class if progress else _silent_tqdm())))
     except Exception as exc:
         raise DownloadError(f"downloading {remote.repo_id}/{remote.filename} failed: {_short(exc)}. "
                             "Run the same command again to resume.") from exc

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from photocull.model.paths import default_model_dir
 
-__all__ = ["CONVERTED_DIR", "SOURCE_METADATA_KEY", "WeightsError", "file_sha256", "load_fgaesq_model",
+__all__ = ["CONVERTED_DIR", "SOURCE_METADATA_KEY", "WeightsError", "check_weights_file", "file_sha256", "is_photocull_file", "load_fgaesq_model",
            "load_fgaesq_weights", "token_convention"]
 
 CONVERTED_DIR = "converted"  # under the model folder
@@ -46,14 +46,15 @@ def _is_photocull_file(path: Path) -> bool:
         return False
 
 
+is_photocull_file = _is_photocull_file  # a .safetensors photocull wrote (config in its metadata)
+
+
 _HINT = ("Pass the official FGAesQ checkpoint (yzc002/FGAesQ, a .pt/.pth/.bin) or a .safetensors "
          "file written by photocull.")
 
 
-def load_fgaesq_weights(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Path:
-    """A photocull ``.safetensors`` for ``path``: the file itself when it is one, else its
-    conversion (made once, cached as ``<cache_dir>/fgaesq-<sha256[:16]>.safetensors``;
-    default cache: ``<model folder>/converted``). Raises :class:`WeightsError`."""
+def check_weights_file(path: str | os.PathLike) -> Path:
+    """The cheap checks (there, a file, not empty), before anything is read. Raises WeightsError."""
     p = Path(path)
     if not p.exists():
         raise WeightsError(f"{p}: no such file. {_HINT}")
@@ -61,6 +62,14 @@ def load_fgaesq_weights(path: str | os.PathLike, cache_dir: str | os.PathLike | 
         raise WeightsError(f"{p}: not a file. {_HINT}")
     if p.stat().st_size == 0:
         raise WeightsError(f"{p}: the file is empty (an interrupted download?). {_HINT}")
+    return p
+
+
+def load_fgaesq_weights(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Path:
+    """A photocull ``.safetensors`` for ``path``: the file itself when it is one, else its
+    conversion (made once, cached as ``<cache_dir>/fgaesq-<sha256[:16]>.safetensors``;
+    default cache: ``<model folder>/converted``). Raises :class:`WeightsError`."""
+    p = check_weights_file(path)
     if _is_photocull_file(p):
         return p
     cache = Path(cache_dir) if cache_dir is not None else default_model_dir() / CONVERTED_DIR

@@ -116,7 +116,7 @@ def run(
         series = stages.group(frames, backbone, opts.group)
     faces_before = stages.face_reports(slots) if opts.faces else {}
     with clock("score"):
-        scores = stages.score(frames, series, scorer, opts.faces, progress)
+        scores = stages.score(frames, series, scorer, opts.faces, progress, cache, slots.frame_idents(), opts)
         stages.rate(frames, series, scores, opts.top_k, opts.stars)
     if opts.faces:
         stages.remember_faces(cache, slots, faces_before)

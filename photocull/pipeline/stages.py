@@ -37,6 +37,10 @@ class Slots:
     def frames(self) -> list[FrameResult]:
         return [fr for fr in self.results if fr is not None]
 
+    def frame_idents(self) -> list[FileIdent | None]:
+        """The identity of each of :meth:`frames`, in the same order."""
+        return [self.idents[k] for k, fr in enumerate(self.results) if fr is not None]
+
     def ident_of(self) -> dict[int, FileIdent | None]:
         """id(FrameResult) -> its identity (for the writer's cache relink)."""
         return {id(fr): self.idents[k] for k, fr in enumerate(self.results) if fr is not None}
@@ -85,7 +89,10 @@ def look_up(scanned: ScanResult, cache: Cache, executor: Executor, scorer: Score
         if ident in cached:
             hit = from_cache_entry(cached[ident], path=f.path, fmt=f.fmt, size=f.size, mtime_ns=f.mtime_ns,
                                    companions=f.companions, faces=opts.faces)
-        if hit is None or scorer.needs_images or (model_key and ident not in cached_emb):
+        # A scorer that keeps its scores (cache_key) gets working images later, and only for
+        # the series whose scores are not in the cache (see score()).
+        wants_image = scorer.needs_images and getattr(scorer, "cache_key", None) is None
+        if hit is None or wants_image or (model_key and ident not in cached_emb):
             slots.todo.append(k)
             continue
         frame, analysis = hit
@@ -146,8 +153,11 @@ def group(frames: Sequence[FrameResult], backbone, opts: GroupOptions) -> list[S
     """Series of near-duplicates; each frame learns its series id."""
     analyses = [fr.analysis for fr in frames]
     embeddings = None
-    if backbone is not None and frames:
-        embeddings = np.zeros((len(frames), backbone.dim), dtype=np.float32)
+    # The width comes from the vectors themselves: a backbone not loaded (every embedding
+    # came from the cache) stays unloaded.
+    dim = next((len(a.embedding) for a in analyses if a.embedding is not None), None)
+    if backbone is not None and dim is not None:
+        embeddings = np.zeros((len(frames), dim), dtype=np.float32)
         for row, a in enumerate(analyses):
             if a.embedding is not None:
                 embeddings[row] = a.embedding
@@ -165,16 +175,96 @@ def group(frames: Sequence[FrameResult], backbone, opts: GroupOptions) -> list[S
 
 
 def score(frames: Sequence[FrameResult], series: list[Series], scorer: Scorer, faces: bool,
-          progress: Progress) -> list[FrameScore]:
-    """Every frame's score (face flags judged against series mates when asked)."""
+          progress: Progress, cache: Cache | None = None, idents: Sequence[FileIdent | None] | None = None,
+          opts: CullOptions | None = None) -> list[FrameScore]:
+    """Every frame's score (face flags judged against series mates when asked).
+
+    A scorer with a ``cache_key`` has its scores kept per series: a series whose members (by
+    content, in order, with the same series id) were scored before with the same key is read
+    back, so a warm run never calls the scorer nor loads its model. The other series are
+    scored, their frames' working images decoded first where the cache had none.
+    """
     if not frames:
         return []
     analyses = [fr.analysis for fr in frames]
-    advance = progress.stage("Scoring", len(frames)) if scorer.needs_images else None
-    scores = scorer.score(series, analyses, progress=advance)
+    key = getattr(scorer, "cache_key", None) if cache is not None and idents is not None else None
+    out: list[FrameScore | None] = [None] * len(frames)
+    todo = list(series)
+    if key:
+        todo = []
+        for s in series:
+            hit = _cached_series_scores(cache, key, s, idents)
+            if hit is None:
+                todo.append(s)
+            else:
+                for i, fs in zip(s.members, hit):
+                    out[i] = fs
+    if todo:
+        members = [i for s in todo for i in s.members]
+        if scorer.needs_images:
+            _ensure_images(frames, members, opts or CullOptions())
+        advance = progress.stage("Scoring", len(members)) if scorer.needs_images else None
+        extra = {}
+        if getattr(scorer, "needs_sources", False):
+            extra["sources"] = [(fr.frame.path, fr.frame.fmt) for fr in frames]
+        fresh = scorer.score(todo, analyses, progress=advance, **extra)
+        for i in members:
+            out[i] = fresh[i]
+        if key:
+            for s in todo:
+                ids = _series_idents(s, idents)
+                if ids is not None:
+                    cache.store_scores(zip(ids, (out[i] for i in s.members)), _series_key(key, s, ids))
+    scores = [fs if fs is not None else FrameScore(0.0, problems=["not scored"]) for fs in out]
     if faces:
         scores = with_face_flags(series, analyses, scores, [fr.frame for fr in frames])
     return scores
+
+
+def _series_idents(s: Series, idents: Sequence[FileIdent | None]) -> list[FileIdent] | None:
+    """The members' identities, or None when one is unknown or two share content (their
+    scores could differ but would be stored under one content hash)."""
+    ids = [idents[i] for i in s.members]
+    if any(i is None for i in ids) or len({i.content_hash for i in ids}) != len(ids):
+        return None
+    return ids
+
+
+def _series_key(key: str, s: Series, ids: Sequence[FileIdent]) -> str:
+    """Scores of a series member are valid for these members in this order under this id (the
+    id and order seed FGAesQ's pairs) and this scorer key."""
+    import hashlib
+
+    members = hashlib.sha256(f"{s.id}|{','.join(i.content_hash for i in ids)}".encode()).hexdigest()[:16]
+    return f"{key}|series:{members}"
+
+
+def _cached_series_scores(cache: Cache, key: str, s: Series, idents) -> list[FrameScore] | None:
+    ids = _series_idents(s, idents)
+    if ids is None:
+        return None
+    hit = cache.load_scores(ids, _series_key(key, s, ids))
+    if len(hit) != len(ids):
+        return None
+    return [hit[i] for i in ids]
+
+
+def _ensure_images(frames: Sequence[FrameResult], members: Sequence[int], opts: CullOptions) -> None:
+    """Working images for frames the cache answered without one (their series must be scored)."""
+    from ..analyse import working_image
+    from ..decode import decode
+
+    for i in members:
+        fr = frames[i]
+        if fr.analysis.image is not None:
+            continue
+        try:
+            d = decode(fr.frame.path, fr.frame.fmt, decode_size=opts.analyse.decode_size,
+                       max_pixels=opts.analyse.max_pixels)
+        except Exception as exc:  # noqa: BLE001 - read fine before; now it does not: that frame's error
+            fr.errors.append(FileError(fr.frame.path, "score", "could not be read again for scoring", repr(exc)))
+            continue
+        fr.analysis.image = working_image(d.image, opts.working_size)
 
 
 def rate(frames: Sequence[FrameResult], series: list[Series], scores: list[FrameScore], top_k: int,

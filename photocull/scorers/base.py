@@ -24,15 +24,33 @@ class Scorer(Protocol):
     name: str  # what --scorer selects
     needs_images: bool  # keep the decoded working image for score()
     needs_embeddings: bool  # needs CLIP image embeddings (create_scorer refuses without a backbone)
+    # Optional attributes (read with getattr, default False / None):
+    #   needs_sources: bool -- score() also takes ``sources=[(path, format), ...]`` aligned with
+    #       the analyses, to decode the files itself (FGAesQ scores the full-resolution image).
+    #   cache_key: str | None -- set when the scores are worth keeping: the same key, the same
+    #       series members and the same frames give the same scores, so a warm run reads them
+    #       from the cache and the scorer (and its model) is never used. Include the scorer's
+    #       version, weights and settings in it (photocull.cache.scores_key).
 
     def score(
         self, series: Sequence[Series], analyses: Sequence[Analysis], progress: Callable[[int], None] | None = None
     ) -> list[FrameScore]:
-        """One FrameScore per analysis (same order); 0..10, higher is better.
+        """One FrameScore per analysis (same order); 0..10, higher is better. Only the frames
+        of ``series`` need scores (the pipeline may pass a subset of the series).
 
         Slow (model) scorers call ``progress(n)`` as n more frames are scored.
         """
         ...
+
+
+def thresholds_hash(thresholds: Any) -> str:
+    """A short digest of a settings dataclass (the technical thresholds behind problem flags),
+    for scorers' cache keys: other settings, other scores."""
+    import dataclasses
+    import hashlib
+
+    items = sorted(dataclasses.asdict(thresholds).items()) if dataclasses.is_dataclass(thresholds) else thresholds
+    return hashlib.sha256(repr(items).encode()).hexdigest()[:8]
 
 
 class ScorerUnavailable(ValueError):
@@ -48,7 +66,8 @@ class ScorerRequest:
     backbone: Any = None  # a loaded CLIP backbone (photocull.backbones.Backbone) or None
     weights: Path | None = None  # model weights the user named
     device: str = "auto"
-    exhaustive: bool = False
+    exhaustive: bool | None = None  # FGAesQ series mode: True all pairs, False O(n), None auto
+    seed: int = 0  # FGAesQ single-image mode: the official code's random.seed
     batch_size: int | None = None
     model: Any = None  # an already built model (benchmarks, tests) instead of weights
 

@@ -14,7 +14,8 @@ from typing import Sequence
 import numpy as np
 
 from ..records import Analysis, FrameScore, Series
-from .base import ScorerRequest, register_scorer
+from ..cache import scores_key
+from .base import ScorerRequest, register_scorer, thresholds_hash
 from .technical import TechnicalThresholds, score_series as technical_series
 
 PROMPT_PAIRS: tuple[tuple[str, str, str], ...] = (
@@ -40,11 +41,22 @@ class ClipIQAScorer:
     needs_images = False
     needs_embeddings = True
 
+    version = "1"
+
     def __init__(self, backbone, thresholds: TechnicalThresholds | None = None):
         self.backbone = backbone
         self.thresholds = thresholds or TechnicalThresholds()
-        texts = [t for _, pos, neg in PROMPT_PAIRS for t in (pos, neg)]
-        self.text_emb = backbone.embed_texts(texts).astype(np.float32)
+        self._text_emb: np.ndarray | None = None
+        # The prompts' embeddings need the model loaded: kept scores spare a warm run that.
+        key = getattr(backbone, "key", None)
+        self.cache_key = key and scores_key(self.name, f"{self.version}-t{thresholds_hash(self.thresholds)}", key)
+
+    @property
+    def text_emb(self) -> np.ndarray:
+        if self._text_emb is None:
+            texts = [t for _, pos, neg in PROMPT_PAIRS for t in (pos, neg)]
+            self._text_emb = self.backbone.embed_texts(texts).astype(np.float32)
+        return self._text_emb
 
     def score(self, series: Sequence[Series], analyses: Sequence[Analysis], progress=None) -> list[FrameScore]:
         out: list[FrameScore | None] = [None] * len(analyses)

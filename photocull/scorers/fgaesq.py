@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from ..records import Analysis, FrameScore, Series
-from .base import ScorerRequest, ScorerUnavailable, register_scorer
+from .base import ScorerRequest, ScorerUnavailable, register_scorer, thresholds_hash
 from .technical import TechnicalThresholds, score_series as technical_series
 
 
@@ -66,25 +66,34 @@ def _similarity(members: Sequence[Analysis]) -> np.ndarray:
 
 
 class FGAesQScorer:
+    """FGAesQ over series. The model is built on first use (``loader``), so a warm run whose
+    scores are all in the cache (:attr:`cache_key`) never loads it."""
+
     name = "fgaesq"
     needs_images = True
     needs_embeddings = False  # used for the medoid when present
+    needs_sources = True  # score() decodes each file at full resolution (the official input)
 
     def __init__(
         self,
-        model,
+        model=None,
         *,
+        loader=None,
         device: str = "cpu",
-        exhaustive: bool | None = False,
+        exhaustive: bool | None = None,
         batch_size: int = 16,
         weights: Path | None = None,
+        weights_id: str | None = None,
         thresholds: TechnicalThresholds | None = None,
         seed: int = 0,
         tokens: str = "official",
     ):
         if tokens not in ("official", "photocull"):
             raise ValueError(f"tokens must be 'official' or 'photocull', not {tokens!r}")
-        self.model = model
+        if (model is None) == (loader is None):
+            raise ValueError("give the model or a loader, not both or neither")
+        self._model = model
+        self._loader = loader  # () -> (model, device string)
         self.device = device
         self.exhaustive = exhaustive
         self.batch_size = batch_size
@@ -94,12 +103,28 @@ class FGAesQScorer:
         self.tokens = tokens
         mode = {True: "-exhaustive", None: "-auto"}.get(exhaustive, "")
         self.version = (f"2-official-seed{seed}" if tokens == "official" else "1") + mode
+        # Scores are kept only for weights with a file identity (a model built in memory has none).
+        self.cache_key = None if weights_id is None else _scores_key(self.version, weights_id, self.thresholds)
+
+    @property
+    def model(self):
+        """The FGAesQ module, loaded on first use."""
+        if self._model is None:
+            self._model, self.device = self._loader()
+        return self._model
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
 
     def score(self, series: Sequence[Series], analyses: Sequence[Analysis], progress=None,
               sources: Sequence | None = None) -> list[FrameScore]:
         """Scores of every frame. ``sources`` (aligned with ``analyses``) gives each frame's
         full-resolution image (as :func:`load_full_resolution` takes it); without it the working images are scored,
         which matches the official numbers only when they are the full-resolution decode."""
+        if not series:
+            return [FrameScore(0.0, problems=["not scored"]) for _ in analyses]
+        self.model  # load now (also settles self.device)
         if self.tokens == "photocull":
             aesthetic = self._score_photocull(series, analyses, progress)
         else:
@@ -159,27 +184,65 @@ class FGAesQScorer:
         return {idx: float(res.scores[k]) for s, res in zip(series, results) for k, idx in enumerate(s.members)}
 
 
+def _scores_key(version: str, weights_id: str, thresholds: TechnicalThresholds) -> str:
+    """Version (tokens, seed, series mode), weights and the technical thresholds behind the
+    problem flags: any change misses the cache instead of reading scores of another setting."""
+    from ..cache import scores_key
+
+    return scores_key("fgaesq", f"{version}-t{thresholds_hash(thresholds)}", weights_id)
+
+
+def weights_identity(path: Path) -> str:
+    """Who a weights file is, cheaply (no hashing of a GB file on every run): resolved path,
+    size and mtime; a replaced or edited file gets a new identity."""
+    import hashlib
+
+    st = path.stat()
+    return hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
+def _check_weights_file(p: Path) -> str:
+    """Cheap checks now (the file is there and not empty) and the token convention; the rest
+    (reading, converting) when the model is first needed. Raises WeightsError."""
+    from ..model.weights import check_weights_file, is_photocull_file, token_convention
+
+    check_weights_file(p)
+    return token_convention(p) if is_photocull_file(p) else "official"
+
+
 def load_scorer(weights: Path | None, device: str, **kwargs) -> FGAesQScorer:
     """FGAesQ from ``weights`` (the official ``.pt/.pth/.bin``, converted once and cached, or a
-    photocull ``.safetensors``; default: the model folder). Raises ``FileNotFoundError`` when
-    there are none and :class:`photocull.model.weights.WeightsError` for an unusable file."""
-    import torch
+    photocull ``.safetensors``; default: the model folder), loaded when first used. Raises
+    ``FileNotFoundError`` when there are none and :class:`photocull.model.weights.WeightsError`
+    for an unusable file (now for the cheap checks, on first use for the rest)."""
+    from ..model.paths import default_model_dir, find_model
 
-    from ..runtime import pick_device
-    from ..model.checkpoint import load_model
-    from ..model.paths import find_model
-    from ..model.weights import load_fgaesq_model, token_convention
-
-    dev = pick_device(device)
     if weights is not None:
-        model, convention = load_fgaesq_model(weights, device=str(dev))
+        path = Path(weights)
+        convention = _check_weights_file(path)
     else:
-        model = load_model(device=dev)
-        convention = token_convention(find_model())
+        path = find_model()
+        if path is None:
+            raise FileNotFoundError(f"no FGAesQ weights in {default_model_dir()}")
+        convention = _check_weights_file(path)
     kwargs.setdefault("tokens", convention)
-    if dev.type == "cpu":
-        torch.set_num_threads(max(1, torch.get_num_threads()))
-    return FGAesQScorer(model, device=str(dev), weights=weights, **kwargs)
+
+    def load():
+        import torch
+
+        from ..model.weights import WeightsError, load_fgaesq_model
+        from ..runtime import DeviceUnavailable, pick_device
+
+        try:
+            dev = pick_device(device)
+            model, _ = load_fgaesq_model(path, device=str(dev))
+        except (WeightsError, DeviceUnavailable, OSError) as exc:  # the user's file or machine: say so
+            raise ScorerUnavailable(f"{exc}\n{ALTERNATIVES}") from exc
+        if dev.type == "cpu":
+            torch.set_num_threads(max(1, torch.get_num_threads()))
+        return model, str(dev)
+
+    return FGAesQScorer(loader=load, device=device, weights=weights, weights_id=weights_identity(path), **kwargs)
 
 
 def _weights_missing(req: ScorerRequest) -> str | None:
@@ -190,17 +253,19 @@ def _weights_missing(req: ScorerRequest) -> str | None:
     return f"no FGAesQ weights in {default_model_dir()}"
 
 
+ALTERNATIVES = ("Alternatives: --weights FILE (the official FGAesQ .pt/.pth/.bin as published, or a photocull "
+                ".safetensors), 'photocull models download fgaesq', or --scorer technical.")
+
+
 @register_scorer("fgaesq", label="FGAesQ", auto_rank=30, unavailable=_weights_missing)
 def create(req: ScorerRequest) -> FGAesQScorer:
     """From ``req.model`` (built already) or the weights file (default: the model cache)."""
-    from ..runtime import DeviceUnavailable
-
-    kwargs = dict(exhaustive=req.exhaustive, batch_size=req.batch_size or 16, thresholds=req.thresholds)
+    kwargs = dict(exhaustive=req.exhaustive, batch_size=req.batch_size or 16, thresholds=req.thresholds,
+                  seed=req.seed)
     if req.model is not None:
         return FGAesQScorer(req.model, device=str(next(req.model.parameters()).device), weights=req.weights, **kwargs)
     try:
         return load_scorer(req.weights, req.device, **kwargs)
-    except (FileNotFoundError, DeviceUnavailable, ValueError, OSError) as exc:
-        raise ScorerUnavailable(
-            f"{exc}\nAlternatives: --weights PATH.safetensors, 'photocull models import-fgaesq CHECKPOINT', "
-            "or --scorer technical.") from exc
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        raise ScorerUnavailable(f"{exc}\n{ALTERNATIVES}") from exc
+

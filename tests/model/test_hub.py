@@ -265,3 +265,44 @@ def test_unknown_name_and_unreachable_hub_are_user_errors(monkeypatch, no_networ
         plan_download("nope")
     with pytest.raises(DownloadError, match="cannot reach"):
         plan_download("fgaesq", endpoint="http://127.0.0.1:9")  # nothing listens on port 9
+
+
+def test_cli_download_then_cull_finds_the_weights_by_itself(hub, tmp_path):
+    """``photocull models download fgaesq`` against the local hub, then ``photocull cull SHOOT
+    --dry-run`` with no --scorer or --weights scores with FGAesQ (auto finds the download)."""
+    import json as _json
+    from datetime import datetime
+
+    from typer.testing import CliRunner
+
+    from photocull.cli import app
+    from tests.conftest import save_jpeg, scene
+
+    data = _tiny_official_bytes(tmp_path)
+    hub.files["yzc002/FGAesQ"] = {"README.md": b"# FGAesQ\n", "best.pt": data}
+    runner = CliRunner()
+    res = runner.invoke(app, ["models", "download", "fgaesq"])
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())
+    size = f"yzc002/FGAesQ/best.pt: {len(data) / 1e6:.1f} MB"
+    assert size in said and said.index(size) < said.index("downloading fgaesq")  # the size first, then the bar
+    shoot = tmp_path / "shoot"
+    for k in range(2):
+        save_jpeg(shoot / f"A{k}.jpg", scene(k, (256, 192)), datetime(2026, 5, 1, 9, 0, k))
+    res = runner.invoke(app, ["cull", str(shoot), "--dry-run", "--json", "-", "-q", "--no-faces", "--no-embeddings"])
+    assert res.exit_code == 0, res.output
+    assert _json.loads(res.stdout[res.stdout.index("{"):])["scorer"] == "fgaesq"
+
+
+def test_cli_download_failure_is_a_message(hub, tmp_path):
+    from typer.testing import CliRunner
+
+    from photocull.cli import app
+
+    hub.files["yzc002/FGAesQ"] = {"best.pt": _tiny_official_bytes(tmp_path)}
+    hub.fail_gets = True
+    res = CliRunner().invoke(app, ["models", "download", "fgaesq", "-q"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "Run the same command again" in " ".join(res.output.split())
+    res = CliRunner().invoke(app, ["models", "download", "dino"])
+    assert res.exit_code == 2 and "fgaesq or clip" in res.output
