@@ -99,7 +99,7 @@ def execute(ctx: typer.Context, mode: str) -> None:
         from ..metadata.journal import Journal
 
         journal = Journal(paths.shoot_folder(shoot))
-        writer = create_writer(c.targets(), c.label_picks, c.reject, c.keep_mtime, c.sidecar_naming, journal)
+        writer = create_writer(journal=journal, **settings.writer_options())
     with progress_bars(not c.quiet) as progress:
         result = run(shoot, scorer, opts, writer=writer, progress=progress, backbone=backbone, journal=journal)
     save_last_run(result, shoot)

@@ -78,7 +78,7 @@ def run(
         series = stages.group(frames, backbone, opts.group)
     with clock("score"):
         scores = stages.score(frames, series, scorer, opts.faces, progress)
-        stages.rate(frames, series, scores, opts.top_k, opts.stars)
+        stages.rate(frames, series, scores, opts.top_k, opts.stars, keep=opts.keep, reject=opts.reject)
     with clock("write"):
         if opts.write and writer is not None:
             stages.write(frames, writer, opts.dry_run, cache, slots, progress)

@@ -168,9 +168,9 @@ def score(frames: Sequence[FrameResult], series: list[Series], scorer: Scorer, f
 
 
 def rate(frames: Sequence[FrameResult], series: list[Series], scores: list[FrameScore], top_k: int,
-         stars: StarMapping) -> list[Rating]:
-    """Picks and stars; working images are dropped (no later stage needs them)."""
-    ratings = pick(series, scores, top_k=top_k, mapping=stars)
+         stars: StarMapping, *, keep: int | None = None, reject: bool = False) -> list[Rating]:
+    """Picks, stars and rejects; working images are dropped (no later stage needs them)."""
+    ratings = pick(series, scores, top_k=top_k, mapping=stars, keep=keep, reject_failures=reject)
     for fr, sc, rt in zip(frames, scores, ratings):
         fr.score, fr.rating = sc, rt
         fr.analysis.image = None
