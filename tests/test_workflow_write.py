@@ -99,3 +99,120 @@ def test_a_decision_made_in_review_is_the_photographers(burst_shoot: Path):
     files = by_name(cull(burst_shoot))
     assert files["A1.jpg"]["write"]["message"] == "kept your rating (2★)"
     assert tags(burst_shoot / "A1.jpg")["IFD0:Rating"] == 2
+
+
+# ---------------------------------------------------------------- --keep N
+
+
+@needs_exiftool
+def test_keep_n_rejects_the_rest_never_keeping_a_failed_frame_over_a_clean_one(burst_shoot: Path):
+    # Burst A ranks A2 (pick), A4, A3 (noisy), A1 (blurred: a failure); burst B: B1 (pick), B2 (blurred).
+    files = by_name(cull(burst_shoot, "--keep", "2"))
+    assert [files[n]["problems"] for n in ("A1.jpg", "A3.jpg", "A4.jpg", "B2.jpg")] == [["blurred"], ["noisy"], [], ["blurred"]]
+    rejected = {n for n, f in files.items() if f["rejected"]}
+    assert rejected == {"A1.jpg", "A3.jpg", "B2.jpg"}  # B keeps only B1: B2 failed while B1 is clean
+    for name in rejected:
+        t = tags(burst_shoot / name)
+        assert (t["XMP-xmp:Rating"], t["IFD0:Rating"]) == (-1, 1), name  # Lightroom's reject; EXIF carries 1 star
+    assert tags(burst_shoot / "A4.jpg")["XMP-xmp:Rating"] == 2  # kept, not the pick
+    assert tags(burst_shoot / "C1.jpg")["XMP-xmp:Rating"] >= 3
+
+
+@needs_exiftool
+def test_keep_one_rejects_clean_mates_too(burst_shoot: Path):
+    files = by_name(cull(burst_shoot, "--keep", "1"))
+    assert {n for n, f in files.items() if f["rejected"]} == {"A1.jpg", "A3.jpg", "A4.jpg", "B2.jpg"}
+    assert tags(burst_shoot / "A4.jpg")["XMP-xmp:Rating"] == -1
+
+
+@needs_exiftool
+def test_rejected_is_true_only_for_frames_written_as_rejects(burst_shoot: Path):
+    files = by_name(cull(burst_shoot))
+    assert not any(f["rejected"] for f in files.values())  # failures get 1 star, no reject flag
+    assert tags(burst_shoot / "A1.jpg")["XMP-xmp:Rating"] == 1
+    files = by_name(cull(burst_shoot, "--reject", "--overwrite"))
+    assert {n for n, f in files.items() if f["rejected"]} == {"A1.jpg", "B2.jpg"}  # the failures
+    assert tags(burst_shoot / "A1.jpg")["XMP-xmp:Rating"] == -1
+
+
+def test_keep_below_top_k_is_a_usage_error(burst_shoot: Path):
+    res = runner.invoke(app, ["cull", str(burst_shoot), *BASE, "--keep", "1", "--top-k", "2"])
+    assert res.exit_code == 2
+    assert "--keep 1 is below --top-k 2" in res.output
+
+
+def test_help_explains_keep_reject_preset_overwrite():
+    res = runner.invoke(app, ["cull", "--help"], env={"COLUMNS": "200"})
+    text = " ".join(res.output.split())
+    for flag in ("--keep", "--reject", "--preset", "--overwrite", "--top-k"):
+        assert flag in text
+    assert "darktable" in text and "kept" in text
+
+
+# ---------------------------------------------------------------- --preset
+
+
+def raw_pair_shoot(root: Path) -> Path:
+    from datetime import datetime
+
+    from tests.conftest import blurred, save_jpeg, scene
+
+    t = datetime(2026, 7, 1, 8, 0, 0).timestamp()
+    base = scene(31)
+    save_jpeg(root / "IMG_1.JPG", base, datetime.fromtimestamp(t))
+    (root / "IMG_1.CR2").write_bytes(b"II*\x00" + b"\x00" * 64)
+    save_jpeg(root / "IMG_2.JPG", blurred(base, 4), datetime.fromtimestamp(t + 0.5))
+    (root / "IMG_2.CR2").write_bytes(b"II*\x00" + b"\x01" * 64)
+    return root
+
+
+@needs_exiftool
+def test_preset_darktable_writes_name_ext_sidecars_rejects_and_keywords(tmp_path: Path):
+    root = raw_pair_shoot(tmp_path / "shoot")
+    cull(root, "--preset", "darktable")
+    assert not (root / "IMG_1.xmp").exists()
+    pick, reject = tags(root / "IMG_1.CR2.xmp"), tags(root / "IMG_2.CR2.xmp")
+    assert pick["XMP-xmp:Rating"] >= 3 and pick["XMP-xmp:Label"] == "Green"
+    assert pick["XMP-lr:HierarchicalSubject"] == "photocull|pick"
+    assert reject["XMP-xmp:Rating"] == -1 and reject["XMP-xmp:Label"] == "Red"
+    assert reject["XMP-lr:HierarchicalSubject"] == "photocull|reject"
+    embedded = tags(root / "IMG_2.JPG")
+    assert (embedded["IFD0:Rating"], embedded["XMP-xmp:Rating"]) == (1, -1)
+    assert embedded["XMP-dc:Subject"] == ["photocull", "reject"]
+
+
+@needs_exiftool
+def test_preset_digikam_writes_rejects_as_one_star_plus_label_and_keyword(tmp_path: Path):
+    root = raw_pair_shoot(tmp_path / "shoot")
+    files = by_name(cull(root, "--preset", "digikam"))
+    t = tags(root / "IMG_2.JPG")
+    assert (t["XMP-xmp:Rating"], t["XMP-xmp:Label"], t["XMP-lr:HierarchicalSubject"]) == (1, "Red", "photocull|reject")
+    assert files["IMG_2.JPG"]["rejected"]
+    # digiKam reads no sidecars by default, but a RAW has nowhere else to carry a rating.
+    assert tags(root / "IMG_2.xmp")["XMP-xmp:Rating"] == 1
+
+
+@needs_exiftool
+def test_an_explicit_option_beats_the_preset(tmp_path: Path):
+    root = raw_pair_shoot(tmp_path / "shoot")
+    cull(root, "--preset", "darktable", "--sidecar-naming", "name")
+    assert (root / "IMG_1.xmp").exists() and not (root / "IMG_1.CR2.xmp").exists()
+
+
+@needs_exiftool
+def test_keywords_keep_the_photos_own_and_undo_restores_them(burst_shoot: Path):
+    photo = burst_shoot / "B1.jpg"
+    exiftool_set(photo, "-XMP-dc:Subject=client", "-XMP-lr:HierarchicalSubject=people|Anna")
+    cull(burst_shoot, "--preset", "lightroom")
+    t = tags(photo)
+    assert t["XMP-dc:Subject"] == ["client", "photocull", "pick"]
+    assert t["XMP-lr:HierarchicalSubject"] == ["people|Anna", "photocull|pick"]
+    # A later cull that changes its mind swaps photocull's keyword, nothing else.
+    exiftool_set(burst_shoot / "B2.jpg", "-XMP-dc:Subject+=keep-me")
+    cull(burst_shoot, "--preset", "lightroom", "--keep", "1")
+    assert tags(burst_shoot / "B2.jpg")["XMP-dc:Subject"] == ["photocull", "reject", "keep-me"]
+    res = runner.invoke(app, ["undo", str(burst_shoot)])
+    assert res.exit_code == 0, res.output
+    t = tags(photo)
+    assert (t["XMP-dc:Subject"], t["XMP-lr:HierarchicalSubject"]) == ("client", "people|Anna")
+    assert tags(burst_shoot / "B2.jpg")["XMP-dc:Subject"] == "keep-me"

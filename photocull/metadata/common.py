@@ -165,14 +165,31 @@ def same_xmp(current: dict[str, Any], want: dict[str, Any]) -> bool:
 
 
 def undo_state(current: dict, before: dict, after: dict, as_int: bool) -> str:
-    """"before", "after" or "other": which recorded version the current fields match."""
+    """"before", "after" or "other": which recorded version the current fields match.
+
+    Keyword bags do not make a field "other": their undo takes photocull's items back out
+    and leaves items added since (:func:`restored_values`)."""
     def norm(v, key: str):
-        if key in xmp.BAGS:
-            return v or None
         return xmp.as_int(v) if as_int and key != "Label" and isinstance(v, str) else v
-    cur = {k: norm(current.get(k), k) for k in after}
-    if cur == {k: norm(before.get(k), k) for k in after}:
+    scalars = [k for k in after if k not in xmp.BAGS]
+    cur = {k: norm(current.get(k), k) for k in scalars}
+    bags_back = all((current.get(k) or None) == (v or None)
+                    for k, v in restored_values(current, before, after).items() if k in xmp.BAGS)
+    if cur == {k: norm(before.get(k), k) for k in scalars} and bags_back:
         return "before"
-    if cur == {k: norm(after.get(k), k) for k in after}:
+    if cur == {k: norm(after.get(k), k) for k in scalars} or cur == {k: norm(before.get(k), k) for k in scalars}:
         return "after"
     return "other"
+
+
+def restored_values(current: dict, before: dict, after: dict) -> dict[str, Any]:
+    """The values an undo writes: ``before`` for plain fields; for keyword bags the current
+    items less those photocull added, plus those it removed (the photographer's later
+    keywords stay)."""
+    out = dict(before)
+    for k in xmp.BAGS & set(after):
+        was, wrote = list(before.get(k) or []), list(after.get(k) or [])
+        items = [i for i in (current.get(k) or []) if i in was or i not in wrote]
+        items += [i for i in was if i not in wrote and i not in items]
+        out[k] = items or (None if before.get(k) is None else [])
+    return out

@@ -25,6 +25,7 @@ from .common import (
     same_xmp,
     sha256,
     stat_checks,
+    restored_values,
     undo_state,
     with_keywords,
 )
@@ -255,6 +256,8 @@ def undo(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
             new_xm = None
         else:
             assert packet is not None
+            r = dict(r, before=restored_values(xm_now, r["before"], r["after"]))
+            rec = dict(rec, xmp=r)
             xmp.update(packet, r["before"])
             new_xm = xmp_payload(packet)
     data = splice(ld.jf, exif_payload=new_ex, xmp_payload_=new_xm)

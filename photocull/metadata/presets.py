@@ -59,9 +59,10 @@ register_preset(Preset(
     "unrated imports 1 star, so failed frames are written as rejects.",
     "measured (issue 15)"))
 register_preset(Preset(
-    "digikam", "exif,xmp", "name", False,
-    "digiKam 7.9 ignores sidecars by default (Settings > Metadata > Sidecars to read them) and shows a reject "
-    "as 1 star, so rejects are written as 1 star plus the Red label and photocull|reject keyword.",
+    "digikam", "exif,xmp,sidecar", "name", False,
+    "digiKam 7.9 ignores sidecars by default (a RAW's rating, which only a sidecar can carry, shows once "
+    "Settings > Metadata > Sidecars reads them) and shows a reject as 1 star, so rejects are written as 1 star "
+    "plus the Red label and the photocull|reject keyword.",
     "measured (issue 15)"))
 register_preset(Preset(
     "capture-one", "xmp,sidecar", "name", True,

@@ -24,6 +24,7 @@ from .common import (
     same_xmp,
     sha256,
     stat_checks,
+    restored_values,
     undo_state,
     with_keywords,
 )
@@ -193,7 +194,7 @@ def undo(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
         atomic_unlink(sc)
         return WriteOutcome(image, "written", f"deleted sidecar {sc.name} created by photocull", ("sidecar",))
     try:
-        atomic_write_bytes(sc, render(data, r["before"]), expected=stamp,
+        atomic_write_bytes(sc, render(data, restored_values(current, r["before"], r["after"])), expected=stamp,
                            preserve_mtime=rec.get("preserve_mtime", True))
     except ChangedSinceRead:
         raise Skip(f"sidecar {sc.name} changed while undoing; re-run undo") from None
