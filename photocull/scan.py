@@ -52,9 +52,10 @@ def classify(path: Path, head: bytes) -> tuple[str | None, str | None]:
     return actual, None
 
 
-def _walk(root: Path, recursive: bool, errors: list[FileError]):
-    """Yield regular files under root; follow folder links once, never loop."""
-    seen: set[tuple[int, int]] = set()
+def _walk(root: Path, recursive: bool, errors: list[FileError], exclude: frozenset[tuple[int, int]] = frozenset()):
+    """Yield regular files under root; follow folder links once, never loop; never enter a
+    folder of ``exclude`` ((device, inode) of the picks and rejects folders)."""
+    seen: set[tuple[int, int]] = set(exclude)
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -89,11 +90,16 @@ def _walk(root: Path, recursive: bool, errors: list[FileError]):
         stack.extend(reversed(subfolders))
 
 
-def scan(root: Path, recursive: bool = True) -> ScanResult:
-    """Find every photo under ``root`` (a folder, or a single file)."""
+def scan(root: Path, recursive: bool = True, exclude: tuple[Path, ...] = ()) -> ScanResult:
+    """Find every photo under ``root`` (a folder, or a single file).
+
+    ``exclude``: folders that are not part of the shoot wherever they are (the picks and
+    rejects folders photocull copies and moves into): a re-run must not cull them again.
+    """
     result = ScanResult()
     root = Path(root)
-    paths = [root] if root.is_file() else list(_walk(root, recursive, result.errors))
+    skip = frozenset(_folder_key(p) for p in exclude) - {None, _folder_key(root)}  # culling a picks folder itself is fine
+    paths = [root] if root.is_file() else list(_walk(root, recursive, result.errors, skip))  # type: ignore[arg-type]
     candidates: list[FoundFile] = []
     for path in paths:
         if formats.by_extension(path.suffix) is None:
@@ -120,6 +126,14 @@ def scan(root: Path, recursive: bool = True) -> ScanResult:
         candidates.append(FoundFile(path, fmt, st.st_size, st.st_mtime_ns))
     result.files = pair_companions(candidates)
     return result
+
+
+def _folder_key(path: Path) -> tuple[int, int] | None:
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def pair_companions(files: list[FoundFile]) -> list[FoundFile]:

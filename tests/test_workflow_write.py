@@ -216,3 +216,77 @@ def test_keywords_keep_the_photos_own_and_undo_restores_them(burst_shoot: Path):
     t = tags(photo)
     assert (t["XMP-dc:Subject"], t["XMP-lr:HierarchicalSubject"]) == ("client", "people|Anna")
     assert tags(burst_shoot / "B2.jpg")["XMP-dc:Subject"] == "keep-me"
+
+
+# ---------------------------------------------------------------- safe re-runs
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".photocull" not in p.parts}
+
+
+def test_rerunning_copy_picks_and_move_rejects_changes_nothing(burst_shoot: Path):
+    picks, rejects = burst_shoot / "_picks", burst_shoot / "_rejects"
+    args = ["--copy-picks", str(picks), "--move-rejects", str(rejects)]
+    first = cull(burst_shoot, *args)
+    assert sorted(p.name for p in picks.iterdir()) == ["A2.jpg", "B1.jpg", "C1.jpg"]
+    assert sorted(p.name for p in rejects.iterdir()) == ["A1.jpg", "B2.jpg"]
+    assert len(first["files"]) == 7
+    picked, moved, names = snapshot(picks), snapshot(rejects), sorted(snapshot(burst_shoot))
+    for extra in (args, []):  # the same command again, then a plain cull: the folders are not part of the shoot
+        report = cull(burst_shoot, *extra)
+        assert sorted(Path(f["path"]).name for f in report["files"]) == ["A2.jpg", "A3.jpg", "A4.jpg", "B1.jpg", "C1.jpg"]
+        # No duplicate copy, no renamed reject. (Stars may move: the technical scorer judges a
+        # frame against its mates, and the rejects have left; a copy is recognised all the same.)
+        assert (snapshot(picks), snapshot(rejects), sorted(snapshot(burst_shoot))) == (picked, moved, names)
+        if extra:
+            assert {o["status"] for o in report["transfers"]} == {"unchanged"}
+    res = runner.invoke(app, ["undo", str(burst_shoot)])
+    assert res.exit_code == 0, res.output
+    assert not picks.exists() and not rejects.exists()  # folders photocull created are removed once empty
+    assert sorted(p.name for p in burst_shoot.glob("*.jpg")) == ["A1.jpg", "A2.jpg", "A3.jpg", "A4.jpg", "B1.jpg",
+                                                                 "B2.jpg", "C1.jpg"]
+
+
+def test_a_folder_that_was_there_stays_after_undo(burst_shoot: Path, tmp_path: Path):
+    picks = tmp_path / "mine"
+    picks.mkdir()
+    cull(burst_shoot, "--copy-picks", str(picks / "day1" / "picks"))
+    assert len(list((picks / "day1" / "picks").iterdir())) == 3
+    runner.invoke(app, ["undo", str(burst_shoot)])
+    assert picks.is_dir() and list(picks.iterdir()) == []
+
+
+@needs_exiftool
+def test_undo_last_undoes_only_the_last_run_and_report_knows(burst_shoot: Path):
+    original = snapshot(burst_shoot)
+    cull(burst_shoot)
+    after_first = snapshot(burst_shoot)
+    cull(burst_shoot, "--keep", "1")
+    assert tags(burst_shoot / "A4.jpg")["XMP-xmp:Rating"] == -1
+    res = runner.invoke(app, ["undo", str(burst_shoot), "--last"])
+    assert res.exit_code == 0, res.output
+    assert snapshot(burst_shoot) == after_first
+    assert tags(burst_shoot / "A4.jpg")["XMP-xmp:Rating"] == 2
+    res = runner.invoke(app, ["report", str(burst_shoot)])
+    assert res.exit_code != 0 and "was undone" in " ".join(res.output.split())
+    res = runner.invoke(app, ["undo", str(burst_shoot), "--last"])
+    assert res.exit_code == 0 and snapshot(burst_shoot) == original
+    res = runner.invoke(app, ["undo", str(burst_shoot), "--last"])
+    assert res.exit_code == 0 and "nothing to undo" in res.output
+
+
+def test_a_copy_with_equal_bytes_is_recognised_without_the_journal(tmp_path: Path):
+    from photocull.metadata.journal import Journal
+    from photocull.metadata.transfer import transfer
+    from tests.conftest import save_jpeg, scene
+
+    photo = save_jpeg(tmp_path / "s" / "a.jpg", scene(1, (64, 48)))
+    dest = tmp_path / "picks"
+    (first,) = transfer([(photo, ())], dest, move=False, journal=Journal(tmp_path / "s"))
+    (again,) = transfer([(photo, ())], dest, move=False, journal=Journal(tmp_path / "other"))
+    assert (first.status, again.status) == ("written", "unchanged") and "already copied" in again.message
+    photo.write_bytes(photo.read_bytes() + b"x")  # a different photo under the same name is still copied
+    (third,) = transfer([(photo, ())], dest, move=False, journal=Journal(tmp_path / "other"))
+    assert third.status == "written" and sorted(p.name for p in dest.iterdir()) == ["a-1.jpg", "a.jpg"]

@@ -27,6 +27,8 @@ def report(
     from ..report.json import read_json
 
     saved = paths.last_run_path(shoot)
+    if not saved.is_file() and saved.with_name("last_run.undone.json").is_file():
+        fail(f"the last run of {shoot} was undone ('photocull undo'); run 'photocull cull {shoot}' again for a report.")
     if not saved.is_file():
         fail(f"{shoot} has no saved run; run 'photocull cull {shoot}' (or score) first.")
     try:

@@ -43,7 +43,10 @@ class Slots:
 
 
 def scan_files(root: Path, opts: CullOptions) -> ScanResult:
-    return scan(root, recursive=opts.recursive)
+    """The shoot's photos, never those in a picks or rejects folder (this run's or earlier ones')."""
+    from ..metadata.transfer import transfer_folders
+
+    return scan(root, recursive=opts.recursive, exclude=transfer_folders(root, opts.copy_picks, opts.move_rejects))
 
 
 def open_cache(root: Path, opts: CullOptions) -> Cache:
