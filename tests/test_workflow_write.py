@@ -179,6 +179,12 @@ def test_preset_darktable_writes_name_ext_sidecars_rejects_and_keywords(tmp_path
     embedded = tags(root / "IMG_2.JPG")
     assert (embedded["IFD0:Rating"], embedded["XMP-xmp:Rating"]) == (1, -1)
     assert embedded["XMP-dc:Subject"] == ["photocull", "reject"]
+    if shutil.which("exiv2"):  # a second, independent reader
+        out = subprocess.run(["exiv2", "-px", str(root / "IMG_2.CR2.xmp")], capture_output=True, text=True).stdout
+        assert "Xmp.lr.hierarchicalSubject" in out and "photocull|reject" in out
+        assert any(line.split()[0] == "Xmp.xmp.Rating" and line.split()[-1] == "-1" for line in out.splitlines())
+    res = runner.invoke(app, ["undo", str(root)])
+    assert res.exit_code == 0 and not list(root.glob("*.xmp"))  # sidecars photocull created are gone
 
 
 @needs_exiftool

@@ -136,7 +136,7 @@ def _write_bag(descs: list[ET.Element], ns: str, local: str, items: list[str] | 
     bag.tail = "\n   "
     kids = list(home)
     if len(kids) > 1:
-        el.tail, kids[-2].tail = kids[-2].tail, kids[-2].tail or "\n   "
+        el.tail, kids[-2].tail = kids[-2].tail, home.text if (home.text or "").strip() == "" and home.text else "\n   "
     else:
         home.text, el.tail = home.text if (home.text or "").strip() else "\n   ", "\n  "
 
