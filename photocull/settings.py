@@ -153,9 +153,11 @@ class RunSettings:
                                 choices=_preset_names)
     keep_mtime: bool = opt(True, "Keep each photo's modification time after writing.", flags=("--keep-mtime/--touch",),
                            commands=CULL)
-    copy_picks: Optional[Path] = opt(None, "Copy every pick (with its RAW and sidecars) into DIR.", commands=CULL,
+    copy_picks: Optional[Path] = opt(None, "Copy every pick (with its RAW and sidecars) into DIR; a re-run recognises its "
+                                     "earlier copies. DIR is never culled as part of the shoot.", commands=CULL,
                                      toml=False, metavar="DIR", path=dict(file_okay=False))
-    move_rejects: Optional[Path] = opt(None, "Move technically failed frames into DIR (never deleted; undo moves them back).",
+    move_rejects: Optional[Path] = opt(None, "Move the rejects (failed frames, implying --reject, and those beyond --keep) "
+                                       "into DIR (never deleted; undo moves them back). DIR is never culled as part of the shoot.",
                                        commands=CULL, toml=False, metavar="DIR", path=dict(file_okay=False))
     sidecar_naming: str = opt("name", "'name': IMG_1.xmp (Lightroom, darktable read); 'name-ext': IMG_1.CR2.xmp (darktable writes).",
                               commands=CULL, choices=_sidecar_namings)

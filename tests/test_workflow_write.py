@@ -296,3 +296,20 @@ def test_a_copy_with_equal_bytes_is_recognised_without_the_journal(tmp_path: Pat
     photo.write_bytes(photo.read_bytes() + b"x")  # a different photo under the same name is still copied
     (third,) = transfer([(photo, ())], dest, move=False, journal=Journal(tmp_path / "other"))
     assert third.status == "written" and sorted(p.name for p in dest.iterdir()) == ["a-1.jpg", "a.jpg"]
+
+
+def test_keep_and_preset_are_photocull_toml_keys_and_a_file_value_beats_the_preset(tmp_path: Path):
+    from photocull.settings import ConfigError, Settings
+
+    s = Settings()
+    s.merge({"cull": {"keep": 2, "preset": "darktable", "write": "sidecar"}}, "photocull.toml")
+    c = s.with_options({}).cull
+    assert (c.keep, c.write, c.sidecar_naming, c.label_picks, c.reject) == (2, "sidecar", "name-ext", True, True)
+    assert s.with_options({}).writer_options()["keywords"] is True
+    assert s.with_options({}).cull_options("cull").keep == 2
+    with pytest.raises(ConfigError, match="not one of"):
+        Settings().merge({"cull": {"preset": "picasa"}}, "photocull.toml")
+    bad = Settings()
+    bad.merge({"cull": {"keep": 1, "top_k": 3}}, "photocull.toml")
+    with pytest.raises(ConfigError, match="below --top-k"):
+        bad.with_options({})
