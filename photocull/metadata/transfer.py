@@ -31,18 +31,16 @@ def frame_files(photo: Path, companions: Sequence[Path] = ()) -> list[Path]:
     return files
 
 
-def _free_names(files: Sequence[Path], dest: Path) -> list[Path]:
-    """Destination names for a group of files, with one shared ' (n)' suffix when any clashes."""
+def _names(files: Sequence[Path], dest: Path, n: int) -> list[Path]:
+    """The names of a frame's files in ``dest`` with the shared suffix ``-n`` (none for 0)."""
     stem = files[0].stem
+    return [dest / (f"{stem}-{n}{p.name[len(stem):]}" if n and p.name.startswith(stem) else p.name) for p in files]
 
-    def renamed(p: Path, n: int) -> Path:
-        name = p.name
-        if n and name.startswith(stem):
-            name = f"{stem}-{n}{name[len(stem):]}"
-        return dest / name
 
+def _free_names(files: Sequence[Path], dest: Path) -> list[Path]:
+    """Destination names for a group of files, with one shared '-n' suffix when any clashes."""
     for n in range(0, 10_000):
-        names = [renamed(p, n) for p in files]
+        names = _names(files, dest, n)
         if not any(os.path.lexists(x) for x in names):
             return names
     raise FileExistsError(f"no free name for {files[0].name} in {dest}")
@@ -51,13 +49,12 @@ def _free_names(files: Sequence[Path], dest: Path) -> list[Path]:
 def _already_there(files: Sequence[Path], dest: Path) -> Path | None:
     """Where an earlier run already copied this frame (same names, or the same ' -n' names,
     byte for byte): a re-run of --copy-picks recognises its copies instead of duplicating them."""
-    stem = files[0].stem
     for n in range(0, 10_000):
-        names = [dest / (f"{stem}-{n}{p.name[len(stem):]}" if n and p.name.startswith(stem) else p.name) for p in files]
+        names = _names(files, dest, n)
         present = [os.path.lexists(x) for x in names]
         if not any(present):
             return None  # names are taken in order: no later ' -n' either
-        if all(present) and all(_same_bytes(a, b) for a, b in zip(files, names)):
+        if all(present) and all(os.path.isfile(b) and _same_bytes(a, b) for a, b in zip(files, names)):
             return names[0]
     return None
 
