@@ -4,6 +4,8 @@ Every per-file problem becomes a "skipped" WriteOutcome with a one-line message;
 is then byte-identical to before. The write itself is done by the first registered target
 (:mod:`.targets`) that handles the photo: JPEGs get EXIF + XMP embedded (kept in agreement),
 other formats an XMP sidecar. Writes are journaled before the rename so ``undo`` can revert.
+The cull's writer (:func:`create_writer`) first asks :mod:`.ownership` whose the present
+rating is: the photographer's is kept ("kept" outcome) unless ``overwrite``.
 """
 
 from __future__ import annotations
