@@ -313,3 +313,15 @@ def test_keep_and_preset_are_photocull_toml_keys_and_a_file_value_beats_the_pres
     bad.merge({"cull": {"keep": 1, "top_k": 3}}, "photocull.toml")
     with pytest.raises(ConfigError, match="below --top-k"):
         bad.with_options({})
+
+
+@needs_exiftool
+def test_a_frame_that_is_no_longer_a_reject_loses_photoculls_label_and_keyword_only(burst_shoot: Path):
+    cull(burst_shoot, "--preset", "lightroom", "--keep", "1")
+    t = tags(burst_shoot / "A4.jpg")
+    assert (t["XMP-xmp:Rating"], t["XMP-xmp:Label"], t["XMP-lr:HierarchicalSubject"]) == (-1, "Red", "photocull|reject")
+    exiftool_set(burst_shoot / "A4.jpg", "-XMP-lr:HierarchicalSubject+=places|Oslo")
+    cull(burst_shoot, "--preset", "lightroom", "--keep", "2")  # A4 is kept now: a 2-star mate
+    t = tags(burst_shoot / "A4.jpg")
+    assert t["XMP-xmp:Rating"] == 2 and not t.get("XMP-xmp:Label")
+    assert t["XMP-lr:HierarchicalSubject"] == "places|Oslo" and "XMP-dc:Subject" not in t

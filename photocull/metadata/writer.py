@@ -125,29 +125,35 @@ def create_writer(
             return None
         return journal.rel(Path(p)) if journal is not None else str(p)
 
-    def theirs_of(path: Path, fmt: str) -> Theirs:
-        if overwrite:
-            return Theirs()
+    def theirs_of(path: Path, fmt: str) -> tuple[Theirs, bool]:
+        """Their decisions on ``path``, and whether it carries a label at all."""
         current = read_rating(path, fmt, naming)
-        return ledger.theirs(rel(path) or "", current, rel(current.get("sidecar_path")))
+        labelled = bool(current.get("xmp_label") or current.get("sidecar_label"))
+        if overwrite:
+            return Theirs(), labelled
+        return ledger.theirs(rel(path) or "", current, rel(current.get("sidecar_path"))), labelled
 
     def writer(fr: FrameResult, dry_run: bool) -> WriteOutcome:
         r = fr.rating
         files = [(fr.frame.path, fr.frame.fmt, r)] + [(p, f, rt) for p, f, rt in companion_ratings(fr)]
-        found = [theirs_of(p, f) for p, f, _ in files]
+        looked = [theirs_of(p, f) for p, f, _ in files]
+        found = [t for t, _ in looked]
         kept = next((t for t in found if t.rating is not None), None)
         if kept is not None:
             # Their rating wins for the whole frame (a RAW and its JPEG never disagree).
             r.rejected = kept.rating is not None and kept.rating < 0
             r.is_pick = r.is_pick and not r.rejected
             return WriteOutcome(fr.frame.path, "kept", kept.message)
-        wanted_label = ("Green" if r.is_pick else "Red" if r.rejected else None) if label_picks else None
-        keyword = (PICK_KEYWORD if r.is_pick else REJECT_KEYWORD if r.rejected else None) if keywords else None
+        # A frame that is neither pick nor reject (now) loses photocull's own label and keyword
+        # ("" clears; None leaves alone), never the photographer's.
+        wanted_label = ("Green" if r.is_pick else "Red" if r.rejected else "") if label_picks else None
+        keyword = (PICK_KEYWORD if r.is_pick else REJECT_KEYWORD if r.rejected else "") if keywords else None
         outcome: WriteOutcome | None = None
-        for (path, fmt, rating), their in zip(files, found):
+        for (path, fmt, rating), their, (_, labelled) in zip(files, found, looked):
+            label = None if their.label or (wanted_label == "" and not labelled) else wanted_label
             one = write_rating(
                 path, rating.stars, fmt=fmt, targets=targets, rejected=reject and r.rejected,
-                label=None if their.label else wanted_label, keyword=keyword, journal=journal,
+                label=label, keyword=keyword, journal=journal,
                 dry_run=dry_run, preserve_mtime=preserve_mtime, sidecar_naming=naming,
                 expected=(fr.frame.size, fr.frame.mtime_ns) if path == fr.frame.path else None,
             )
