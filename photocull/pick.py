@@ -9,7 +9,14 @@ Stars (0 means "unrated" to every editor, so photocull never writes it):
   scale works and every shoot gets some 5s.
 * 2: the other frames of a series that have no technical problem (always below their pick).
 * 1: technically failed frames (blurred, badly over/under-exposed): rated lowest; with
-  ``reject_failures`` they are also marked rejected (XMP Rating -1 where written).
+  ``reject_failures`` (``--reject``) those that are not picks are also rejects.
+
+``keep`` (``--keep N``): the N best of each series stay and every other frame is a reject,
+failed or not; a failed frame is never kept while a clean one is not (so with clean frames
+in a series only clean frames stay). Picks are always among the kept (``top_k`` <= ``keep``).
+A reject is written as xmp:Rating -1 (Lightroom's reject) and 1 star where a format cannot
+say "rejected" (EXIF). ``Rating.rejected`` is true exactly for the frames to be written as
+rejects.
 
 A pick that itself failed (every frame of its series failed) is capped at 2 stars.
 """
@@ -47,17 +54,25 @@ def pick(
     scores: Sequence[FrameScore],
     top_k: int = 1,
     mapping: StarMapping = StarMapping(),
+    *,
+    keep: int | None = None,
+    reject_failures: bool = True,
 ) -> list[Rating | None]:
     """A Rating for every frame that belongs to a series (None for frames in no series)."""
+    if keep is not None and keep < top_k:
+        raise ValueError(f"keep ({keep}) must be at least top_k ({top_k}): picks are kept frames")
     ratings: list[Rating | None] = [None] * len(scores)
     picks: list[int] = []
     for s in series:
         ranked = rank_series(s.members, scores)
+        clean = [i for i in ranked if not failed(scores[i])]
+        kept = set((clean or ranked)[:keep]) if keep is not None else set(ranked)
         for rank, idx in enumerate(ranked, start=1):
             is_pick = rank <= top_k and (rank == 1 or not failed(scores[idx]))
             fail = failed(scores[idx])
-            stars = mapping.failed_stars if fail else mapping.other_stars
-            ratings[idx] = Rating(stars=stars, rank=rank, is_pick=is_pick, rejected=fail and not is_pick)
+            rejected = (idx not in kept) or (reject_failures and fail and not is_pick)
+            stars = mapping.failed_stars if (fail or rejected) else mapping.other_stars
+            ratings[idx] = Rating(stars=stars, rank=rank, is_pick=is_pick, rejected=rejected)
             if is_pick:
                 picks.append(idx)
     healthy = [i for i in picks if not failed(scores[i])]

@@ -24,8 +24,9 @@ FACE_BLURRED = "face out of focus"
 
 # The formats a frame can have (what scan's sniffing decides; see inputs).
 Format = Literal["jpeg", "png", "tiff", "webp", "heic", "raw"]
-# What a write (or undo, copy, move) did to a file.
-WriteStatus = Literal["written", "unchanged", "dry-run", "skipped"]
+# What a write (or undo, copy, move) did to a file. "kept": the photographer's own rating,
+# reject or label was found and left as it is (the message says which: "kept your rating (3★)").
+WriteStatus = Literal["written", "unchanged", "dry-run", "skipped", "kept"]
 
 # Problems serious enough that the frame counts as a technical failure (rated lowest).
 FAILURES = frozenset({BLURRED, UNDEREXPOSED, OVEREXPOSED})
@@ -134,7 +135,7 @@ class Rating:
     stars: int  # 0..5 (0 only when unrated)
     rank: int  # 1 = best in its series
     is_pick: bool
-    rejected: bool = False  # a technical failure
+    rejected: bool = False  # written (or, dry run, to be written) as a reject: a failure, or beyond --keep
     why: str = ""  # the reason in words ("highest score of 5; 2 mates blurred"): report.why fills it
 
 

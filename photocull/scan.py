@@ -77,10 +77,11 @@ def _link_problem(link: Path, boundary: Path, follow_links: bool) -> str | None:
 
 
 def _walk(root: Path, recursive: bool, errors: list[FileError], warnings: list[FileError],
-          follow_links: bool = False):
-    """Yield regular files under root; links leaving the shoot only with ``follow_links``; never loop."""
+          follow_links: bool = False, exclude: frozenset[tuple[int, int]] = frozenset()):
+    """Yield regular files under root; links leaving the shoot only with ``follow_links``; never
+    loop; never enter a folder of ``exclude`` ((device, inode) of the picks and rejects folders)."""
     boundary = root.resolve()
-    seen: set[tuple[int, int]] = set()
+    seen: set[tuple[int, int]] = set(exclude)
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -124,14 +125,18 @@ def _walk(root: Path, recursive: bool, errors: list[FileError], warnings: list[F
         stack.extend(reversed(subfolders))
 
 
-def scan(root: Path, recursive: bool = True, follow_links: bool = False) -> ScanResult:
+def scan(root: Path, recursive: bool = True, follow_links: bool = False, exclude: tuple[Path, ...] = ()) -> ScanResult:
     """Find every photo under ``root`` (a folder, or a single file).
 
     ``follow_links``: also follow links that lead outside ``root`` (off: they are warnings).
+    ``exclude``: folders that are not part of the shoot wherever they are (the picks and
+    rejects folders photocull copies and moves into): a re-run must not cull them again.
     """
     result = ScanResult()
     root = Path(root)
-    paths = [root] if root.is_file() else list(_walk(root, recursive, result.errors, result.warnings, follow_links))
+    skip = frozenset(_folder_key(p) for p in exclude) - {None, _folder_key(root)}  # culling a picks folder itself is fine
+    paths = [root] if root.is_file() else list(_walk(root, recursive, result.errors, result.warnings, follow_links,
+                                                     skip))  # type: ignore[arg-type]
     candidates: list[FoundFile] = []
     for path in paths:
         if formats.by_extension(path.suffix) is None:
@@ -158,6 +163,14 @@ def scan(root: Path, recursive: bool = True, follow_links: bool = False) -> Scan
         candidates.append(FoundFile(path, fmt, st.st_size, st.st_mtime_ns))
     result.files = pair_companions(candidates)
     return result
+
+
+def _folder_key(path: Path) -> tuple[int, int] | None:
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def pair_companions(files: list[FoundFile]) -> list[FoundFile]:

@@ -102,6 +102,12 @@ def _engines() -> tuple[str, ...]:
     return ENGINES
 
 
+def _preset_names() -> tuple[str, ...]:
+    from .metadata.presets import preset_names
+
+    return preset_names()
+
+
 def _sidecar_namings() -> tuple[str, ...]:
     from .metadata import SIDECAR_NAMINGS
 
@@ -145,18 +151,30 @@ class RunSettings:
                       commands=SCORING, toml=False)
     html: Optional[Path] = opt(None, "Also write a self-contained HTML contact sheet to PATH (open it in any browser).",
                                commands=SCORING, toml=False, metavar="PATH")
-    top_k: int = opt(1, "Picks per series.", commands=SCORING, min=1, max=1000)
+    top_k: int = opt(1, "Picks per series (3-5 stars; the other clean frames get 2).", commands=SCORING, min=1, max=1000)
+    keep: Optional[int] = opt(None, "Keep the N best frames of each series (at least --top-k; never a failed frame while a "
+                              "clean one goes) and reject the rest: xmp:Rating -1, 1 star in EXIF. Without it only "
+                              "--reject marks rejects.", commands=SCORING, min=1, max=1000, metavar="N")
     dry_run: bool = opt(False, "Do everything but write: see what would happen.", flags=("--dry-run", "-n"),
                         commands=CULL, toml=False)
     write: str = opt(",".join(WRITE_TARGETS), "Where ratings go: exif, xmp, sidecar (comma-separated). JPEGs get EXIF+XMP; "
                      "other formats an XMP sidecar.", commands=CULL, validate=parse_targets)
-    label_picks: bool = opt(False, "Also give picks the colour label 'Green' (xmp:Label).", commands=CULL)
-    reject: bool = opt(False, "Mark technically failed frames as rejected (xmp:Rating -1) instead of 1 star.", commands=CULL)
+    label_picks: bool = opt(False, "Also give picks the colour label 'Green' and rejects 'Red' (xmp:Label).", commands=CULL)
+    reject: bool = opt(False, "Also reject technically failed frames that are not picks (xmp:Rating -1; 1 star in EXIF); "
+                       "--keep rejects beyond the N best, failed or not.", commands=CULL)
+    overwrite: bool = opt(False, "Replace ratings, rejects and labels you set yourself (by default they are kept: "
+                          "photocull only rewrites what it wrote, as its journal knows).", commands=CULL, toml=False)
+    preset: Optional[str] = opt(None, "Write what one editor reads: lightroom, darktable, digikam, capture-one, rawtherapee, "
+                                "bridge. Sets --write, --sidecar-naming and --reject (unless given), labels picks Green and "
+                                "rejects Red and adds the keyword photocull|pick or photocull|reject.", commands=CULL,
+                                choices=_preset_names)
     keep_mtime: bool = opt(True, "Keep each photo's modification time after writing.", flags=("--keep-mtime/--touch",),
                            commands=CULL)
-    copy_picks: Optional[Path] = opt(None, "Copy every pick (with its RAW and sidecars) into DIR.", commands=CULL,
+    copy_picks: Optional[Path] = opt(None, "Copy every pick (with its RAW and sidecars) into DIR; a re-run recognises its "
+                                     "earlier copies. DIR is never culled as part of the shoot.", commands=CULL,
                                      toml=False, metavar="DIR", path=dict(file_okay=False))
-    move_rejects: Optional[Path] = opt(None, "Move technically failed frames into DIR (never deleted; undo moves them back).",
+    move_rejects: Optional[Path] = opt(None, "Move the rejects (failed frames, implying --reject, and those beyond --keep) "
+                                       "into DIR (never deleted; undo moves them back). DIR is never culled as part of the shoot.",
                                        commands=CULL, toml=False, metavar="DIR", path=dict(file_okay=False))
     sidecar_naming: str = opt("name", "'name': IMG_1.xmp (Lightroom, darktable read); 'name-ext': IMG_1.CR2.xmp (darktable writes).",
                               commands=CULL, choices=_sidecar_namings)
@@ -213,6 +231,8 @@ class CullOptions:
     analyse: AnalyseOptions = field(default_factory=AnalyseOptions)
     group: GroupOptions = field(default_factory=GroupOptions)
     top_k: int = 1
+    keep: int | None = None  # the N best of each series stay, the rest are rejects
+    reject: bool = False  # technically failed frames that are not picks are rejects
     stars: StarMapping = field(default_factory=StarMapping)
     write: bool = True  # False: group/score only
     dry_run: bool = False
@@ -355,8 +375,33 @@ class Settings:
                               "they are fractions of the picks")
 
     def with_options(self, given: dict[str, Any]) -> Settings:
-        """These settings with command-line values (only those the user typed) on top."""
-        return dataclasses.replace(self, cull=dataclasses.replace(self.cull, **given))
+        """These settings with command-line values (only those the user typed) on top, then
+        the preset's values for the options neither the command line nor a file set.
+        ConfigError for options that contradict each other (--keep below --top-k)."""
+        out = dataclasses.replace(self, cull=dataclasses.replace(self.cull, **given))
+        c = out.cull
+        if c.keep is not None and c.keep < c.top_k:
+            raise ConfigError(f"--keep {c.keep} is below --top-k {c.top_k}: picks are kept frames; "
+                              f"use --keep {c.top_k} or more")
+        if c.preset:
+            from .metadata.presets import get_preset
+
+            preset = get_preset(c.preset)
+            unset = [k for k in ("write", "sidecar_naming", "label_picks", "reject")
+                     if k not in given and f"cull.{k}" not in self.sources]
+            values = {"write": preset.write, "sidecar_naming": preset.sidecar_naming, "label_picks": True, "reject": True}
+            out.cull = dataclasses.replace(c, **{k: values[k] for k in unset})
+        return out
+
+    def writer_options(self) -> dict[str, Any]:
+        """The arguments of ``metadata.create_writer`` for these settings (journal aside)."""
+        from .metadata.presets import get_preset
+
+        c = self.cull
+        preset = get_preset(c.preset) if c.preset else None
+        return dict(targets=c.targets(), label_picks=c.label_picks, reject=preset.reject if preset else True,
+                    preserve_mtime=c.keep_mtime, sidecar_naming=c.sidecar_naming, overwrite=c.overwrite,
+                    keywords=preset is not None)
 
     def cull_options(self, mode: str, *, faces: bool = False) -> CullOptions:
         """What ``pipeline.run`` needs for ``mode`` (cull, score or group)."""
@@ -369,6 +414,8 @@ class Settings:
             cache=c.cache,
             user_cache=c.user_cache,
             top_k=c.top_k,
+            keep=c.keep,
+            reject=(c.reject or c.move_rejects is not None) and mode == "cull",
             stars=self.stars,
             write=mode == "cull",
             dry_run=c.dry_run and mode == "cull",

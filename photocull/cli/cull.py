@@ -120,7 +120,7 @@ def execute(ctx: typer.Context, mode: str) -> None:
         from ..metadata.journal import Journal
 
         journal = Journal(paths.shoot_folder(shoot))
-        writer = create_writer(c.targets(), c.label_picks, c.reject, c.keep_mtime, c.sidecar_naming, journal)
+        writer = create_writer(journal=journal, **settings.writer_options())
     from ..backbones import WeightsUnavailable
     from ..runtime import DeviceUnavailable
     from ..scorers import ScorerUnavailable
@@ -150,6 +150,7 @@ def cull(ctx: typer.Context, shoot: Path, **options: Any) -> None:
     """Group, score, pick and write star ratings into the photos.
 
     Picks get 3-5 stars, their series mates 2, technically failed frames 1.
+    Ratings, rejects and labels you set yourself are kept (--overwrite replaces them).
     Every write is atomic and journaled: [bold]photocull undo SHOOT/[/] restores what was there.
 
     Examples:
@@ -159,6 +160,8 @@ def cull(ctx: typer.Context, shoot: Path, **options: Any) -> None:
       photocull cull SHOOT/ --top-k 2 --json report.json
 
       photocull cull SHOOT/ --write sidecar       (never touch the originals)
+
+      photocull cull SHOOT/ --keep 2 --preset lightroom   (the 2 best of each series; the rest rejected)
     """
     execute(ctx, "cull")
 

@@ -33,6 +33,8 @@ def report(
 
     check_output_paths(json_path, html, list_path)
     saved = paths.last_run_path(shoot)
+    if not saved.is_file() and saved.with_name("last_run.undone.json").is_file():
+        fail(f"the last run of {shoot} was undone ('photocull undo'); run 'photocull cull {shoot}' again for a report.")
     if not saved.is_file():
         fail(f"{shoot} has no saved run; run 'photocull cull {shoot}' (or score) first.")
     try:

@@ -8,24 +8,40 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from .. import paths
 from .app import app
 from .errors import EXIT_OK, EXIT_PARTIAL, error, stderr
 from .options import VERBOSE
+
+UNDONE_LAST_RUN = "last_run.undone.json"  # the last run's report, set aside by an undo
 
 
 @app.command()
 def undo(
     shoot: Path = typer.Argument(..., exists=True, file_okay=False, help="The shoot folder a cull wrote to."),
+    last: bool = typer.Option(False, "--last", help="Undo only the latest run that is not undone yet (a cull, or a "
+                              "review session); run again to step further back."),
     verbose: bool = VERBOSE,
 ) -> None:
     """Restore the ratings (and files) as they were before photocull wrote them.
 
-    Reads SHOOT/.photocull/journal.jsonl; safe to interrupt and run again.
+    Reads SHOOT/.photocull/journal.jsonl; safe to interrupt and run again. Folders a
+    cull created for --copy-picks / --move-rejects are removed once empty.
+
+    Examples:
+
+      photocull undo SHOOT/           (everything photocull wrote)
+
+      photocull undo SHOOT/ --last    (only the latest run)
     """
+    from ..metadata.journal import Journal
     from ..metadata.journal import undo as undo_journal
 
     out, err = Console(highlight=False), stderr()
-    outcomes = undo_journal(shoot)
+    run = Journal(shoot).last_run() if last else None
+    outcomes = undo_journal(shoot, run=run) if run is not None or not last else []
+    if any(o.status == "written" for o in outcomes):
+        mark_last_run_undone(shoot)
     failed = [o for o in outcomes if o.status == "skipped"]
     restored = [o for o in outcomes if o.status != "skipped"]
     for o in failed:
@@ -35,3 +51,15 @@ def undo(
             out.print(f"restored {escape(str(o.path))}")
     out.print(f"{len(restored)} files restored, {len(failed)} could not be restored" if outcomes else "nothing to undo")
     raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
+
+
+def mark_last_run_undone(shoot: Path) -> None:
+    """The saved report no longer describes the photos: set it aside, so 'photocull report'
+    says the run was undone instead of showing ratings that are gone."""
+    import os
+
+    saved = paths.last_run_path(shoot)
+    try:
+        os.replace(saved, saved.with_name(UNDONE_LAST_RUN))
+    except OSError:
+        pass  # none saved (or a read-only shoot): nothing to correct

@@ -11,7 +11,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import exif, xmp
 from .atomic import ChangedSinceRead, Stamp, atomic_write_bytes
@@ -42,6 +42,7 @@ class WriteRequest:
     max_bytes: int = DEFAULT_MAX_BYTES
     sidecar_naming: str = "name"
     expected: tuple[int, int] | None = None  # (size, mtime_ns) from the scan
+    keyword: str | None = None  # photocull's hierarchical keyword ("" drops ours, None leaves keywords alone)
 
 
 def sha256(data: bytes | None) -> str | None:
@@ -98,20 +99,64 @@ def record(journal: Journal | None, entry: dict, what: str) -> None:
         raise Skip(f"could not write the undo journal ({exc.strerror or exc}); {what}") from None
 
 
-def desired_values(stars: int, rejected: bool, label: str | None) -> tuple[dict[str, int | None], dict[str, str | None]]:
+PICK_KEYWORD = "photocull|pick"
+REJECT_KEYWORD = "photocull|reject"
+OUR_KEYWORDS = (PICK_KEYWORD, REJECT_KEYWORD)
+
+
+def desired_values(stars: int, rejected: bool, label: str | None,
+                   keyword: str | None = None) -> tuple[dict[str, int | None], dict[str, Any]]:
     """EXIF and XMP values for a decision. A reject is xmp:Rating -1 (Lightroom's flag); EXIF
-    and MicrosoftPhoto cannot say "rejected", so they carry ``stars`` as given."""
+    and MicrosoftPhoto cannot say "rejected", so they carry ``stars`` as given. A ``keyword``
+    is a placeholder until :func:`with_keywords` merges it into the photo's own keywords."""
     ex = {"Rating": stars, "RatingPercent": exif.PERCENT[stars]}
-    xm: dict[str, str | None] = {"Rating": "-1" if rejected else str(stars), "MSRating": str(xmp.MS_PERCENT[stars])}
+    xm: dict[str, Any] = {"Rating": "-1" if rejected else str(stars), "MSRating": str(xmp.MS_PERCENT[stars])}
     if label is not None:
         xm["Label"] = label
+    if keyword is not None:
+        xm["Keyword"] = keyword
     return ex, xm
 
 
-def same_xmp(current: dict[str, str | None], want: dict[str, str | None]) -> bool:
+def with_keywords(want: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """``want`` with its keyword placeholder turned into the full keyword lists to write:
+    the photo's own keywords kept, photocull's other keyword (pick <-> reject) replaced.
+
+    ``photocull|pick`` goes into lr:hierarchicalSubject; dc:subject gets its levels
+    ("photocull", "pick"), as Lightroom writes a hierarchical keyword for other programs.
+    """
+    want = dict(want)
+    keyword = want.pop("Keyword", None)
+    if keyword is None:
+        return want
+    hier = list(current.get("Hierarchical") or [])
+    subj = list(current.get("Subject") or [])
+    for ours in OUR_KEYWORDS:
+        if ours != keyword and ours in hier:
+            hier.remove(ours)
+            leaf = ours.split("|")[-1]
+            if leaf in subj:
+                subj.remove(leaf)
+    if keyword:
+        if keyword not in hier:
+            hier.append(keyword)
+        subj += [part for part in keyword.split("|") if part not in subj]
+    elif "photocull" in subj and not any(h.startswith("photocull|") for h in hier):
+        subj.remove("photocull")
+    if hier != list(current.get("Hierarchical") or []) or current.get("Hierarchical") is not None:
+        want["Hierarchical"] = hier or None
+    if subj != list(current.get("Subject") or []) or current.get("Subject") is not None:
+        want["Subject"] = subj or None
+    return want
+
+
+def same_xmp(current: dict[str, Any], want: dict[str, Any]) -> bool:
     """Whether the XMP fields already say what we would write (numbers compared as numbers)."""
     for k, v in want.items():
-        if k == "Label":
+        if k in xmp.BAGS:
+            if (current.get(k) or None) != (v or None):
+                return False
+        elif k == "Label":
             if current.get(k) != v:
                 return False
         elif current.get(k) is None or xmp.as_int(current.get(k)) != xmp.as_int(v):
@@ -120,12 +165,31 @@ def same_xmp(current: dict[str, str | None], want: dict[str, str | None]) -> boo
 
 
 def undo_state(current: dict, before: dict, after: dict, as_int: bool) -> str:
-    """"before", "after" or "other": which recorded version the current fields match."""
+    """"before", "after" or "other": which recorded version the current fields match.
+
+    Keyword bags do not make a field "other": their undo takes photocull's items back out
+    and leaves items added since (:func:`restored_values`)."""
     def norm(v, key: str):
         return xmp.as_int(v) if as_int and key != "Label" and isinstance(v, str) else v
-    cur = {k: norm(current.get(k), k) for k in after}
-    if cur == {k: norm(before.get(k), k) for k in after}:
+    scalars = [k for k in after if k not in xmp.BAGS]
+    cur = {k: norm(current.get(k), k) for k in scalars}
+    bags_back = all((current.get(k) or None) == (v or None)
+                    for k, v in restored_values(current, before, after).items() if k in xmp.BAGS)
+    if cur == {k: norm(before.get(k), k) for k in scalars} and bags_back:
         return "before"
-    if cur == {k: norm(after.get(k), k) for k in after}:
+    if cur == {k: norm(after.get(k), k) for k in scalars} or cur == {k: norm(before.get(k), k) for k in scalars}:
         return "after"
     return "other"
+
+
+def restored_values(current: dict, before: dict, after: dict) -> dict[str, Any]:
+    """The values an undo writes: ``before`` for plain fields; for keyword bags the current
+    items less those photocull added, plus those it removed (the photographer's later
+    keywords stay)."""
+    out = dict(before)
+    for k in xmp.BAGS & set(after):
+        was, wrote = list(before.get(k) or []), list(after.get(k) or [])
+        items = [i for i in (current.get(k) or []) if i in was or i not in wrote]
+        items += [i for i in was if i not in wrote and i not in items]
+        out[k] = items or (None if before.get(k) is None else [])
+    return out

@@ -80,15 +80,15 @@ class Journal:
         self._append(rec)
         return rec["id"]
 
-    def record_move(self, src: Path, dst: Path) -> str:
+    def record_move(self, src: Path, dst: Path, **extra: Any) -> str:
         """Record a file move (call before moving) so undo can move it back."""
-        rec = self._stamp("move") | {"src": src, "dst": dst}
+        rec = self._stamp("move") | {"src": src, "dst": dst} | extra
         self._append(rec)
         return rec["id"]
 
-    def record_copy(self, src: Path, dst: Path) -> str:
+    def record_copy(self, src: Path, dst: Path, **extra: Any) -> str:
         """Record a copy (call before copying) so undo can remove the copy."""
-        rec = self._stamp("copy") | {"src": src, "dst": dst}
+        rec = self._stamp("copy") | {"src": src, "dst": dst} | extra
         self._append(rec)
         return rec["id"]
 

@@ -25,7 +25,9 @@ from .common import (
     same_xmp,
     sha256,
     stat_checks,
+    restored_values,
     undo_state,
+    with_keywords,
 )
 
 if TYPE_CHECKING:
@@ -152,11 +154,14 @@ def handles(fmt: str, fields: frozenset[str]) -> bool:
 
 def write(req: WriteRequest) -> WriteOutcome:
     path, stars, targets = req.path, req.stars, req.fields & FIELDS
-    want_ex, want_xm = desired_values(stars, req.rejected, req.label)
+    want_ex, asked_xm = desired_values(stars, req.rejected, req.label, req.keyword)
+    want_xm: dict[str, Any] = {}
 
     def decide(ld: Loaded):
+        nonlocal want_xm
         ex_payload, ex_now = exif_fields(ld.jf) if "exif" in targets else (None, {})
         xm_payload, packet, xm_now = xmp_fields(ld.jf) if "xmp" in targets else (None, None, {})
+        want_xm = with_keywords(asked_xm, xm_now)
         do_exif = "exif" in targets and ex_now != want_ex
         do_xmp = "xmp" in targets and not same_xmp(xm_now, want_xm)
         return ex_payload, ex_now, xm_payload, packet, xm_now, do_exif, do_xmp
@@ -206,11 +211,12 @@ def read(path: Path, fmt: str, sidecar_naming: str) -> dict[str, Any]:
     """The embedded ratings of a JPEG (nothing for other formats)."""
     if fmt != "jpeg":
         return {}
-    ld = load_jpeg(path)
+    ld = load_jpeg_head(path)
     ex = exif_fields(ld.jf)[1]
     raw = xmp_fields(ld.jf)[2]
     return {"exif_rating": ex["Rating"], "exif_rating_percent": ex["RatingPercent"],
-            "xmp_rating": xmp.as_int(raw["Rating"]), "xmp_label": raw["Label"], "ms_rating": xmp.as_int(raw["MSRating"])}
+            "xmp_rating": xmp.as_int(raw["Rating"]), "xmp_label": raw["Label"], "ms_rating": xmp.as_int(raw["MSRating"]),
+            "xmp_keywords": raw["Hierarchical"], "xmp_subject": raw["Subject"]}
 
 
 def is_legacy_record(rec: dict[str, Any]) -> bool:
@@ -249,6 +255,8 @@ def undo(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
             new_xm = None
         else:
             assert packet is not None
+            r = dict(r, before=restored_values(xm_now, r["before"], r["after"]))
+            rec = dict(rec, xmp=r)
             xmp.update(packet, r["before"])
             new_xm = xmp_payload(packet)
     data = splice(ld.jf, exif_payload=new_ex, xmp_payload_=new_xm)

@@ -13,7 +13,7 @@ import errno
 import os
 import shutil
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from ..records import WriteOutcome
 from .atomic import atomic_unlink, fsync_dir
@@ -31,21 +31,76 @@ def frame_files(photo: Path, companions: Sequence[Path] = ()) -> list[Path]:
     return files
 
 
-def _free_names(files: Sequence[Path], dest: Path) -> list[Path]:
-    """Destination names for a group of files, with one shared ' (n)' suffix when any clashes."""
+def _names(files: Sequence[Path], dest: Path, n: int) -> list[Path]:
+    """The names of a frame's files in ``dest`` with the shared suffix ``-n`` (none for 0)."""
     stem = files[0].stem
+    return [dest / (f"{stem}-{n}{p.name[len(stem):]}" if n and p.name.startswith(stem) else p.name) for p in files]
 
-    def renamed(p: Path, n: int) -> Path:
-        name = p.name
-        if n and name.startswith(stem):
-            name = f"{stem}-{n}{name[len(stem):]}"
-        return dest / name
 
+def _free_names(files: Sequence[Path], dest: Path) -> list[Path]:
+    """Destination names for a group of files, with one shared '-n' suffix when any clashes."""
     for n in range(0, 10_000):
-        names = [renamed(p, n) for p in files]
+        names = _names(files, dest, n)
         if not any(os.path.lexists(x) for x in names):
             return names
     raise FileExistsError(f"no free name for {files[0].name} in {dest}")
+
+
+def _already_there(files: Sequence[Path], dest: Path) -> Path | None:
+    """Where an earlier run already copied this frame (same names, or the same ' -n' names,
+    byte for byte): a re-run of --copy-picks recognises its copies instead of duplicating them."""
+    for n in range(0, 10_000):
+        names = _names(files, dest, n)
+        present = [os.path.lexists(x) for x in names]
+        if not any(present):
+            return None  # names are taken in order: no later ' -n' either
+        if all(present) and all(os.path.isfile(b) and _same_bytes(a, b) for a, b in zip(files, names)):
+            return names[0]
+    return None
+
+
+def _copies_made(journal: Journal, dest: Path) -> dict[str, Path]:
+    """Photo (as the journal names it) -> the copy an earlier run made of it in ``dest``, still
+    there and not undone. A re-run may rate the photo differently (scores are relative to
+    the series, and the rejects have left it), so its copy is recognised by the journal,
+    not only by equal bytes."""
+    out: dict[str, Path] = {}
+    for rec in journal.pending():
+        if rec.get("kind") != "copy" or not isinstance(rec.get("src"), str) or not isinstance(rec.get("dst"), str):
+            continue
+        dst = journal.resolve(rec["dst"])
+        if os.path.lexists(dst) and os.path.realpath(dst.parent) == os.path.realpath(dest):
+            out.setdefault(rec["src"], dst)
+    return out
+
+
+def _missing_folders(dest: Path) -> list[str]:
+    """``dest`` and the parents of it that do not exist yet, deepest first (undo removes them)."""
+    out, p = [], Path(os.path.abspath(dest))
+    while not p.exists() and p != p.parent:
+        out.append(str(p))
+        p = p.parent
+    return out
+
+
+def transfer_folders(shoot: Path, *extra: Path | None) -> tuple[Path, ...]:
+    """The picks and rejects folders of a shoot: ``extra`` (this run's) and every folder an
+    earlier run copied or moved into and that was not undone (from the journal)."""
+    from .. import paths
+
+    journal = Journal(paths.shoot_folder(shoot))
+    found = {Path(p) for p in extra if p is not None}
+    found |= {journal.resolve(r["dst"]).parent for r in journal.pending()
+              if r.get("kind") in ("move", "copy") and isinstance(r.get("dst"), str)}
+    return tuple(sorted(found))
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        Path(os.path.realpath(path)).relative_to(os.path.realpath(folder))
+        return True
+    except ValueError:
+        return False
 
 
 def copy_synced(src: Path, dst: Path) -> None:
@@ -86,25 +141,38 @@ def transfer(
 ) -> list[WriteOutcome]:
     """Copy or move each frame (photo + companions + sidecars) into ``dest``."""
     outcomes: list[WriteOutcome] = []
-    if not dry_run:
-        dest.mkdir(parents=True, exist_ok=True)
+    created: list[str] = _missing_folders(dest)  # recorded with the first operation; undo removes them
+    copied = {} if move else _copies_made(journal, dest)
     verb = "moved" if move else "copied"
     for photo, companions in frames:
         files = frame_files(photo, companions)
         if not files:
             outcomes.append(WriteOutcome(photo, "skipped", "file is gone; nothing to " + ("move" if move else "copy")))
             continue
+        if _inside(photo, dest):
+            outcomes.append(WriteOutcome(photo, "unchanged", f"already in {dest.name}/"))
+            continue
         try:
+            earlier = None if move else (copied.get(journal.rel(photo)) or _already_there(files, dest))
+            if earlier is not None:
+                outcomes.append(WriteOutcome(photo, "unchanged", f"already copied to {earlier}"))
+                continue
             targets = _free_names(files, dest)
             if dry_run:
                 outcomes.append(WriteOutcome(photo, "dry-run", f"would be {verb} to {targets[0]}"))
                 continue
             for src, dst in zip(files, targets):
+                extra: dict[str, Any] = {"created_folders": [journal.rel(Path(d)) for d in created]} if created else {}
                 if move:
-                    journal.record_move(src, dst)
+                    journal.record_move(src, dst, **extra)
+                else:
+                    journal.record_copy(src, dst, **extra)
+                if created:
+                    dest.mkdir(parents=True, exist_ok=True)
+                    created = []
+                if move:
                     move_file(src, dst)
                 else:
-                    journal.record_copy(src, dst)
                     copy_synced(src, dst)
             outcomes.append(WriteOutcome(photo, "written", f"{verb} to {targets[0]}"))
         except OSError as exc:
@@ -127,6 +195,7 @@ def undo_move(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutc
     if dry_run:
         return WriteOutcome(src, "dry-run", f"would move {dst.name} back")
     move_file(dst, src)
+    remove_created_folders(journal, rec)
     return WriteOutcome(src, "written", f"moved back from {dst.parent.name}/")
 
 
@@ -140,7 +209,20 @@ def undo_copy(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutc
     if dry_run:
         return WriteOutcome(dst, "dry-run", "would remove the copy")
     atomic_unlink(dst)
+    remove_created_folders(journal, rec)
     return WriteOutcome(dst, "written", "copy removed")
+
+
+def remove_created_folders(journal: Journal, rec: dict[str, Any]) -> None:
+    """Remove the folders this record's transfer created, deepest first, only when empty
+    (the record is the transfer's first, so undo, newest first, reaches it last)."""
+    for folder in rec.get("created_folders") or []:
+        try:
+            os.rmdir(journal.resolve(folder))
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return  # not empty (the user put something there): leave it and its parents
 
 
 def _same_bytes(a: Path, b: Path, chunk: int = 1 << 20) -> bool:

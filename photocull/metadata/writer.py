@@ -4,6 +4,8 @@ Every per-file problem becomes a "skipped" WriteOutcome with a one-line message;
 is then byte-identical to before. The write itself is done by the first registered target
 (:mod:`.targets`) that handles the photo: JPEGs get EXIF + XMP embedded (kept in agreement),
 other formats an XMP sidecar. Writes are journaled before the rename so ``undo`` can revert.
+The cull's writer (:func:`create_writer`) first asks :mod:`.ownership` whose the present
+rating is: the photographer's is kept ("kept" outcome) unless ``overwrite``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..records import FrameResult, WriteOutcome, Writer
-from .common import DEFAULT_MAX_BYTES, Skip, WriteRequest, desired_values  # noqa: F401 (desired_values: re-exported)
+from .common import (  # noqa: F401 (desired_values: re-exported)
+    DEFAULT_MAX_BYTES,
+    PICK_KEYWORD,
+    REJECT_KEYWORD,
+    Skip,
+    WriteRequest,
+    desired_values,
+)
 from .targets import TARGETS, target_for, write_fields
 from .xmp_sidecar import check_naming
 
@@ -29,6 +38,7 @@ def write_rating(
     targets: frozenset[str] = ALL_TARGETS,
     rejected: bool = False,
     label: str | None = None,
+    keyword: str | None = None,
     journal: Journal | None = None,
     dry_run: bool = False,
     preserve_mtime: bool = True,
@@ -47,7 +57,7 @@ def write_rating(
         raise ValueError(f"stars must be 0..5, got {stars}")
     path = Path(path)
     req = WriteRequest(path, stars, fmt, frozenset(targets), rejected, label, journal, dry_run,
-                       preserve_mtime, max_bytes, check_naming(sidecar_naming), expected)
+                       preserve_mtime, max_bytes, check_naming(sidecar_naming), expected, keyword)
     target = target_for(fmt, req.fields)
     if target is None:
         return WriteOutcome(path, "skipped", f"nothing to write: {fmt} files only get sidecars (add --write sidecar)")
@@ -66,7 +76,8 @@ def read_rating(path: Path, fmt: str, sidecar_naming: str = "name") -> dict[str,
     path = Path(path)
     out: dict[str, Any] = {"exif_rating": None, "exif_rating_percent": None, "xmp_rating": None,
                            "xmp_label": None, "ms_rating": None, "sidecar_rating": None,
-                           "sidecar_label": None, "sidecar_path": None, "errors": []}
+                           "sidecar_label": None, "sidecar_path": None, "xmp_keywords": None, "xmp_subject": None,
+                           "sidecar_keywords": None, "errors": []}
     for target in TARGETS.values():
         try:
             out.update(target.read(path, fmt, sidecar_naming))
@@ -82,38 +93,77 @@ def create_writer(
     preserve_mtime: bool,
     sidecar_naming: str,
     journal: Journal | None,
+    *,
+    overwrite: bool = False,
+    keywords: bool = False,
 ) -> Writer:
     """The pipeline's writer for a cull's options: ratings, labels and rejects as asked.
+
+    The photographer's decisions come first: a rating, reject or label photocull did not
+    write (:mod:`.ownership` asks the journal) is kept, the outcome "kept" says so, and the
+    frame's Rating is updated to what its file says (a kept reject stays a reject, a kept
+    rating is no reject); ``overwrite`` replaces them. ``reject``: the pick stage's rejects
+    are written as xmp:Rating -1 (else as their stars only). ``label_picks``: picks get the
+    Green label, rejects Red. ``keywords``: picks and rejects also get the hierarchical
+    keyword ``photocull|pick`` / ``photocull|reject`` (lr:hierarchicalSubject + dc:subject).
 
     Raises ValueError up front (before any file is touched, dry run or not) for a
     ``targets`` field no target serves or an unknown ``sidecar_naming``. A RAW beside its
     JPEG gets the same rating (:func:`photocull.pick.companion_ratings`), in a sidecar.
     """
     from ..pick import companion_ratings
+    from .ownership import Ledger, Theirs
 
     unknown = set(targets) - set(write_fields())
     if unknown or not targets:
         raise ValueError(f"choose from {', '.join(write_fields())}, got {', '.join(sorted(targets)) or 'nothing'}")
     naming = check_naming(sidecar_naming)
+    ledger = Ledger.from_records(journal.records() if journal is not None and not overwrite else [])
+
+    def rel(p: Any) -> str | None:
+        if p is None:
+            return None
+        return journal.rel(Path(p)) if journal is not None else str(p)
+
+    def theirs_of(path: Path, fmt: str) -> tuple[Theirs, bool]:
+        """Their decisions on ``path``, and whether it carries a label at all."""
+        current = read_rating(path, fmt, naming)
+        labelled = bool(current.get("xmp_label") or current.get("sidecar_label"))
+        if overwrite:
+            return Theirs(), labelled
+        return ledger.theirs(rel(path) or "", current, rel(current.get("sidecar_path"))), labelled
 
     def writer(fr: FrameResult, dry_run: bool) -> WriteOutcome:
         r = fr.rating
-        common: dict[str, Any] = dict(
-            targets=targets,
-            rejected=reject and r.rejected,
-            label=("Green" if (label_picks and r.is_pick) else None),
-            journal=journal,
-            dry_run=dry_run,
-            preserve_mtime=preserve_mtime,
-            sidecar_naming=naming,
-        )
-        outcome = write_rating(
-            fr.frame.path, r.stars, fmt=fr.frame.fmt, expected=(fr.frame.size, fr.frame.mtime_ns), **common
-        )
-        for companion, fmt, rating in companion_ratings(fr):
-            extra = write_rating(companion, rating.stars, fmt=fmt, **common)
-            if extra.status == "skipped" and outcome.status != "skipped":
-                outcome = extra
+        files = [(fr.frame.path, fr.frame.fmt, r)] + [(p, f, rt) for p, f, rt in companion_ratings(fr)]
+        looked = [theirs_of(p, f) for p, f, _ in files]
+        found = [t for t, _ in looked]
+        kept = next((t for t in found if t.rating is not None), None)
+        if kept is not None:
+            # Their rating wins for the whole frame (a RAW and its JPEG never disagree).
+            r.rejected = kept.rating is not None and kept.rating < 0
+            r.is_pick = r.is_pick and not r.rejected
+            return WriteOutcome(fr.frame.path, "kept", kept.message)
+        # A frame that is neither pick nor reject (now) loses photocull's own label and keyword
+        # ("" clears; None leaves alone), never the photographer's.
+        wanted_label = ("Green" if r.is_pick else "Red" if r.rejected else "") if label_picks else None
+        keyword = (PICK_KEYWORD if r.is_pick else REJECT_KEYWORD if r.rejected else "") if keywords else None
+        outcome: WriteOutcome | None = None
+        for (path, fmt, rating), their, (_, labelled) in zip(files, found, looked):
+            label = None if their.label or (wanted_label == "" and not labelled) else wanted_label
+            one = write_rating(
+                path, rating.stars, fmt=fmt, targets=targets, rejected=reject and r.rejected,
+                label=label, keyword=keyword, journal=journal,
+                dry_run=dry_run, preserve_mtime=preserve_mtime, sidecar_naming=naming,
+                expected=(fr.frame.size, fr.frame.mtime_ns) if path == fr.frame.path else None,
+            )
+            if their.label and one.status != "skipped":
+                one.message = f"{one.message}; {their.message}" if one.message else their.message
+            if outcome is None or (one.status == "skipped" and outcome.status != "skipped"):
+                outcome = one
+        assert outcome is not None
+        if not (reject or label_picks or keywords):
+            r.rejected = False  # JSON "rejected": only frames written as rejects (here: as 1 star only)
         return outcome
 
     return writer

@@ -1,8 +1,9 @@
 """Read and update the rating fields of an XMP packet, keeping everything else.
 
 A small xml.etree reader/writer (see README_design.md for why no XMP library): the packet
-is parsed, only xmp:Rating, xmp:Label and MicrosoftPhoto:Rating are touched (as attribute
-or element, wherever they already are), and the tree is written back with the document's
+is parsed, only xmp:Rating, xmp:Label and MicrosoftPhoto:Rating (as attribute or element,
+wherever they already are) and the keyword bags dc:subject and lr:hierarchicalSubject (whose
+other items are kept) are touched, and the tree is written back with the document's
 own namespace prefixes, so keywords, Lightroom develop settings and unknown namespaces
 survive.
 """
@@ -18,10 +19,16 @@ XMP_NS = "http://ns.adobe.com/xap/1.0/"
 MS_NS = "http://ns.microsoft.com/photo/1.0/"  # Microsoft's and exiv2's spelling (exiftool: no slash)
 MS_NS_ALT = "http://ns.microsoft.com/photo/1.0"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
-_DEFAULT_PREFIX = {X_NS: "x", RDF_NS: "rdf", XMP_NS: "xmp", MS_NS: "MicrosoftPhoto"}
+DC_NS = "http://purl.org/dc/elements/1.1/"
+LR_NS = "http://ns.adobe.com/lightroom/1.0/"
+_DEFAULT_PREFIX = {X_NS: "x", RDF_NS: "rdf", XMP_NS: "xmp", MS_NS: "MicrosoftPhoto", DC_NS: "dc", LR_NS: "lr"}
 
 # The fields photocull owns, by key: (namespace, local name); new ones use the first namespace.
-FIELDS = {"Rating": ((XMP_NS,), "Rating"), "Label": ((XMP_NS,), "Label"), "MSRating": ((MS_NS, MS_NS_ALT), "Rating")}
+FIELDS = {"Rating": ((XMP_NS,), "Rating"), "Label": ((XMP_NS,), "Label"), "MSRating": ((MS_NS, MS_NS_ALT), "Rating"),
+          "Subject": ((DC_NS,), "subject"), "Hierarchical": ((LR_NS,), "hierarchicalSubject")}
+# Keyword fields: an rdf:Bag of rdf:li, read and written as a list of strings (every item
+# kept: photocull adds or removes only its own keyword).
+BAGS = frozenset({"Subject", "Hierarchical"})
 MS_PERCENT = {0: 0, 1: 1, 2: 25, 3: 50, 4: 75, 5: 99}  # stars -> MicrosoftPhoto:Rating
 
 PACKET_BEGIN = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
@@ -96,11 +103,52 @@ def _descriptions(p: Packet) -> list[ET.Element]:
     return [d for d in rdf if d.tag == _q(RDF_NS, "Description")]
 
 
+def _read_bag(p: Packet, ns: str, local: str) -> list[str] | None:
+    """Items of a bag (or seq) property; a plain-text value counts as one item."""
+    for d in _descriptions(p):
+        if _q(ns, local) in d.attrib:
+            return [d.attrib[_q(ns, local)]]
+        el = d.find(_q(ns, local))
+        if el is not None:
+            return [(li.text or "").strip() for li in el.iter(_q(RDF_NS, "li"))] or (
+                [(el.text or "").strip()] if (el.text or "").strip() else [])
+    return None
+
+
+def _write_bag(descs: list[ET.Element], ns: str, local: str, items: list[str] | None) -> None:
+    """Replace a bag property's items (None removes it); a new one goes where its namespace is."""
+    name = _q(ns, local)
+    for d in descs:
+        if name in d.attrib:
+            del d.attrib[name]
+        for el in d.findall(name):
+            _remove_child(d, el)
+    if items is None:
+        return
+    home = next((d for d in descs if any(c.tag.startswith(f"{{{ns}}}") for c in d)), descs[0])
+    el = ET.SubElement(home, name)
+    bag = ET.SubElement(el, _q(RDF_NS, "Bag"))
+    el.text, bag.text = "\n    ", "\n     "
+    for i, item in enumerate(items):
+        li = ET.SubElement(bag, _q(RDF_NS, "li"))
+        li.text = item
+        li.tail = "\n     " if i < len(items) - 1 else "\n    "
+    bag.tail = "\n   "
+    kids = list(home)
+    if len(kids) > 1:
+        el.tail, kids[-2].tail = kids[-2].tail, home.text if (home.text or "").strip() == "" and home.text else "\n   "
+    else:
+        home.text, el.tail = home.text if (home.text or "").strip() else "\n   ", "\n  "
+
+
 def read_raw(p: Packet) -> dict[str, str | None]:
     """The owned fields as stored (strings), None when absent."""
     out: dict[str, str | None] = {}
     for key, (nss, local) in FIELDS.items():
         out[key] = None
+        if key in BAGS:
+            out[key] = _read_bag(p, nss[0], local)
+            continue
         for d in _descriptions(p):
             for ns in nss:
                 if _q(ns, local) in d.attrib:
@@ -144,6 +192,9 @@ def update(p: Packet, values: dict[str, str | None]) -> None:
     for key, value in values.items():
         nss, local = FIELDS[key]
         ns = nss[0]
+        if key in BAGS:
+            _write_bag(descs, ns, local, value)  # type: ignore[arg-type]
+            continue
         found = False
         for d, name in ((d, _q(n, local)) for d in descs for n in nss):
             if name in d.attrib:

@@ -16,7 +16,18 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..records import WriteOutcome
 from . import xmp
 from .atomic import ChangedSinceRead, Stamp, atomic_unlink, atomic_write_bytes
-from .common import Skip, WriteRequest, desired_values, record, same_xmp, sha256, stat_checks, undo_state
+from .common import (
+    Skip,
+    WriteRequest,
+    desired_values,
+    record,
+    same_xmp,
+    sha256,
+    stat_checks,
+    restored_values,
+    undo_state,
+    with_keywords,
+)
 
 if TYPE_CHECKING:
     from .journal import Journal
@@ -91,11 +102,12 @@ def handles(fmt: str, fields: frozenset[str]) -> bool:
 def write(req: WriteRequest) -> WriteOutcome:
     path, stars = req.path, req.stars
     stat_checks(path, 2**63, req.expected)  # the image is never rewritten: no size bound for it
-    _, want = desired_values(stars, req.rejected, req.label)
+    _, asked = desired_values(stars, req.rejected, req.label, req.keyword)
     sc = find_sidecar(path, req.sidecar_naming)
     existing: bytes | None = None
     stamp: Stamp | None = None
-    before: dict[str, str | None] = {k: None for k in want}
+    want = with_keywords(asked, {})
+    before: dict[str, Any] = {k: None for k in want}
     if sc is not None:
         stamp = Stamp.of(sc)
         if stamp.size > min(req.max_bytes, MAX_SIDECAR_BYTES):
@@ -107,6 +119,7 @@ def write(req: WriteRequest) -> WriteOutcome:
             current = xmp.read_raw(xmp.parse(existing))
         except xmp.XmpError as exc:
             raise Skip(f"sidecar {sc.name}: {exc}; fix or delete it") from None
+        want = with_keywords(asked, current)
         before = {k: current.get(k) for k in want}
         if same_xmp(current, want):
             return WriteOutcome(path, "unchanged", f"sidecar already rated {stars}", ("sidecar",))
@@ -141,6 +154,7 @@ def read(path: Path, fmt: str, sidecar_naming: str) -> dict[str, Any]:
             except (xmp.XmpError, OSError) as exc:
                 raise Skip(f"sidecar {sc.name}: {exc}") from None
             out["sidecar_rating"], out["sidecar_label"] = xmp.as_int(raw["Rating"]), raw["Label"]
+            out["sidecar_keywords"] = raw["Hierarchical"]
             return out
     return {}
 
@@ -180,7 +194,7 @@ def undo(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
         atomic_unlink(sc)
         return WriteOutcome(image, "written", f"deleted sidecar {sc.name} created by photocull", ("sidecar",))
     try:
-        atomic_write_bytes(sc, render(data, r["before"]), expected=stamp,
+        atomic_write_bytes(sc, render(data, restored_values(current, r["before"], r["after"])), expected=stamp,
                            preserve_mtime=rec.get("preserve_mtime", True))
     except ChangedSinceRead:
         raise Skip(f"sidecar {sc.name} changed while undoing; re-run undo") from None

@@ -117,7 +117,7 @@ def run(
     faces_before = stages.face_reports(slots) if opts.faces else {}
     with clock("score"):
         scores = stages.score(frames, series, scorer, opts.faces, progress, cache, slots.frame_idents(), opts)
-        stages.rate(frames, series, scores, opts.top_k, opts.stars)
+        stages.rate(frames, series, scores, opts.top_k, opts.stars, keep=opts.keep, reject=opts.reject)
     if opts.faces:
         stages.remember_faces(cache, slots, faces_before)
     with clock("write"):

@@ -47,7 +47,11 @@ class Slots:
 
 
 def scan_files(root: Path, opts: CullOptions) -> ScanResult:
-    return scan(root, recursive=opts.recursive, follow_links=opts.follow_links)
+    """The shoot's photos, never those in a picks or rejects folder (this run's or earlier ones')."""
+    from ..metadata.transfer import transfer_folders
+
+    return scan(root, recursive=opts.recursive, follow_links=opts.follow_links,
+                exclude=transfer_folders(root, opts.copy_picks, opts.move_rejects))
 
 
 def open_cache(root: Path, opts: CullOptions) -> Cache:
@@ -268,9 +272,9 @@ def _ensure_images(frames: Sequence[FrameResult], members: Sequence[int], opts: 
 
 
 def rate(frames: Sequence[FrameResult], series: list[Series], scores: list[FrameScore], top_k: int,
-         stars: StarMapping) -> list[Rating]:
-    """Picks and stars; working images are dropped (no later stage needs them)."""
-    ratings = pick(series, scores, top_k=top_k, mapping=stars)
+         stars: StarMapping, *, keep: int | None = None, reject: bool = False) -> list[Rating]:
+    """Picks, stars and rejects; working images are dropped (no later stage needs them)."""
+    ratings = pick(series, scores, top_k=top_k, mapping=stars, keep=keep, reject_failures=reject)
     for fr, sc, rt in zip(frames, scores, ratings):
         fr.score, fr.rating = sc, rt
         fr.analysis.image = fr.analysis.face_crops = None
