@@ -256,12 +256,12 @@ def jpeg_tables(path) -> dict | None:
         return None
 
 
-def _linear_quantiles(hist: np.ndarray) -> tuple[float, ...]:
+def _linear_quantiles(hist: np.ndarray) -> list[float]:
     """Linear-light luma at EXPOSURE_QUANTILES of an 8-bit histogram (levels interpolated inside a bin)."""
     cdf = np.cumsum(hist) / hist.sum()
     levels = np.interp(EXPOSURE_QUANTILES, np.concatenate([[0.0], cdf]), np.arange(257) - 0.5)
     lin = np.interp(np.clip(levels, 0, 255), np.arange(256), _LINEAR)
-    return tuple(round(float(v), 6) for v in lin)
+    return [round(float(v), 6) for v in lin]
 
 
 def measure(img: Image.Image, native_scale: float = 1.0, jpeg_tables: dict | None = None) -> TechnicalMetrics:
@@ -378,6 +378,21 @@ def _exposure_problem(m: TechnicalMetrics, exposure_ev: float, med_hi: float, me
     return None
 
 
+def _softened(m: TechnicalMetrics, mates: Sequence[TechnicalMetrics], t: TechnicalThresholds) -> bool:
+    """Is ``m`` a blurred version of some mate (so its grain is quieter for that reason alone)?
+
+    Blur takes away grain and fine detail together, grain (a sigma) at most in proportion
+    to fine-detail energy (for white grain it falls as its square root). Added noise is
+    the other way round: grain up several-fold, detail barely. So a mate that is sharper
+    by a blur step and whose extra grain its extra detail explains shows ``m`` was
+    softened. This holds when most of a burst is soft, where the median cannot tell.
+    """
+    return any(
+        _ev(o.sharpness, m.sharpness) >= t.blur_rel_ev and (o.noise + 0.5) / (m.noise + 0.5) <= o.sharpness / max(m.sharpness, 1e-6)
+        for o in mates
+    )
+
+
 def _noisy(m: TechnicalMetrics, typical: float, t: TechnicalThresholds) -> bool:
     rel = (m.noise + 0.5) / (typical + 0.5) > t.noise_rel and m.noise - typical > t.noise_min
     return rel or m.noise > t.noise_abs
@@ -408,7 +423,7 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     # detail" is judged against the median, which one grain-inflated frame cannot move.
     usable = [m for m, b, e in zip(metrics, blocky, exposure) if not (b or e)] or list(metrics)
     mid = float(np.median([m.sharpness for m in usable]))
-    detailed = [m.noise for m in usable if _ev(m.sharpness, mid) > -t.blur_rel_ev]
+    detailed = [m.noise for m in usable if _ev(m.sharpness, mid) > -t.blur_rel_ev and not _softened(m, usable, t)]
     typical_noise = min(detailed) if detailed else float(np.median([m.noise for m in metrics]))
     noisy = [_noisy(m, typical_noise, t) for m in metrics]
     # Grain past the grace, even below the flag, can still lift detail: such a frame never sets the reference.
@@ -421,6 +436,9 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     for m, is_noisy, is_compressed, exposure_ev, exposure_problem in zip(metrics, noisy, compressed, exposure_evs, exposure):
         sharp_ev = min(_ev(m.sharpness, best_sharp), 0.0)
         noise_ev = max(math.log2((m.noise + 0.5) / (typical_noise + 0.5) / NOISE_GRACE), 0.0)
+        # Within the grace, grain still counts, gently: less per doubling than a halving of detail
+        # costs, so a blurred mate (quieter by less than it is softer) never gains by it.
+        grain_ev = min(max(math.log2((m.noise + 0.5) / (typical_noise + 0.5)), 0.0), math.log2(NOISE_GRACE))
         # Block edges count only beyond a 10 % grace: scene content moves the measure a little.
         blocks_ev = max(math.log2(max(m.blockiness, 1.0) / max(typical_blocks, 1.0) / 1.1), 0.0)
         # A doubled quantisation step costs what a halving of fine detail does.
@@ -430,7 +448,7 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
         clipping = max(m.clipped_highlights - max(med_hi, 0.005), 0.0) + max(m.clipped_shadows - max(med_lo, 0.01), 0.0)
         components = {
             "sharpness": round(-2.5 * min(-sharp_ev, 3.0), 4),
-            "noise": round(-2.0 * min(noise_ev, 2.5) - 0.1 * max(m.noise - 4.0, 0.0), 4),
+            "noise": round(-2.0 * min(noise_ev, 2.5) - 1.0 * grain_ev - 0.1 * max(m.noise - 4.0, 0.0), 4),
             "exposure": round(-8.0 * min(clipping, 0.5) - 2.5 * min(max(abs(exposure_ev) - 0.1, 0.0), 2.0), 4),
             "compression": round(-max(8.0 * min(blocks_ev, 1.0), 2.5 * quant_ev), 4),
             "contrast": round(-4.0 * max(0.12 - m.contrast, 0.0), 4),
@@ -454,7 +472,7 @@ class TechnicalScorer:
     """Scorer interface over :func:`score_series`."""
 
     name = "technical"
-    version = "2"
+    version = "3"
     needs_images = False
     needs_embeddings = False
 
