@@ -30,8 +30,8 @@ from .common import fmt, save_and_print
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = pd.CACHE / "pick"
-FLAG_OF = {"defocus": "blurred", "motion": "blurred", "over": "overexposed", "under": "underexposed", "noise": "noisy"}
-FLAGS = ("blurred", "noisy", "overexposed", "underexposed")
+FLAG_OF = {"defocus": "blurred", "motion": "blurred", "over": "overexposed", "under": "underexposed", "noise": "noisy", "jpeg": "compressed"}
+FLAGS = ("blurred", "noisy", "overexposed", "underexposed", "compressed")
 
 
 def add_pick_args(ap) -> None:
