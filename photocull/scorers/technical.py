@@ -386,6 +386,8 @@ def _softened(m: TechnicalMetrics, mates: Sequence[TechnicalMetrics], t: Technic
     the other way round: grain up several-fold, detail barely. So a mate that is sharper
     by a blur step and whose extra grain its extra detail explains shows ``m`` was
     softened. This holds when most of a burst is soft, where the median cannot tell.
+    Its limit: white per-pixel grain much finer than the scene's detail falls under blur
+    faster than detail does, and then a soft mate still passes for clean.
     """
     return any(
         _ev(o.sharpness, m.sharpness) >= t.blur_rel_ev and (o.noise + 0.5) / (m.noise + 0.5) <= o.sharpness / max(m.sharpness, 1e-6)
