@@ -30,8 +30,8 @@ from .common import fmt, save_and_print
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = pd.CACHE / "pick"
-FLAG_OF = {"defocus": "blurred", "motion": "blurred", "over": "overexposed", "under": "underexposed", "noise": "noisy"}
-FLAGS = ("blurred", "noisy", "overexposed", "underexposed")
+FLAG_OF = {"defocus": "blurred", "motion": "blurred", "over": "overexposed", "under": "underexposed", "noise": "noisy", "jpeg": "compressed"}
+FLAGS = ("blurred", "noisy", "overexposed", "underexposed", "compressed")
 
 
 def add_pick_args(ap) -> None:
@@ -183,9 +183,13 @@ def main_pick(args) -> dict[str, Any]:
         cli_s = time.perf_counter() - t0
         held_res = evaluate(rows, report, out / "shoot", {p.name for p in held})
         calib_res = evaluate(rows, report, out / "shoot", {p.name for p in calib})
+        other_splits = {}
+        for offset in (1, 2):  # the other thirds as calibration: does the held-out figure hang on the split?
+            c, h = pd.split(paths, offset)
+            other_splits[str(offset)] = {"calibration": [p.name for p in c], "held_out": evaluate(rows, report, out / "shoot", {p.name for p in h})}
         d_ms, a_ms = decode_ms(out / "shoot", args.photocull_src)
         res["levels"][level] = {
-            "held_out": held_res, "calibration": calib_res, "render_s": round(render_s, 1), "cli_s": round(cli_s, 1),
+            "held_out": held_res, "calibration": calib_res, "other_splits": other_splits, "render_s": round(render_s, 1), "cli_s": round(cli_s, 1),
             "cli_analyse_ms_per_frame": 1000 * report["timings"]["analyse"] / max(1, report["totals"]["photos"]),
             "decode_ms_per_frame": d_ms, "analyse_ms_per_frame": a_ms, "analyse_over_decode": a_ms / d_ms,
         }
@@ -205,6 +209,10 @@ def print_pick(res: dict[str, Any]) -> None:
         print(f"  ms/frame: analyse {r['analyse_ms_per_frame']:.1f}, decode {r['decode_ms_per_frame']:.1f} (x{r['analyse_over_decode']:.2f}); CLI analyse {r['cli_analyse_ms_per_frame']:.0f}")
         if h["lost_bursts"]:
             print("  lost: " + ", ".join(h["lost_bursts"]))
+        for offset, o in r.get("other_splits", {}).items():
+            oh = o["held_out"]
+            print(f"  split {offset} (calibration = every third photo from #{offset}): held-out best of burst {oh['best_of_burst']:.3f} "
+                  f"({oh['bursts']} bursts), ARI {oh['ari']:.3f}; " + " ".join(f"{k} {v['rate']:.2f}" for k, v in oh["family_win"].items()))
 
 
 def plot(res: dict[str, Any], out: Path) -> None:

@@ -16,7 +16,7 @@ from .decode import DEFAULT_DECODE_SIZE, DEFAULT_MAX_PIXELS, decode, decode_erro
 from .hashing import perceptual_hashes
 from .records import Analysis, FileError, Frame
 from .scan import FoundFile
-from .scorers.technical import measure
+from .scorers.technical import jpeg_tables, measure
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,8 @@ def analyse_file(found: FoundFile, opts: AnalyseOptions) -> tuple[Frame, Analysi
                    mode="RGB" if colour else "L")
         gray = d.image.convert("L") if colour else d.image  # one luma image serves hashing and measuring
         hashes = perceptual_hashes(gray)
-        metrics = measure(gray, native_scale=d.width / d.image.width)  # noise per file pixel
+        tables = jpeg_tables(found.path) if found.fmt == "jpeg" else None  # header only: how hard it was compressed
+        metrics = measure(gray, native_scale=d.width / d.image.width, jpeg_tables=tables)  # noise per file pixel
         image = working_image(d.image, opts.keep_image) if opts.keep_image else None
     except Exception as exc:  # noqa: BLE001 - every failure becomes a per-file error
         return decode_error(found.path, exc)

@@ -18,6 +18,7 @@ BLURRED = "blurred"
 UNDEREXPOSED = "underexposed"
 OVEREXPOSED = "overexposed"
 NOISY = "noisy"
+COMPRESSED = "compressed"  # heavy JPEG compression (now or in the frame's past), beyond its mates'
 LOW_CONTRAST = "low contrast"
 EYES_CLOSED = "eyes closed"
 FACE_BLURRED = "face out of focus"
@@ -74,6 +75,11 @@ class TechnicalMetrics:
     noise: float  # estimated noise sigma in 0..255 units, per pixel of the file (not of the draft decode)
     blockiness: float  # JPEG 8 x 8 grid edges over other edges (1 = none; heavy re-compression >> 1)
     exposure: float  # mean luma in linear light, 0..1 (stops between frames = log2 of the ratio)
+    exposure_quantiles: list[float]  # linear-light luma at 5, 10, ... 95 % of the histogram (clipping-proof stops)
+    jpeg_step: float  # coarsest JPEG quantisation step of low-frequency luma, 8 x 8 DCT units (q92 ~ 2, q30 ~ 19; 0 = none seen)
+
+    def __post_init__(self) -> None:
+        self.exposure_quantiles = [float(v) for v in self.exposure_quantiles]  # as JSON (cache, report) brings it back
 
 
 @dataclass

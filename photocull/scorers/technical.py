@@ -18,6 +18,7 @@ from PIL import Image
 
 from ..records import (
     BLURRED,
+    COMPRESSED,
     NOISY,
     OVEREXPOSED,
     UNDEREXPOSED,
@@ -34,6 +35,9 @@ COARSE = 4  # the reference band: detail of the image binned 4 x 4, which blur o
 NOISE_GRACE = 1.4  # grain counts past 40 % over the reference: mild compression also quietens it
 CLIP_LO, CLIP_HI = 6, 249  # 8-bit levels taken as clipped (crushed black, blown white)
 _IMMERKAER = math.sqrt(math.pi / 2) / 6
+EXPOSURE_QUANTILES = tuple(round(0.05 * k, 2) for k in range(1, 20))  # 5 %, 10 %, ... 95 % of the luma histogram
+# Quantiles this close to a clip point are not compared: noise and clipping distort them.
+QUANTILE_LO, QUANTILE_HI = 12, 243
 # sRGB level -> linear light, for exposure in stops
 _LINEAR = np.where((v := np.arange(256) / 255.0) <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
 
@@ -155,10 +159,116 @@ def _blockiness(g: np.ndarray, native_scale: float) -> float:
     return float(np.mean(out))
 
 
-def measure(img: Image.Image, native_scale: float = 1.0) -> TechnicalMetrics:
+# --- JPEG quantisation: how coarsely was this frame ever compressed? ---------------------------
+
+QUANT_COEFFS = ((0, 1), (1, 0), (1, 1))  # the lowest AC frequencies: kept by every draft decode down to 1/4
+_STEPS = np.arange(3.0, 64.5, 0.5)  # candidate steps in 8 x 8 DCT units (q92 ~ 2, q75 ~ 6, q50 ~ 11, q30 ~ 19, q12 ~ 48)
+_BIN = 0.25
+_CENTRES = (np.arange(-1024, 1024) + 0.5) * _BIN  # coefficient histogram bins, +-256
+_PHASE = 2 * np.pi * _CENTRES[None, :] / _STEPS[:, None]
+_OUTSIDE_ZERO = (np.abs(_CENTRES)[None, :] > _STEPS[:, None] / 2).astype(np.float64)  # the zero bin is left out
+_COS = np.cos(_PHASE) * _OUTSIDE_ZERO
+COMB_BLOCKS = 12_000  # blocks examined (a regular subsample): a comb needs a few thousand coefficients
+COMB_MIN = 0.5  # phase coherence that counts as a comb (natural coefficients: < 0.1; a q30 re-save: ~0.9)
+
+
+def _dct_basis(b: int) -> np.ndarray:
+    """Orthonormal DCT-II basis of size b (row u = frequency u)."""
+    k = np.arange(b)
+    basis = np.cos(np.pi * (2 * k[None, :] + 1) * k[:, None] / (2 * b)) * math.sqrt(2 / b)
+    basis[0] /= math.sqrt(2)
+    return basis.astype(np.float32)
+
+
+def _comb_step(x: np.ndarray) -> float:
+    """The quantisation step whose multiples ``x`` clusters on (0: none found).
+
+    A quantised coefficient is a multiple of its step; decoding, re-saving at a fine
+    quality and our own rounding move it by a level or two, so the histogram stays a
+    comb. Its coherence at step q, the mean of cos(2 pi x / q) over |x| > q / 2 (the zero
+    bin is left out: every smooth block has it), is ~1 at the true step and near 0 for
+    a natural, never-quantised coefficient; a distribution that merely ends just past
+    q / 2 (a dark or flat frame) gives a negative mean, not a positive one. It is
+    required on both signs: a smooth gradient (a sky) piles one coefficient onto one
+    value, which some q fits, but only on one side of zero; quantised texture has teeth
+    on both.
+    """
+    bins = np.clip(x * (1.0 / _BIN) + len(_CENTRES) / 2, 0, len(_CENTRES) - 1).astype(np.intp)
+    hist = np.bincount(bins, minlength=len(_CENTRES)).astype(np.float64)
+    mid = len(_CENTRES) // 2
+    coherence = np.ones(len(_STEPS))
+    for side in (slice(None, mid), slice(mid, None)):
+        h = hist[side]
+        counts = _OUTSIDE_ZERO[:, side] @ h
+        coherence = np.minimum(coherence, (_COS[:, side] @ h) / np.maximum(counts, 1.0) * (counts >= 50))
+    i = int(np.argmax(coherence))
+    return float(_STEPS[i]) if coherence[i] >= COMB_MIN else 0.0
+
+
+def quantisation_step(g: np.ndarray, native_scale: float) -> float:
+    """The coarsest JPEG step the frame's low-frequency luma carries, in 8 x 8 DCT units (0: none seen).
+
+    Why: a frame compressed hard (even if re-saved at a fine quality afterwards, the
+    usual fate of an edited or messaged picture) has lost its fine grain and reads as
+    cleaner than its mates; its blocks are smooth, not sharp. The 8 x 8 blocks of the
+    file are b x b blocks of a 1/(8/b) draft decode, whose DCT carries the block's
+    lowest 8 x 8 coefficients (scaled by b / 8), so the comb survives the draft decode.
+    Blocks with a clipped pixel are skipped (clipping makes its own regularities).
+    """
+    b = 8.0 / native_scale
+    if round(b) not in (2, 4, 8) or abs(b - round(b)) > 0.02:
+        return 0.0
+    b = int(round(b))
+    basis = _dct_basis(b)
+    # The QUANT_COEFFS as b*b -> 3 projections, scaled to 8 x 8 DCT units.
+    project = np.stack([np.outer(basis[u], basis[v]).ravel() for u, v in QUANT_COEFFS], axis=1) * (8.0 / b)
+    h, w = g.shape
+    stride = max(1, round(math.sqrt((h // b) * (w // b) / COMB_BLOCKS)))
+    # The grid starts at the file's origin; an EXIF rotation may have moved it to the far edge.
+    for oy in sorted({0, h % b}):
+        for ox in sorted({0, w % b}):
+            ny, nx = (h - oy) // b, (w - ox) // b
+            blocks = g[oy : oy + ny * b, ox : ox + nx * b].reshape(ny, b, nx, b)[::stride, :, ::stride, :]
+            blocks = np.ascontiguousarray(blocks.transpose(0, 2, 1, 3)).reshape(-1, b * b)
+            blocks = blocks[(blocks.min(axis=1) > CLIP_LO) & (blocks.max(axis=1) < CLIP_HI)]
+            coeffs = blocks @ project
+            step = float(np.median([_comb_step(coeffs[:, k]) for k in range(len(QUANT_COEFFS))]))
+            if step:
+                return step
+    return 0.0
+
+
+def table_step(quantization: dict | None) -> float:
+    """The file's own luma quantisation step for the QUANT_COEFFS (Pillow's ``im.quantization``), 0 if unknown."""
+    try:
+        luma = list(quantization[0])  # natural order, 64 entries
+        return float(np.mean([luma[8 * u + v] for u, v in QUANT_COEFFS]))
+    except (TypeError, KeyError, IndexError, ValueError):
+        return 0.0
+
+
+def jpeg_tables(path) -> dict | None:
+    """The JPEG quantisation tables from a file's header (nearly free: no pixel is decoded); None if none."""
+    try:
+        with Image.open(path) as im:
+            return dict(im.quantization) if getattr(im, "quantization", None) else None
+    except Exception:  # noqa: BLE001 - no tables is an answer, never a failure
+        return None
+
+
+def _linear_quantiles(hist: np.ndarray) -> list[float]:
+    """Linear-light luma at EXPOSURE_QUANTILES of an 8-bit histogram (levels interpolated inside a bin)."""
+    cdf = np.cumsum(hist) / hist.sum()
+    levels = np.interp(EXPOSURE_QUANTILES, np.concatenate([[0.0], cdf]), np.arange(257) - 0.5)
+    lin = np.interp(np.clip(levels, 0, 255), np.arange(256), _LINEAR)
+    return [round(float(v), 6) for v in lin]
+
+
+def measure(img: Image.Image, native_scale: float = 1.0, jpeg_tables: dict | None = None) -> TechnicalMetrics:
     """Absolute technical measurements of one decoded frame (RGB or L, any size).
 
     ``native_scale``: file pixels per pixel of ``img`` (draft decodes are 2-8x smaller).
+    ``jpeg_tables``: the file's quantisation tables (:func:`jpeg_tables`), when it is a JPEG.
     Noise is reported per *file* pixel: averaging k x k pixels divides white noise by k,
     so a draft decode would hide the grain the photographer sees at 100 %.
     """
@@ -184,6 +294,8 @@ def measure(img: Image.Image, native_scale: float = 1.0) -> TechnicalMetrics:
         noise=noise * scale,
         blockiness=_blockiness(g, scale),
         exposure=float((hist * _LINEAR).sum() / total),
+        exposure_quantiles=_linear_quantiles(hist),
+        jpeg_step=max(table_step(jpeg_tables), quantisation_step(g, scale)),
     )
 
 
@@ -206,10 +318,42 @@ class TechnicalThresholds:
     noise_min: float = 0.8  # ... and this much above it (0..255 per file pixel: about one visible level)
     noise_abs: float = 10.0  # noisy regardless of the series
     blocky_rel: float = 1.25  # JPEG block edges this much stronger than the series' median: re-compressed
+    jpeg_rel_ev: float = 1.0  # compressed: JPEG step this many doublings coarser than the mates' (and than q~80) ...
+    jpeg_abs_step: float = 30.0  # ... or at least this (8 x 8 DCT units: IJG quality ~18 or lower), whatever the series
+
+
+JPEG_VISIBLE = 6.0  # low-frequency JPEG step below which compression is not seen at 100 % (IJG quality ~75-80)
 
 
 def _ev(x: float, ref: float) -> float:
     return math.log2(max(x, 1e-5) / max(ref, 1e-5))
+
+
+def _stops_between(a: TechnicalMetrics, b: TechnicalMetrics) -> float:
+    """Stops of light from frame b to frame a, from the parts of the histogram neither has clipped.
+
+    Exposure scales linear light, so every quantile of the luma histogram moves by the
+    same factor, as long as it is not clipped in either frame. Clipped pixels do not move
+    at all: a mean over a frame with a blown sky reads +0.8 EV as +0.4. The median of the
+    per-quantile ratios is immune to both the clipped ends and a noisy frame's spread.
+    """
+    lo, hi = _LINEAR[QUANTILE_LO], _LINEAR[QUANTILE_HI]
+    logs = [math.log2(x / y) for x, y in zip(a.exposure_quantiles, b.exposure_quantiles) if lo < x < hi and lo < y < hi]
+    if len(logs) >= 3:
+        return float(np.median(logs))
+    return _ev(a.exposure, b.exposure)  # almost everything clipped: the means are all there is
+
+
+def _exposure_evs(metrics: Sequence[TechnicalMetrics]) -> list[float]:
+    """Each frame's stops from the series' middle: the median of its stops to every frame (itself: 0)."""
+    if len(metrics) < 3:
+        return [0.0] * len(metrics)
+    return [float(np.median([0.0 if i == j else _stops_between(a, b) for j, b in enumerate(metrics)])) for i, a in enumerate(metrics)]
+
+
+def _compression_ev(step: float, typical: float) -> float:
+    """Doublings of the JPEG step beyond the mates' (both floored at what is visible)."""
+    return math.log2(max(step, JPEG_VISIBLE) / max(typical, JPEG_VISIBLE))
 
 
 def _exposure_problem(m: TechnicalMetrics, exposure_ev: float, med_hi: float, med_lo: float, alone: bool, t: TechnicalThresholds) -> str | None:
@@ -234,6 +378,23 @@ def _exposure_problem(m: TechnicalMetrics, exposure_ev: float, med_hi: float, me
     return None
 
 
+def _softened(m: TechnicalMetrics, mates: Sequence[TechnicalMetrics], t: TechnicalThresholds) -> bool:
+    """Is ``m`` a blurred version of some mate (so its grain is quieter for that reason alone)?
+
+    Blur takes away grain and fine detail together, grain (a sigma) at most in proportion
+    to fine-detail energy (for white grain it falls as its square root). Added noise is
+    the other way round: grain up several-fold, detail barely. So a mate that is sharper
+    by a blur step and whose extra grain its extra detail explains shows ``m`` was
+    softened. This holds when most of a burst is soft, where the median cannot tell.
+    Its limit: white per-pixel grain much finer than the scene's detail falls under blur
+    faster than detail does, and then a soft mate still passes for clean.
+    """
+    return any(
+        _ev(o.sharpness, m.sharpness) >= t.blur_rel_ev and (o.noise + 0.5) / (m.noise + 0.5) <= o.sharpness / max(m.sharpness, 1e-6)
+        for o in mates
+    )
+
+
 def _noisy(m: TechnicalMetrics, typical: float, t: TechnicalThresholds) -> bool:
     rel = (m.noise + 0.5) / (typical + 0.5) > t.noise_rel and m.noise - typical > t.noise_min
     return rel or m.noise > t.noise_abs
@@ -249,9 +410,11 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     "underexposed" for being dark). A noisy frame never sets the sharpness reference.
     """
     typical_blocks = float(np.median([m.blockiness for m in metrics]))
-    blocky = [m.blockiness > max(typical_blocks, 1.0) * t.blocky_rel for m in metrics]
-    median_exposure = float(np.median([m.exposure for m in metrics]))
-    exposure_evs = [_ev(m.exposure, median_exposure) if len(metrics) > 2 else 0.0 for m in metrics]
+    typical_step = float(np.median([m.jpeg_step for m in metrics]))
+    compressed = [_compression_ev(m.jpeg_step, typical_step) >= t.jpeg_rel_ev or m.jpeg_step >= t.jpeg_abs_step for m in metrics]
+    # A frame compressed hard has lost its grain (and gained block edges): it sets no reference.
+    blocky = [m.blockiness > max(typical_blocks, 1.0) * t.blocky_rel or c for m, c in zip(metrics, compressed)]
+    exposure_evs = _exposure_evs(metrics)
     med_hi = float(np.median([m.clipped_highlights for m in metrics]))
     med_lo = float(np.median([m.clipped_shadows for m in metrics]))
     alone = len(metrics) < 3
@@ -262,7 +425,7 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     # detail" is judged against the median, which one grain-inflated frame cannot move.
     usable = [m for m, b, e in zip(metrics, blocky, exposure) if not (b or e)] or list(metrics)
     mid = float(np.median([m.sharpness for m in usable]))
-    detailed = [m.noise for m in usable if _ev(m.sharpness, mid) > -t.blur_rel_ev]
+    detailed = [m.noise for m in usable if _ev(m.sharpness, mid) > -t.blur_rel_ev and not _softened(m, usable, t)]
     typical_noise = min(detailed) if detailed else float(np.median([m.noise for m in metrics]))
     noisy = [_noisy(m, typical_noise, t) for m in metrics]
     # Grain past the grace, even below the flag, can still lift detail: such a frame never sets the reference.
@@ -272,19 +435,24 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     ] or [m.sharpness for m, bad in zip(metrics, noisy) if not bad] or [m.sharpness for m in metrics]
     best_sharp = max(trusted)
     out = []
-    for m, is_noisy, exposure_ev, exposure_problem in zip(metrics, noisy, exposure_evs, exposure):
+    for m, is_noisy, is_compressed, exposure_ev, exposure_problem in zip(metrics, noisy, compressed, exposure_evs, exposure):
         sharp_ev = min(_ev(m.sharpness, best_sharp), 0.0)
         noise_ev = max(math.log2((m.noise + 0.5) / (typical_noise + 0.5) / NOISE_GRACE), 0.0)
+        # Within the grace, grain still counts, gently: less per doubling than a halving of detail
+        # costs, so a blurred mate (quieter by less than it is softer) never gains by it.
+        grain_ev = min(max(math.log2((m.noise + 0.5) / (typical_noise + 0.5)), 0.0), math.log2(NOISE_GRACE))
         # Block edges count only beyond a 10 % grace: scene content moves the measure a little.
         blocks_ev = max(math.log2(max(m.blockiness, 1.0) / max(typical_blocks, 1.0) / 1.1), 0.0)
+        # A doubled quantisation step costs what a halving of fine detail does.
+        quant_ev = min(max(_compression_ev(m.jpeg_step, typical_step), 0.0), 2.0)
         # Absolute terms make scores comparable across series (for the star mapping).
         abs_sharp = min(max((math.log2(max(m.sharpness, 1e-6)) + 7.0) / 5.0, 0.0), 1.0)
         clipping = max(m.clipped_highlights - max(med_hi, 0.005), 0.0) + max(m.clipped_shadows - max(med_lo, 0.01), 0.0)
         components = {
             "sharpness": round(-2.5 * min(-sharp_ev, 3.0), 4),
-            "noise": round(-2.0 * min(noise_ev, 2.5) - 0.1 * max(m.noise - 4.0, 0.0), 4),
+            "noise": round(-2.0 * min(noise_ev, 2.5) - 1.0 * grain_ev - 0.1 * max(m.noise - 4.0, 0.0), 4),
             "exposure": round(-8.0 * min(clipping, 0.5) - 2.5 * min(max(abs(exposure_ev) - 0.1, 0.0), 2.0), 4),
-            "compression": round(-8.0 * min(blocks_ev, 1.0), 4),
+            "compression": round(-max(8.0 * min(blocks_ev, 1.0), 2.5 * quant_ev), 4),
             "contrast": round(-4.0 * max(0.12 - m.contrast, 0.0), 4),
             "detail": round(1.5 * abs_sharp, 4),
         }
@@ -296,6 +464,8 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
             problems.append(exposure_problem)
         if is_noisy:
             problems.append(NOISY)
+        if is_compressed:
+            problems.append(COMPRESSED)
         out.append(FrameScore(round(score, 4), components, problems))
     return out
 
@@ -304,7 +474,7 @@ class TechnicalScorer:
     """Scorer interface over :func:`score_series`."""
 
     name = "technical"
-    version = "2"
+    version = "3"
     needs_images = False
     needs_embeddings = False
 
