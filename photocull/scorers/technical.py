@@ -413,7 +413,11 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     typical_step = float(np.median([m.jpeg_step for m in metrics]))
     compressed = [_compression_ev(m.jpeg_step, typical_step) >= t.jpeg_rel_ev or m.jpeg_step >= t.jpeg_abs_step for m in metrics]
     # A frame compressed hard has lost its grain (and gained block edges): it sets no reference.
-    blocky = [m.blockiness > max(typical_blocks, 1.0) * t.blocky_rel or c for m, c in zip(metrics, compressed)]
+    # Block edges mean re-compression only where the quantisation is coarser than the mates':
+    # at the mates' own step they are the scene's edges falling on the 8 x 8 grid.
+    coarser = [m.jpeg_step > typical_step for m in metrics]
+    blocky = [(m.blockiness > max(typical_blocks, 1.0) * t.blocky_rel and q) or c
+              for m, q, c in zip(metrics, coarser, compressed)]
     exposure_evs = _exposure_evs(metrics)
     med_hi = float(np.median([m.clipped_highlights for m in metrics]))
     med_lo = float(np.median([m.clipped_shadows for m in metrics]))
@@ -424,6 +428,9 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     # or a darker/brighter exposure (grain shifted in level): those cannot set it. "Kept its
     # detail" is judged against the median, which one grain-inflated frame cannot move.
     usable = [m for m, b, e in zip(metrics, blocky, exposure) if not (b or e)] or list(metrics)
+    # Grain past any series' standard is read as detail by every focus measure: such a frame
+    # cannot say what "kept its detail" means (in a pair, the median is the mean of both).
+    usable = [m for m in usable if m.noise <= t.noise_abs] or usable
     mid = float(np.median([m.sharpness for m in usable]))
     detailed = [m.noise for m in usable if _ev(m.sharpness, mid) > -t.blur_rel_ev and not _softened(m, usable, t)]
     typical_noise = min(detailed) if detailed else float(np.median([m.noise for m in metrics]))
@@ -435,14 +442,15 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     ] or [m.sharpness for m, bad in zip(metrics, noisy) if not bad] or [m.sharpness for m in metrics]
     best_sharp = max(trusted)
     out = []
-    for m, is_noisy, is_compressed, exposure_ev, exposure_problem in zip(metrics, noisy, compressed, exposure_evs, exposure):
+    for m, is_noisy, is_compressed, is_coarser, exposure_ev, exposure_problem in zip(
+            metrics, noisy, compressed, coarser, exposure_evs, exposure):
         sharp_ev = min(_ev(m.sharpness, best_sharp), 0.0)
         noise_ev = max(math.log2((m.noise + 0.5) / (typical_noise + 0.5) / NOISE_GRACE), 0.0)
         # Within the grace, grain still counts, gently: less per doubling than a halving of detail
         # costs, so a blurred mate (quieter by less than it is softer) never gains by it.
         grain_ev = min(max(math.log2((m.noise + 0.5) / (typical_noise + 0.5)), 0.0), math.log2(NOISE_GRACE))
         # Block edges count only beyond a 10 % grace: scene content moves the measure a little.
-        blocks_ev = max(math.log2(max(m.blockiness, 1.0) / max(typical_blocks, 1.0) / 1.1), 0.0)
+        blocks_ev = max(math.log2(max(m.blockiness, 1.0) / max(typical_blocks, 1.0) / 1.1), 0.0) if is_coarser else 0.0
         # A doubled quantisation step costs what a halving of fine detail does.
         quant_ev = min(max(_compression_ev(m.jpeg_step, typical_step), 0.0), 2.0)
         # Absolute terms make scores comparable across series (for the star mapping).
