@@ -1,0 +1,86 @@
+"""Journal hardening: a short journal write stops the photo's write; bad lines are skipped and
+named; a moved photo is followed, never confused with a new file of its name; --touch undone."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from photocull.metadata import Journal, read_rating, undo, write_rating
+
+
+def _disk_full_after(monkeypatch, keep: int | None, *, also_truncate_fails: bool = False) -> None:
+    """The next journal write gets ``keep`` bytes onto the disk, then ENOSPC (None: nothing)."""
+    real_write = os.write
+    calls = {"n": 0}
+
+    def write(fd, data):
+        # the record's first write gets ``keep`` bytes down, the one that would finish it fails
+        if calls["n"] < 2 and (b'"kind": "write"' in bytes(data) or calls["n"] == 1):
+            calls["n"] += 1
+            if calls["n"] == 1 and keep:
+                return real_write(fd, bytes(data)[:keep])
+            calls["n"] = 2
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    if also_truncate_fails:
+        def no_truncate(fd, size):
+            raise OSError(errno.EIO, "I/O error")
+        monkeypatch.setattr(os, "ftruncate", no_truncate)
+
+
+@pytest.mark.parametrize("keep", [None, 40])
+def test_a_short_journal_write_leaves_the_photo_untouched(shoot: Path, monkeypatch, keep) -> None:
+    j = Journal(shoot)
+    assert write_rating(shoot / "plain.jpg", 4, fmt="jpeg", journal=j).status == "written"
+    journal_before = j.path.read_bytes()
+    photo = (shoot / "camera.jpg").read_bytes()
+    _disk_full_after(monkeypatch, keep)
+    out = write_rating(shoot / "camera.jpg", 5, fmt="jpeg", journal=j)
+    monkeypatch.undo()
+    assert out.status == "skipped" and "undo journal" in out.message and "untouched" in out.message
+    assert (shoot / "camera.jpg").read_bytes() == photo
+    assert j.path.read_bytes() == journal_before  # the cut line was taken back
+    assert write_rating(shoot / "thumb.jpg", 3, fmt="jpeg", journal=j).status == "written"
+    assert [o.status for o in undo(shoot)] == ["written", "written"]
+    assert read_rating(shoot / "thumb.jpg", "jpeg")["exif_rating"] is None
+
+
+def test_a_cut_line_that_could_not_be_taken_back_does_not_swallow_the_next(shoot: Path, monkeypatch) -> None:
+    j = Journal(shoot)
+    photo = (shoot / "camera.jpg").read_bytes()
+    _disk_full_after(monkeypatch, 30, also_truncate_fails=True)
+    assert write_rating(shoot / "camera.jpg", 5, fmt="jpeg", journal=j).status == "skipped"
+    monkeypatch.undo()
+    assert not j.path.read_bytes().endswith(b"\n")  # a torn line stays behind
+    assert write_rating(shoot / "plain.jpg", 2, fmt="jpeg", journal=j).status == "written"
+    assert json.loads(j.path.read_bytes().splitlines()[-1])["path"] == "plain.jpg"
+    warnings: list[str] = []
+    assert [o.status for o in undo(shoot, warnings=warnings)] == ["written"]
+    assert (shoot / "camera.jpg").read_bytes() == photo
+    assert len(warnings) == 1 and "line 1" in warnings[0]
+
+
+def test_a_failed_journal_fsync_leaves_the_photo_untouched(shoot: Path, monkeypatch) -> None:
+    j = Journal(shoot)
+    photo = (shoot / "camera.jpg").read_bytes()
+    real = os.fsync
+
+    def fsync(fd):
+        if fd >= 0 and os.path.realpath(f"/proc/self/fd/{fd}") == str(j.path):
+            raise OSError(errno.EIO, "Input/output error")
+        return real(fd)
+
+    if not Path("/proc/self/fd").exists():
+        pytest.skip("needs /proc to tell the journal's descriptor apart")
+    monkeypatch.setattr(os, "fsync", fsync)
+    out = write_rating(shoot / "camera.jpg", 5, fmt="jpeg", journal=j)
+    monkeypatch.undo()
+    assert out.status == "skipped" and "Input/output error" in out.message
+    assert (shoot / "camera.jpg").read_bytes() == photo and j.path.read_bytes() == b""
