@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .app import app
-from .errors import EXIT_OK, EXIT_PARTIAL, error, stderr
+from .errors import EXIT_OK, EXIT_PARTIAL, error, stderr, warning
 from .options import VERBOSE
 
 
@@ -25,7 +25,10 @@ def undo(
     from ..metadata.journal import undo as undo_journal
 
     out, err = Console(highlight=False), stderr()
-    outcomes = undo_journal(shoot)
+    warnings: list[str] = []  # unreadable journal lines, by number: skipped, the rest undone
+    outcomes = undo_journal(shoot, warnings=warnings)
+    for w in warnings:
+        warning(w, err)
     failed = [o for o in outcomes if o.status == "skipped"]
     restored = [o for o in outcomes if o.status != "skipped"]
     for o in failed:

@@ -84,3 +84,24 @@ def test_a_failed_journal_fsync_leaves_the_photo_untouched(shoot: Path, monkeypa
     monkeypatch.undo()
     assert out.status == "skipped" and "Input/output error" in out.message
     assert (shoot / "camera.jpg").read_bytes() == photo and j.path.read_bytes() == b""
+
+
+def test_malformed_journal_lines_are_skipped_by_number_and_the_rest_undone(shoot: Path) -> None:
+    from typer.testing import CliRunner
+
+    from photocull.cli import app
+
+    j = Journal(shoot)
+    write_rating(shoot / "plain.jpg", 4, fmt="jpeg", journal=j)
+    with open(j.path, "ab") as fh:
+        fh.write(b'{"kind": "undone", "id": "x", "ref": {"not": "an id"}}\n')  # aborted the old undo
+        fh.write(b'[1, 2]\n{"kind": "write", "id": 7}\n\xff\xfe not json\n' + b"[" * 5000 + b"\n")
+    write_rating(shoot / "camera.jpg", 2, fmt="jpeg", journal=j)
+    res = CliRunner().invoke(app, ["undo", str(shoot)])
+    assert res.exit_code == 0, res.output
+    assert "2 files restored, 0 could not be restored" in res.stdout
+    for n in (2, 3, 4, 5, 6):
+        assert f"line {n}:" in res.stderr
+    assert "line 1:" not in res.stderr and "line 7:" not in res.stderr
+    assert read_rating(shoot / "plain.jpg", "jpeg")["exif_rating"] is None
+    assert read_rating(shoot / "camera.jpg", "jpeg")["exif_rating"] is None
