@@ -25,6 +25,7 @@ import stat
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -158,22 +159,27 @@ class Journal:
 
     def pending(self, run: str | None = None) -> list[dict[str, Any]]:
         """Write/move records not yet undone, newest first (optionally of one run only)."""
-        recs = self.records()
-        undone = {r["ref"] for r in recs if r["kind"] == "undone"}
-        todo = [r for r in recs if r["kind"] != "undone" and r["id"] not in undone]
-        if run is not None:
-            todo = [r for r in todo if r.get("run") == run]
-        return todo[::-1]
+        return _todo(self.records(), run)
 
     def last_run(self) -> str | None:
         todo = self.pending()
         return todo[0].get("run") if todo else None
 
-    def trusting(self, rec: dict[str, Any]) -> None:
-        """Let :meth:`resolve` accept the outside paths of ``rec`` if this computer signed it."""
+    def trusting(self, rec: dict[str, Any], also: frozenset[str] = frozenset()) -> frozenset[str]:
+        """Let :meth:`resolve` accept the outside paths of ``rec`` if this computer signed it
+        (and ``also``: those of the signed move that took its photo away); returns them."""
         out = rec.get("outside")
         ok = isinstance(out, list) and all(isinstance(x, str) for x in out) and _verify(rec)
-        self._trusted = frozenset(out) if ok else frozenset()
+        self._trusted = (frozenset(out) if ok else frozenset()) | also
+        return self._trusted
+
+
+def _todo(recs: list[dict[str, Any]], run: str | None) -> list[dict[str, Any]]:
+    undone = {r["ref"] for r in recs if r["kind"] == "undone"}
+    todo = [r for r in recs if r["kind"] != "undone" and r["id"] not in undone]
+    if run is not None:
+        todo = [r for r in todo if r.get("run") == run]
+    return todo[::-1]
 
 
 def _append_line(fd: int, line: bytes) -> None:
@@ -283,32 +289,51 @@ def _verify(rec: dict[str, Any]) -> bool:
 
 # ---------------------------------------------------------------- undo
 
+@dataclass(frozen=True)
+class _Away:
+    """Where a moved photo is while its move is not undone: ``dst`` as stored (None: gone)."""
+
+    dst: str | None
+    move_id: str = ""
+    trusted: frozenset[str] = frozenset()  # the signed move's outside paths
+
+
 def undo(directory: Path, *, run: str | None = None, dry_run: bool = False,
          warnings: list[str] | None = None) -> list[WriteOutcome]:
     """Revert photocull's writes and moves in ``directory``, newest first.
 
     ``run``: only that run's records (``Journal(d).last_run()`` for the latest). Safe to run
     twice and to re-run after an interruption. Unreadable journal lines are skipped and
-    described (by line number) in ``warnings``.
+    described (by line number) in ``warnings``. A photo that a move took away and that is
+    not back (its old name taken by a new file) is followed: its older records are undone
+    where it is, never on the file that now has its name.
     """
     journal = Journal(directory)
     if not dry_run and journal.path.exists():
         cleanup_temp_files(journal.root)
     try:
-        todo = journal.pending(run)
+        recs = journal.records()
     except Skip as exc:
         return [WriteOutcome(journal.path, "skipped", str(exc))]
     if warnings is not None:
         warnings.extend(journal.problems)
-    moved: dict[str, str | None] = {}  # a moved photo's old name -> where it is now (None: gone)
+    since = _moved_identities(recs)
+    away: dict[str, _Away] = {}  # a moved photo's old name (normalised) -> where it is now
     outcomes = []
-    for rec in todo:
-        out = _undo_record(journal, _follow_moves(journal, rec, moved), dry_run)
+    for rec in _todo(recs, run):
+        own = journal.trusting(rec)  # judged on the record as signed, before any merge below
+        journal.trusting({})
+        if rec["kind"] == "move" and rec["id"] in since:
+            rec = rec | since[rec["id"]]  # its rating was undone where it lay: its new size and time
+        followed, via = _follow_moves(journal, rec, away)
+        out = _undo_record(journal, followed, dry_run, own.union(*(a.trusted for a in via)))
         if rec["kind"] == "move":
-            _note_move(journal, rec, out, moved)
+            _note_move(journal, rec, out, away, own)
         if not dry_run and out.status in ("written", "unchanged"):
             try:
                 journal.mark_undone(rec["id"])
+                for a in via:
+                    _record_identity(journal, rec["id"], a)
             except OSError as exc:  # undone all the same; the next undo finds it undone by its state
                 out = WriteOutcome(out.path, out.status, f"{out.message} (could not mark it undone in the "
                                    f"journal: {exc.strerror or exc})", out.targets)
@@ -316,14 +341,38 @@ def undo(directory: Path, *, run: str | None = None, dry_run: bool = False,
     return outcomes
 
 
+def _moved_identities(recs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """move id -> the size and mtime its file has since undo restored its rating where it lay."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in recs:
+        m = r.get("moved") if r["kind"] == "undone" else None
+        if isinstance(m, dict) and isinstance(m.get("ref"), str):
+            out[m["ref"]] = {k: m.get(k) for k in ("size", "mtime_ns") if isinstance(m.get(k), int)}
+    return out
+
+
+def _record_identity(journal: Journal, ref: str, away: _Away) -> None:
+    """Note the moved photo's size and time after its rating was undone where it lies, so its
+    move is still recognised as photocull's and undone later."""
+    journal.trusting({}, away.trusted)
+    try:
+        st = os.stat(journal.resolve(away.dst))
+    except (Skip, OSError):
+        return
+    finally:
+        journal.trusting({})
+    journal._append(journal._stamp("undone") | {"ref": ref + ":moved", "moved": {
+        "ref": away.move_id, "size": st.st_size, "mtime_ns": st.st_mtime_ns}})
+
+
 def _where(rec: dict[str, Any]) -> Any:
     """The file an outcome names: the photo, a copy, or a moved photo's old name."""
     return rec.get("dst", "?") if rec["kind"] == "copy" else rec.get("path", rec.get("src", "?"))
 
 
-def _undo_record(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
+def _undo_record(journal: Journal, rec: dict[str, Any], dry_run: bool, also: frozenset[str]) -> WriteOutcome:
     """Undo one record; every problem becomes a per-file "skipped" outcome, never an exception."""
-    journal.trusting(rec)
+    journal.trusting(rec, also)
     try:
         for stored in _paths_of(rec):  # every path checked before any target sees the record
             journal.resolve(stored)
@@ -368,45 +417,49 @@ def _key_of(journal: Journal, stored: Any) -> str | None:
     return os.path.normpath(os.path.join(journal.root, stored)) if isinstance(stored, str) else None
 
 
-def _note_move(journal: Journal, rec: dict[str, Any], out: WriteOutcome, moved: dict[str, str | None]) -> None:
+def _note_move(journal: Journal, rec: dict[str, Any], out: WriteOutcome, away: dict[str, _Away],
+               trusted: frozenset[str]) -> None:
     """After undoing a move: where older records about the moved photo must look for it."""
     src = _key_of(journal, rec.get("src"))
     if src is None:
         return
     if out.status in ("written", "unchanged"):
-        moved.pop(src, None)  # back under its old name
+        away.pop(src, None)  # back under its old name
         return
     from . import transfer
 
-    journal.trusting(rec)
+    journal.trusting({}, trusted)
     try:
-        moved[src] = rec["dst"] if transfer.is_moved_file(journal, rec) else None
+        ours = transfer.is_moved_file(journal, rec)
     except Exception:  # a bad record: nothing older may follow it anywhere
-        moved[src] = None
+        ours = False
     finally:
         journal.trusting({})
+    away[src] = _Away(rec["dst"], rec["id"], trusted) if ours else _Away(None)
 
 
-def _follow_moves(journal: Journal, rec: dict[str, Any], moved: dict[str, str | None]) -> dict[str, Any]:
+def _follow_moves(journal: Journal, rec: dict[str, Any], away: dict[str, _Away]) -> tuple[dict[str, Any], list[_Away]]:
     """``rec`` with the paths of photos that a newer move took away (and that are not back)
-    pointed at where they are now, so a new file that took the old name is never touched."""
+    pointed at where they are now, so a new file that took the old name is never touched;
+    and the moves followed."""
     if rec["kind"] == "move":
-        return rec
-    fields = ["path", "src"] if rec["kind"] == "copy" else ["path"]
-    out = dict(rec)
-    for f in fields:
-        key = _key_of(journal, rec.get(f))
-        if key in moved:
-            if moved[key] is None:
+        return rec, []
+    out, via = dict(rec), []
+    for f in ["path", "src"] if rec["kind"] == "copy" else ["path"]:
+        a = away.get(_key_of(journal, rec.get(f)) or "")
+        if a is not None:
+            via.append(a)
+            if a.dst is None:
                 out["_gone"] = (f"photocull moved this photo away and it is not where it was moved to; "
-                               f"the file now named {rec[f]} is another one, left alone")
+                                f"the file now named {rec[f]} is another one, left alone")
             else:
-                out[f] = moved[key]
+                out[f] = a.dst
     sc = rec.get("sidecar")
-    if isinstance(sc, dict) and _key_of(journal, sc.get("path")) in moved:
-        where = moved[_key_of(journal, sc.get("path"))]
-        if where is None:
+    a = away.get(_key_of(journal, sc.get("path")) or "") if isinstance(sc, dict) else None
+    if a is not None:
+        via.append(a)
+        if a.dst is None:
             out["_gone"] = f"photocull moved the sidecar {sc.get('path')} away and it is no longer there; left alone"
         else:
-            out["sidecar"] = sc | {"path": where}
-    return out
+            out["sidecar"] = sc | {"path": a.dst}
+    return out, [a for a in via if a.dst is not None]

@@ -105,3 +105,51 @@ def test_malformed_journal_lines_are_skipped_by_number_and_the_rest_undone(shoot
     assert "line 1:" not in res.stderr and "line 7:" not in res.stderr
     assert read_rating(shoot / "plain.jpg", "jpeg")["exif_rating"] is None
     assert read_rating(shoot / "camera.jpg", "jpeg")["exif_rating"] is None
+
+
+@pytest.mark.parametrize("outside", [False, True])
+def test_undo_after_move_rejects_follows_the_moved_photo_not_its_old_name(shoot: Path, tmp_path: Path,
+                                                                         outside: bool) -> None:
+    from photocull.metadata.transfer import transfer
+
+    photo = shoot / "camera.jpg"
+    original = photo.read_bytes()
+    rejects = (tmp_path / "rejects") if outside else (shoot / "rejects")
+    j = Journal(shoot)
+    assert write_rating(photo, 1, fmt="jpeg", journal=j).status == "written"
+    assert transfer([(photo, ())], rejects, move=True, journal=j)[0].status == "written"
+    # A new photo takes the name; it even carries the same rating photocull wrote (worst case).
+    (shoot / "camera.jpg").write_bytes((shoot / "thumb.jpg").read_bytes())
+    write_rating(shoot / "camera.jpg", 1, fmt="jpeg", journal=None)
+    newcomer = photo.read_bytes()
+
+    outs = undo(shoot)
+    assert photo.read_bytes() == newcomer  # the new file is not touched
+    move, write = outs
+    assert move.status == "skipped" and "another file now has this name" in move.message
+    assert str(rejects / "camera.jpg") in move.message
+    assert write.status == "written" and write.path == rejects / "camera.jpg"
+    assert (rejects / "camera.jpg").read_bytes() == original  # its rating undone where it is
+
+    photo.unlink()  # the photographer clears the name, as the message says
+    again = undo(shoot)
+    assert [o.status for o in again] == ["written"], again
+    assert photo.read_bytes() == original and not (rejects / "camera.jpg").exists()
+    assert undo(shoot) == []
+
+
+def test_a_moved_photo_that_is_gone_is_not_confused_with_a_new_file_of_its_name(shoot: Path) -> None:
+    from photocull.metadata.transfer import transfer
+
+    photo = shoot / "camera.jpg"
+    j = Journal(shoot)
+    write_rating(photo, 1, fmt="jpeg", journal=j)
+    transfer([(photo, ())], shoot / "rejects", move=True, journal=j)
+    (shoot / "rejects" / "camera.jpg").unlink()
+    photo.write_bytes((shoot / "thumb.jpg").read_bytes())
+    write_rating(photo, 1, fmt="jpeg", journal=None)
+    newcomer = photo.read_bytes()
+    outs = undo(shoot)
+    assert [o.status for o in outs] == ["skipped", "skipped"]
+    assert "no longer there" in outs[0].message and "another one, left alone" in outs[1].message
+    assert photo.read_bytes() == newcomer
