@@ -25,6 +25,7 @@ from .common import (
     same_xmp,
     sha256,
     stat_checks,
+    undo_mtime,
     undo_state,
 )
 
@@ -258,5 +259,5 @@ def undo(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
     if dry_run:
         return WriteOutcome(path, "dry-run", "would restore the previous rating", todo)
     check_writable(path, sidecar_ok=False)
-    commit(path, data, ld.stamp, preserve_mtime=rec.get("preserve_mtime", True))
+    commit(path, data, ld.stamp, preserve_mtime=True, mtime_ns=undo_mtime(rec, rec.get("mtime_ns")))
     return WriteOutcome(path, "written", "restored the previous rating", todo)

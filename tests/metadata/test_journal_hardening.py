@@ -153,3 +153,49 @@ def test_a_moved_photo_that_is_gone_is_not_confused_with_a_new_file_of_its_name(
     assert [o.status for o in outs] == ["skipped", "skipped"]
     assert "no longer there" in outs[0].message and "another one, left alone" in outs[1].message
     assert photo.read_bytes() == newcomer
+
+
+def test_undo_of_a_touch_write_puts_the_old_mtime_back(shoot: Path, exiftool) -> None:
+    from .conftest import XMP_WITH_FIELDS
+
+    photo, raw = shoot / "camera.jpg", shoot / "IMG_9.NEF"
+    raw.write_bytes(b"MM\x00* fake")
+    (shoot / "IMG_9.xmp").write_text(XMP_WITH_FIELDS.format(rating=2), encoding="utf-8")
+    old = {p: (p.read_bytes(), 1_600_000_000_123_456_789 + i) for i, p in enumerate([photo, shoot / "IMG_9.xmp"])}
+    for p, (_, t) in old.items():
+        os.utime(p, ns=(t, t))
+    j = Journal(shoot)
+    assert write_rating(photo, 5, fmt="jpeg", journal=j, preserve_mtime=False).status == "written"
+    assert write_rating(raw, 5, fmt="raw", journal=j, preserve_mtime=False).status == "written"
+    assert write_rating(photo, 3, fmt="jpeg", journal=j, preserve_mtime=False).status == "written"  # a 2nd run
+    assert all(p.stat().st_mtime_ns != t for p, (_, t) in old.items())  # --touch did touch them
+    assert exiftool(photo, "-Rating")["IFD0:Rating"] == 3
+    assert [o.status for o in undo(shoot)] == ["written"] * 3
+    for p, (_, t) in old.items():
+        assert p.stat().st_mtime_ns == t, p.name
+    assert photo.read_bytes() == old[photo][0]  # (a sidecar is restored field by field)
+    assert read_rating(raw, "raw")["sidecar_rating"] == 2
+    assert "IFD0:Rating" not in exiftool(photo, "-Rating")
+
+
+def test_a_hard_linked_photo_is_not_split_silently(shoot: Path, exiftool) -> None:
+    photo, twin = shoot / "camera.jpg", shoot / "camera-twin.jpg"
+    os.link(photo, twin)
+    data = photo.read_bytes()
+    out = write_rating(photo, 4, fmt="jpeg", journal=Journal(shoot))
+    assert out.status == "skipped" and "2 names (hard links)" in out.message and "--write sidecar" in out.message
+    assert photo.read_bytes() == data and os.stat(photo).st_nlink == 2
+    # The way the message names: a sidecar, the photo (both names) untouched.
+    out = write_rating(photo, 4, fmt="jpeg", targets=frozenset({"sidecar"}), journal=Journal(shoot))
+    assert out.status == "written" and os.stat(photo).st_nlink == 2 and photo.read_bytes() == data
+    assert exiftool(shoot / "camera.xmp", "-XMP:Rating")["XMP-xmp:Rating"] == 4
+    assert "IFD0:Rating" not in exiftool(twin, "-Rating")
+
+
+def test_undo_does_not_split_a_photo_hard_linked_since(shoot: Path) -> None:
+    photo = shoot / "camera.jpg"
+    write_rating(photo, 4, fmt="jpeg", journal=Journal(shoot))
+    os.link(photo, shoot / "backup.jpg")
+    (out,) = undo(shoot)
+    assert out.status == "skipped" and "hard links" in out.message and "photocull undo again" in out.message
+    assert os.stat(photo).st_nlink == 2 and read_rating(shoot / "backup.jpg", "jpeg")["exif_rating"] == 4
