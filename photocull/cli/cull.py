@@ -83,6 +83,19 @@ def _faces_enabled(requested: Optional[bool]) -> bool:
     return False
 
 
+def _take_shoot(ctx: typer.Context, shoot: Path, c) -> None:
+    """Hold the shoot for this cull (exit 2 if another photocull has it), then clear the temp
+    files a killed run left: in the shoot, and in the copy/move folders (a killed --copy-picks)."""
+    from ..metadata.atomic import cleanup_temp_files
+    from .locking import hold_shoot
+
+    hold_shoot(ctx, shoot, "cull")
+    cleanup_temp_files(paths.shoot_folder(shoot))
+    for folder in (c.copy_picks, c.move_rejects):
+        if folder and Path(folder).is_dir():
+            cleanup_temp_files(Path(folder), recursive=False)
+
+
 def execute(ctx: typer.Context, mode: str) -> None:
     """The body of cull / score / group."""
     from ..pipeline import run
@@ -90,6 +103,8 @@ def execute(ctx: typer.Context, mode: str) -> None:
     settings = _settings(ctx)
     c = settings.cull
     shoot: Path = ctx.params["shoot"]
+    if mode == "cull" and not c.dry_run:
+        _take_shoot(ctx, shoot, c)
     started = time.perf_counter()
     backbone = _backbone(settings)
     scorer = _scorer(settings, mode, backbone)

@@ -15,6 +15,7 @@ from .options import VERBOSE
 
 @app.command()
 def undo(
+    ctx: typer.Context,
     shoot: Path = typer.Argument(..., exists=True, file_okay=False, help="The shoot folder a cull wrote to."),
     verbose: bool = VERBOSE,
 ) -> None:
@@ -23,7 +24,9 @@ def undo(
     Reads SHOOT/.photocull/journal.jsonl; safe to interrupt and run again.
     """
     from ..metadata.journal import undo as undo_journal
+    from .locking import hold_shoot
 
+    hold_shoot(ctx, shoot, "undo")
     out, err = Console(highlight=False), stderr()
     warnings: list[str] = []  # unreadable journal lines, by number: skipped, the rest undone
     outcomes = undo_journal(shoot, warnings=warnings)
