@@ -190,8 +190,10 @@ def _append_line(fd: int, line: bytes) -> None:
     newline (a crash, or a cut we could not undo) gets one first.
     """
     size = os.fstat(fd).st_size
-    if size and os.pread(fd, 1, size - 1) != b"\n":
-        line = b"\n" + line
+    if size:
+        os.lseek(fd, size - 1, os.SEEK_SET)  # (no pread on Windows; writes still append)
+        if os.read(fd, 1) != b"\n":
+            line = b"\n" + line
     done = 0
     try:
         while done < len(line):
