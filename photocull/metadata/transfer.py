@@ -139,8 +139,8 @@ def undo_move(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutc
                             "left where it is")
     if os.path.lexists(src):
         return WriteOutcome(src, "skipped", f"another file now has this name; photocull's moved photo stays at "
-                            f"{dst} (its rating is undone there). Rename the new file, then run photocull undo "
-                            "again to bring the photo back")
+                            f"{dst} (a rating photocull gave it is undone there). Rename the new file, then run "
+                            "photocull undo again to bring the photo back")
     if dry_run:
         return WriteOutcome(src, "dry-run", f"would move {dst.name} back")
     move_file(dst, src)
