@@ -45,6 +45,17 @@ def user_config_path() -> Path:
     return user_config_dir() / SETTINGS_FILENAME
 
 
+def user_state_dir() -> Path:
+    """``$XDG_STATE_HOME/photocull`` (``~/.local/state``; ``%LOCALAPPDATA%\\photocull\\State`` on
+    Windows): what belongs to this computer, never to a card (the journal's signing key)."""
+    xdg = os.environ.get("XDG_STATE_HOME")
+    if xdg:
+        return Path(xdg).expanduser() / "photocull"
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "photocull" / "State"
+    return Path.home() / ".local" / "state" / "photocull"
+
+
 def user_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/photocull`` (``~/.cache``; ``~/Library/Caches`` on macOS;
     ``%LOCALAPPDATA%\\photocull\\Cache`` on Windows)."""

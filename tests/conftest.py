@@ -174,3 +174,9 @@ def tiny_weights(tiny_name, tmp_path_factory):
     return model, st, pt
 
 
+
+
+@pytest.fixture(autouse=True)
+def _own_state_dir(tmp_path_factory, monkeypatch):
+    """The journal's signing key (paths.user_state_dir) goes to a temp folder, never ~/.local/state."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))

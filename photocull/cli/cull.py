@@ -101,6 +101,19 @@ def _executor(settings: Settings):
     return executor
 
 
+def _take_shoot(ctx: typer.Context, shoot: Path, c) -> None:
+    """Hold the shoot for this cull (exit 2 if another photocull has it), then clear the temp
+    files a killed run left: in the shoot, and in the copy/move folders (a killed --copy-picks)."""
+    from ..metadata.atomic import cleanup_temp_files
+    from .locking import hold_shoot
+
+    hold_shoot(ctx, shoot, "cull")
+    cleanup_temp_files(paths.shoot_folder(shoot))
+    for folder in (c.copy_picks, c.move_rejects):
+        if folder and Path(folder).is_dir():
+            cleanup_temp_files(Path(folder), recursive=False)
+
+
 def execute(ctx: typer.Context, mode: str) -> None:
     """The body of cull / score / group."""
     from ..pipeline import run
@@ -109,6 +122,8 @@ def execute(ctx: typer.Context, mode: str) -> None:
     c = settings.cull
     shoot: Path = ctx.params["shoot"]
     check_output_paths(c.json_path, c.html if mode != "group" else None, c.list_path)
+    if mode == "cull" and not c.dry_run:
+        _take_shoot(ctx, shoot, c)
     started = time.perf_counter()
     told: list[str] = []  # run-level warnings already printed (missing weights): the JSON keeps them too
     backbone = _backbone(settings, told)

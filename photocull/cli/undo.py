@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from .. import paths
 from .app import app
-from .errors import EXIT_OK, EXIT_PARTIAL, error, stderr
+from .errors import EXIT_OK, EXIT_PARTIAL, error, stderr, warning
 from .options import VERBOSE
 
 UNDONE_LAST_RUN = "last_run.undone.json"  # the last run's report, set aside by an undo
@@ -18,6 +18,7 @@ UNDONE_LAST_RUN = "last_run.undone.json"  # the last run's report, set aside by 
 
 @app.command()
 def undo(
+    ctx: typer.Context,
     shoot: Path = typer.Argument(..., exists=True, file_okay=False, help="The shoot folder a cull wrote to."),
     last: bool = typer.Option(False, "--last", help="Undo only the latest run that is not undone yet (a cull, or a "
                               "review session); run again to step further back."),
@@ -36,10 +37,15 @@ def undo(
     """
     from ..metadata.journal import Journal
     from ..metadata.journal import undo as undo_journal
+    from .locking import hold_shoot
 
+    hold_shoot(ctx, shoot, "undo")
     out, err = Console(highlight=False), stderr()
+    warnings: list[str] = []  # unreadable journal lines, by number: skipped, the rest undone
     run = Journal(shoot).last_run() if last else None
-    outcomes = undo_journal(shoot, run=run) if run is not None or not last else []
+    outcomes = undo_journal(shoot, run=run, warnings=warnings) if run is not None or not last else []
+    for w in warnings:
+        warning(w, err)
     if any(o.status == "written" for o in outcomes):
         mark_last_run_undone(shoot)
     failed = [o for o in outcomes if o.status == "skipped"]

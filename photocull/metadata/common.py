@@ -77,14 +77,31 @@ def check_writable(path: Path, *, sidecar_ok: bool = True) -> None:
         raise Skip(f"file is read-only; {hint}")
     if not os.access(real.parent, os.W_OK | os.X_OK):
         raise Skip("folder is read-only (a safe write needs a temp file next to the photo); make it writable")
+    check_links(real, "use --write sidecar to rate it without rewriting it" if sidecar_ok
+                else "remove the other names, then run photocull undo again")
+
+
+def check_links(path: Path, hint: str) -> None:
+    """Refuse a file with hard links: a safe write (temp + rename) gives this name a new file,
+    and the other names would silently keep the old content."""
+    try:
+        links = os.stat(path).st_nlink
+    except FileNotFoundError:
+        return
+    if links > 1:
+        raise Skip(f"file has {links} names (hard links); rewriting it would leave the other names with the "
+                   f"old rating; left untouched ({hint})")
 
 
 def commit(
-    path: Path, data: bytes, stamp: Stamp | None, *, preserve_mtime: bool, create: bool = False
+    path: Path, data: bytes, stamp: Stamp | None, *, preserve_mtime: bool, create: bool = False,
+    mtime_ns: int | None = None,
 ) -> None:
-    """Atomically replace (or create) ``path``; raise Skip when it changed since read."""
+    """Atomically replace (or create) ``path``; raise Skip when it changed since read.
+    ``mtime_ns``: set this modification time (undo of a ``--touch`` write puts the old one back)."""
     try:
-        atomic_write_bytes(path, data, expected=stamp, preserve_mtime=preserve_mtime, create=create)
+        atomic_write_bytes(path, data, expected=stamp, preserve_mtime=preserve_mtime, create=create,
+                           mtime_ns=mtime_ns)
     except ChangedSinceRead:
         raise Skip("file changed since it was read (another program is writing it?); re-run photocull") from None
 
@@ -162,6 +179,14 @@ def same_xmp(current: dict[str, Any], want: dict[str, Any]) -> bool:
         elif current.get(k) is None or xmp.as_int(current.get(k)) != xmp.as_int(v):
             return False
     return True
+
+
+def undo_mtime(rec: dict, recorded: object) -> int | None:
+    """The modification time undo must set: the one from before a ``--touch`` write (None:
+    keep the file's, which photocull kept when it wrote)."""
+    if rec.get("preserve_mtime", True) is not False:
+        return None
+    return recorded if isinstance(recorded, int) and not isinstance(recorded, bool) else None
 
 
 def undo_state(current: dict, before: dict, after: dict, as_int: bool) -> str:

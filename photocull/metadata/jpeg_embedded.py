@@ -26,6 +26,7 @@ from .common import (
     sha256,
     stat_checks,
     restored_values,
+    undo_mtime,
     undo_state,
     with_keywords,
 )
@@ -265,5 +266,5 @@ def undo(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
     if dry_run:
         return WriteOutcome(path, "dry-run", "would restore the previous rating", todo)
     check_writable(path, sidecar_ok=False)
-    commit(path, data, ld.stamp, preserve_mtime=rec.get("preserve_mtime", True))
+    commit(path, data, ld.stamp, preserve_mtime=True, mtime_ns=undo_mtime(rec, rec.get("mtime_ns")))
     return WriteOutcome(path, "written", "restored the previous rating", todo)

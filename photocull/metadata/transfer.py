@@ -17,6 +17,7 @@ from typing import Any, Iterable, Sequence
 
 from ..records import WriteOutcome
 from .atomic import atomic_unlink, fsync_dir
+from .common import Skip
 from .journal import Journal
 from .xmp_sidecar import sidecar_candidates
 
@@ -162,7 +163,8 @@ def transfer(
                 outcomes.append(WriteOutcome(photo, "dry-run", f"would be {verb} to {targets[0]}"))
                 continue
             for src, dst in zip(files, targets):
-                extra: dict[str, Any] = {"created_folders": [journal.rel(Path(d)) for d in created]} if created else {}
+                # Paths (not text): the journal signs those outside the shoot, so undo may remove them.
+                extra: dict[str, Any] = {"created_folders": [Path(d) for d in created]} if created else {}
                 if move:
                     journal.record_move(src, dst, **extra)
                 else:
@@ -184,14 +186,31 @@ def transfer(
 
 # ---------------------------------------------------------------- undo
 
+def is_moved_file(journal: Journal, rec: dict[str, Any]) -> bool:
+    """Whether the file at a move record's destination is the one photocull moved there
+    (same size and modification time; records from before these were kept: any file)."""
+    dst = journal.resolve(rec["dst"])
+    return os.path.lexists(dst) and _identity_matches(dst, rec)
+
+
 def undo_move(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
+    """Move a file back, only if it is still the one photocull moved and its old name is free."""
     src, dst = journal.resolve(rec["src"]), journal.resolve(rec["dst"])
-    if os.path.lexists(src) and not os.path.lexists(dst):
-        return WriteOutcome(src, "unchanged", "already back in place")
+    ours = is_moved_file(journal, rec)
     if not os.path.lexists(dst):
+        if os.path.lexists(src) and _identity_matches(src, rec):
+            return WriteOutcome(src, "unchanged", "already back in place")
+        if os.path.lexists(src):
+            return WriteOutcome(src, "skipped", f"photocull moved this photo to {dst} and it is no longer there; "
+                                "the file now at this name is another one, left alone")
         return WriteOutcome(src, "skipped", f"moved file {dst} is missing; cannot move it back")
+    if not ours:
+        return WriteOutcome(src, "skipped", f"{dst} is not the file photocull moved there (changed since?); "
+                            "left where it is")
     if os.path.lexists(src):
-        return WriteOutcome(src, "skipped", f"a file already exists at {src}; left {dst} where it is")
+        return WriteOutcome(src, "skipped", f"another file now has this name; photocull's moved photo stays at "
+                            f"{dst} (a rating photocull gave it is undone there). Rename the new file, then run "
+                            "photocull undo again to bring the photo back")
     if dry_run:
         return WriteOutcome(src, "dry-run", f"would move {dst.name} back")
     move_file(dst, src)
@@ -199,12 +218,20 @@ def undo_move(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutc
     return WriteOutcome(src, "written", f"moved back from {dst.parent.name}/")
 
 
+def _identity_matches(path: Path, rec: dict[str, Any]) -> bool:
+    st = os.stat(path)
+    size, mtime = rec.get("size"), rec.get("mtime_ns")
+    return (size is None or st.st_size == size) and (mtime is None or st.st_mtime_ns == mtime)
+
+
 def undo_copy(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
     """Remove a copy photocull made, only while it still equals its source (never user work)."""
     src, dst = journal.resolve(rec["src"]), journal.resolve(rec["dst"])
     if not os.path.lexists(dst):
         return WriteOutcome(dst, "unchanged", "copy already removed")
-    if not os.path.exists(src) or not _same_bytes(src, dst):
+    if os.path.islink(dst) or not os.path.isfile(dst):
+        return WriteOutcome(dst, "skipped", "not a copy photocull made (not a regular file); left in place")
+    if not os.path.exists(src) or os.path.samefile(src, dst) or not _same_bytes(src, dst):
         return WriteOutcome(dst, "skipped", f"copy differs from {src.name} now (edited?); left in place")
     if dry_run:
         return WriteOutcome(dst, "dry-run", "would remove the copy")
@@ -221,6 +248,8 @@ def remove_created_folders(journal: Journal, rec: dict[str, Any]) -> None:
             os.rmdir(journal.resolve(folder))
         except FileNotFoundError:
             continue
+        except Skip:
+            return  # a folder the journal may not touch (unsigned, outside the shoot): left alone
         except OSError:
             return  # not empty (the user put something there): leave it and its parents
 

@@ -19,12 +19,14 @@ from .atomic import ChangedSinceRead, Stamp, atomic_unlink, atomic_write_bytes
 from .common import (
     Skip,
     WriteRequest,
+    check_links,
     desired_values,
     record,
     same_xmp,
     sha256,
     stat_checks,
     restored_values,
+    undo_mtime,
     undo_state,
     with_keywords,
 )
@@ -130,11 +132,14 @@ def write(req: WriteRequest) -> WriteOutcome:
         return WriteOutcome(path, "dry-run", f"would {verb} sidecar {target.name} with rating {stars}", ("sidecar",))
     if sc is not None and not os.access(os.path.realpath(sc), os.W_OK):
         raise Skip(f"sidecar {sc.name} is read-only; make it writable")
+    if sc is not None:
+        check_links(Path(os.path.realpath(sc)), f"sidecar {sc.name}; make it a single file to rate this photo")
     if not os.access(target.parent, os.W_OK | os.X_OK):
         raise Skip("folder is read-only; cannot write the sidecar there")
     record(req.journal, {"target": NAME, "path": path, "fmt": "sidecar", "preserve_mtime": req.preserve_mtime,
                          "sidecar": {"path": target, "created": sc is None, "before": before,
-                                     "after": want, "sha256": sha256(data)}}, "nothing written")
+                                     "after": want, "sha256": sha256(data),
+                                     "mtime_ns": stamp.mtime_ns if stamp else None}}, "nothing written")
     try:
         atomic_write_bytes(target, data, expected=stamp, preserve_mtime=req.preserve_mtime, create=sc is None)
     except ChangedSinceRead:
@@ -195,7 +200,7 @@ def undo(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
         return WriteOutcome(image, "written", f"deleted sidecar {sc.name} created by photocull", ("sidecar",))
     try:
         atomic_write_bytes(sc, render(data, restored_values(current, r["before"], r["after"])), expected=stamp,
-                           preserve_mtime=rec.get("preserve_mtime", True))
+                           preserve_mtime=True, mtime_ns=undo_mtime(rec, r.get("mtime_ns")))
     except ChangedSinceRead:
         raise Skip(f"sidecar {sc.name} changed while undoing; re-run undo") from None
     return WriteOutcome(image, "written", f"restored the previous rating in {sc.name}", ("sidecar",))

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
+from ..lock import busy_reason
 from ..metadata.journal import Journal
 from .decisions import Decision, ReviewJournal, apply_action, inside, read_decision, write_decision
 from .images import ThumbCache, full_image
@@ -203,7 +204,9 @@ class ReviewApp:
         e = self._entry(i)
         if e is None:
             return _text(HTTPStatus.NOT_FOUND, "no such frame")
-        with self._write_lock:
+        with self._write_lock, busy_reason(self.root, "review") as busy:
+            if busy:  # a cull or undo of this shoot is running
+                return _text(HTTPStatus.CONFLICT, busy)
             current = read_decision(e.path, e.fr.frame.fmt)
             try:
                 new_stars, rejected, label = apply_action(current, action, stars)
