@@ -159,3 +159,23 @@ def test_embed_actor_fills_embeddings_like_the_driver(tiny_weights, tiny_name, t
     got = np.stack([b[1].embedding for b in back if isinstance(b, tuple)])
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
     assert all(b[1].image is None for b in back if isinstance(b, tuple))
+
+
+@needs_ray
+def test_an_address_nobody_answers_on_is_a_usage_error_at_once(sample_copy):
+    """``ray.init`` retries a dead address for minutes; photocull says so within seconds."""
+    import socket
+    import time
+
+    from typer.testing import CliRunner
+
+    from photocull.cli import app
+
+    with socket.socket() as s:  # a port that is free on this machine: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    res = CliRunner().invoke(app, ["cull", str(sample_copy), "--dry-run", "-q", "--engine", "ray",
+                                   "--ray-address", f"127.0.0.1:{port}"])
+    assert res.exit_code == 2 and "no Ray cluster answers at" in " ".join(res.output.split())
+    assert time.monotonic() - started < 30

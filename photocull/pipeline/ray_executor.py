@@ -147,6 +147,8 @@ class RayExecutor:
 
     def start(self, expected: int) -> None:
         """Connect (or start Ray here) now, so start-up overlaps the cache look-up."""
+        if self.address not in (None, "local"):
+            _check_reachable(self.address)
         if ray.is_initialized():
             return
         kwargs: dict[str, Any] = dict(runtime_env=worker_runtime_env(self.address), logging_level=logging.ERROR,
@@ -264,3 +266,21 @@ def _quiet_ray_data() -> None:
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a ``HOST:PORT`` (or ``ray://HOST:PORT``) nobody answers on: ``ray.init``
+    itself retries such an address for minutes. ``auto`` and other forms are Ray's to resolve."""
+    import socket
+
+    from . import EngineUnavailable
+
+    hostport = address.split("://", 1)[-1]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise EngineUnavailable(f"no Ray cluster answers at {address} ({exc.strerror or exc}); check --ray-address, "
+                                "or use --engine local") from None
