@@ -50,6 +50,7 @@ _PROBLEM_CLASS = {
     "underexposed": "p-expo",
     "overexposed": "p-expo",
     "noisy": "p-noise",
+    "compressed": "p-noise",  # image-quality loss, like grain: the same colour
     "low contrast": "p-expo",
     "eyes closed": "p-face",
     "face out of focus": "p-face",
