@@ -98,22 +98,28 @@ def scan_data(source: Path | bytes) -> bytes:
     raise AssertionError(f"no SOS in {path}")
 
 
-@pytest.fixture
-def sample_copy(tmp_path: Path) -> Path:
-    """A private, unrated copy of the bundled sample shoot (tests never write into assets/).
+def pristine_sample(dst: Path) -> Path:
+    """Copy the bundled sample shoot to ``dst``, unrated (tests never write into assets/).
 
     The README's first command rates assets/sample_shoot in place; its journal travels with
-    the copy, and undo on the copy gives back the pristine files.
+    the copy, and undo on the copy gives back the pristine files (a rating left there would be
+    the photographer's to a later cull, and kept).
     """
     from photocull.metadata.journal import undo
 
-    dst = tmp_path / "shoot"
-    shutil.copytree(SAMPLE, dst, ignore=shutil.ignore_patterns("*.xmp", "cache.sqlite*", "last_run.json", "photocull.toml"))
+    shutil.copytree(SAMPLE, dst, ignore=shutil.ignore_patterns("*.xmp", "cache.sqlite*", "last_run*.json", "photocull.toml",
+                                                               "*.lock"))
     if (dst / ".photocull").exists():
         failed = [o for o in undo(dst) if o.status == "skipped"]
         assert not failed, [o.message for o in failed]
         shutil.rmtree(dst / ".photocull")
     return dst
+
+
+@pytest.fixture
+def sample_copy(tmp_path: Path) -> Path:
+    """A private, unrated copy of the bundled sample shoot."""
+    return pristine_sample(tmp_path / "shoot")
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from photocull.review.images import ThumbCache, full_image
 from photocull.review.server import ReviewApp, make_server
 from photocull.review.session import NoRun
 
-from conftest import SAMPLE, save_jpeg, scene
+from conftest import SAMPLE, pristine_sample, save_jpeg, scene
 
 TOKEN = "test-token-123"
 HOST = {"Host": "127.0.0.1"}
@@ -44,7 +44,7 @@ def exiftool(path: Path, *tags: str) -> dict:
 def culled_template(tmp_path_factory) -> Path:
     """The sample shoot (plus a file named like markup) culled once; tests get copies."""
     dst = tmp_path_factory.mktemp("review") / "shoot"
-    shutil.copytree(SAMPLE, dst, ignore=shutil.ignore_patterns("*.xmp", "cache.sqlite*", "last_run.json", "photocull.toml", ".photocull"))
+    pristine_sample(dst)  # unrated: ratings the README's run left in assets/ would count as the photographer's
     shutil.copy(SAMPLE / "IMG_0017.JPG", dst / MARKUP_NAME)
     res = runner.invoke(cli_app, ["cull", str(dst), "-q", "--scorer", "technical", "--no-embeddings"])
     assert res.exit_code == 0, res.output
