@@ -24,7 +24,7 @@ from photocull.review.images import ThumbCache, full_image
 from photocull.review.server import ReviewApp, make_server
 from photocull.review.session import NoRun
 
-from conftest import SAMPLE, pristine_sample, save_jpeg, scene
+from conftest import pristine_sample, save_jpeg, scene
 
 TOKEN = "test-token-123"
 HOST = {"Host": "127.0.0.1"}
@@ -45,7 +45,7 @@ def culled_template(tmp_path_factory) -> Path:
     """The sample shoot (plus a file named like markup) culled once; tests get copies."""
     dst = tmp_path_factory.mktemp("review") / "shoot"
     pristine_sample(dst)  # unrated: ratings the README's run left in assets/ would count as the photographer's
-    shutil.copy(SAMPLE / "IMG_0017.JPG", dst / MARKUP_NAME)
+    shutil.copy(dst / "IMG_0017.JPG", dst / MARKUP_NAME)
     res = runner.invoke(cli_app, ["cull", str(dst), "-q", "--scorer", "technical", "--no-embeddings"])
     assert res.exit_code == 0, res.output
     return dst
@@ -252,7 +252,7 @@ def test_full_image_has_orientation_applied(tmp_path: Path, app: ReviewApp, shoo
 
 # ---------------------------------------------------------------- writes
 
-def test_decisions_are_written_journaled_as_review_and_undone(app: ReviewApp, shoot: Path):
+def test_decisions_are_written_journaled_as_review_and_undone(app: ReviewApp, shoot: Path, tmp_path: Path):
     p = shoot / "IMG_0004.JPG"
     i = frame_id(app, p.name)
     after_cull = p.read_bytes()
@@ -273,7 +273,7 @@ def test_decisions_are_written_journaled_as_review_and_undone(app: ReviewApp, sh
     assert p.read_bytes() == after_cull
     res = runner.invoke(cli_app, ["undo", str(shoot)])  # the cull's writes too: back to the sample
     assert res.exit_code == 0, res.output
-    assert p.read_bytes() == (SAMPLE / p.name).read_bytes()
+    assert p.read_bytes() == (pristine_sample(tmp_path / "pristine") / p.name).read_bytes()
 
 
 def test_bad_decisions_are_refused(app: ReviewApp, shoot: Path):
