@@ -171,7 +171,7 @@ def probe_photocull(root: Path, workers: int, backbone: str | None, device: str,
     load_s = time.perf_counter() - t_load
     model = _random_fgaesq(device) if scorer_name == "fgaesq" else None
     scorer = create_scorer(scorer_name, model=model, device=device, batch_size=16, backbone=bb)
-    shutil.rmtree(root / ".photocull", ignore_errors=True)
+    _forget(root)
     opts = CullOptions(dry_run=True, workers=workers, faces=faces)
     gpu = None
     if device.startswith("cuda"):
@@ -265,7 +265,7 @@ def probe_warm_models(root: Path, workers: int, device: str) -> dict[str, Any]:
     fg_file = FGAesQ.from_config(FGAesQConfig(width=64, layers=2, heads=2)).eval().save_safetensors(
         work / "fgaesq-small.safetensors", extra_metadata={SOURCE_METADATA_KEY: "benchmark: random weights"})
     os.environ["PHOTOCULL_MODEL_DIR"] = str(work / "models")
-    shutil.rmtree(root / ".photocull", ignore_errors=True)
+    _forget(root)
     opts = CullOptions(write=False, workers=workers, faces=False)  # 'photocull score': the cache is kept
 
     def once() -> dict[str, Any]:
@@ -343,6 +343,18 @@ def run_probe(kind: str, root: Path, workers: int, device: str, timeout: float, 
     return res
 
 
+# Dry runs keep their cache in the user cache folder (they leave the card untouched), so the
+# benchmark owns that folder: a cold row must find no cache there either.
+BENCH_USER_CACHE = ROOT / "benchmarks" / "_work" / "user-cache"
+os.environ["XDG_CACHE_HOME"] = str(BENCH_USER_CACHE)
+
+
+def _forget(root: Path) -> None:
+    """Make the next run on ``root`` cold: no shoot cache, no user cache."""
+    shutil.rmtree(root / ".photocull", ignore_errors=True)
+    shutil.rmtree(BENCH_USER_CACHE / "photocull", ignore_errors=True)
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -352,7 +364,7 @@ def _env() -> dict[str, str]:
 
 def run_cli(root: Path, workers: int, timeout: float, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """``photocull cull ROOT --dry-run`` as a user types it (technical scorer, no embeddings), cold."""
-    shutil.rmtree(root / ".photocull", ignore_errors=True)
+    _forget(root)
     cmd = [sys.executable, "-c", "from photocull.cli import main; main()", "cull", str(root), "--dry-run", "--scorer", "technical", "--no-embeddings", "--quiet", "--workers", str(workers), *extra]
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env())
@@ -377,7 +389,7 @@ def run_cli_first_bar(root: Path, workers: int, timeout: float) -> dict[str, Any
     so the figure is good to ~0.1 s. Interpreter start, imports, option parsing, the scan
     and the cache look-ups all fall inside it; the run itself is then stopped.
     """
-    shutil.rmtree(root / ".photocull", ignore_errors=True)
+    _forget(root)
     cmd = [sys.executable, "-c", "from photocull.cli import main; main()", "cull", str(root), "--dry-run", "--scorer", "technical", "--no-embeddings", "--no-faces", "--workers", str(workers)]
     env = _env()
     env.update({"FORCE_COLOR": "1", "COLUMNS": "120", "TERM": "xterm-256color"})
@@ -408,7 +420,7 @@ def run_cli_first_bar(root: Path, workers: int, timeout: float) -> dict[str, Any
         p.wait()
         sel.close()
         stream.close()
-        shutil.rmtree(root / ".photocull", ignore_errors=True)
+        _forget(root)
     if first is None:
         return {"ok": False, "error": "no progress bar seen on stderr", "images": len(_jpegs(root))}
     return {"ok": True, "seconds_to_first_bar": first, "images": len(_jpegs(root))}
@@ -520,7 +532,7 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
             add(f"peer: {tool}", pr)
             if not pr.get("ok"):
                 peer_failed.add(tool)  # e.g. weights unavailable offline: no point repeating
-    shutil.rmtree(root / ".photocull", ignore_errors=True)
+    _forget(root)
 
     bound = median(_ips(r) for r in rows["decode bound (CPU)"])
     pc = median(_ips(r) for r in rows["photocull cold (in-process)"])
@@ -676,7 +688,7 @@ def scale(args: argparse.Namespace) -> dict[str, Any]:
             r = run_probe("photocull", root, workers, "cpu", args.timeout, warm=True)
             reps.append(r)
             print(f"  {n:>6} files: cold {_ips(r) or 0:.1f} img/s, warm {_ips(r.get('warm')) or 0:.0f} img/s, peak RSS {r.get('peak_rss_mb') or 0:.0f} MB", flush=True)
-        shutil.rmtree(root / ".photocull", ignore_errors=True)
+        _forget(root)
         ok = [r for r in reps if r.get("ok")]
         point = {
             "files": n,
