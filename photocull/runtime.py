@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,33 @@ def _physical_cores() -> int | None:
         elif key == "core id":
             core = value.strip()
     return len(cores) or None
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+HEAP_BUFFERS_UP_TO = 64 << 20  # buffers this large come from the heap and are reused, not mapped afresh
+HEAP_KEEP = 128 << 20  # free heap kept mapped at most
+
+
+def keep_freed_buffers() -> bool:
+    """In a decode worker: let malloc reuse freed large buffers instead of unmapping them.
+
+    Why: glibc maps every buffer over 128 KB afresh and unmaps it when freed, so each of
+    the dozen numpy temporaries a frame's measures need (1-6 MB) page-faults on first use.
+    Under a hypervisor a fault costs microseconds: measured here, a 1.5 MP difference
+    image cost 4.6 ms fresh and 0.5 ms reused, the technical measures 2-5x less in all.
+    Bounded: only buffers up to 64 MB, at most 128 MB kept. Returns whether it took
+    effect (glibc on Linux only; elsewhere the allocator is left as it is).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, HEAP_BUFFERS_UP_TO)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, HEAP_KEEP))
+    except (OSError, AttributeError):  # musl and others have no mallopt
+        return False
 
 
 def default_num_threads() -> int:

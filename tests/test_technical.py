@@ -317,3 +317,58 @@ def test_a_grainy_source_beats_its_softened_mates_when_they_are_the_majority():
     scores = dict(zip(frames, score_series(metrics)))
     assert NOISY not in scores["clean"].problems
     assert max(scores, key=lambda k: scores[k].score) == "clean", {k: (v.score, v.problems) for k, v in scores.items()}
+
+
+# --- the fast measures are the plain formulas ------------------------------------------------
+
+from photocull.scorers import technical as _tech  # noqa: E402
+
+
+def _reference_energy(tile: np.ndarray, noise: float) -> list[float]:
+    """The textbook form: [1, -2, 1] along 4 directions, float64, clipped 3 x 3 neighbourhoods out."""
+    g = tile.astype(np.float64)
+    ok = (g > _tech.CLIP_LO) & (g < _tech.CLIP_HI)
+    h, w = g.shape[0] - 2, g.shape[1] - 2
+    valid = np.ones((h, w), dtype=bool)
+    for dy in range(3):
+        for dx in range(3):
+            valid &= ok[dy : dy + h, dx : dx + w]
+    c = g[1:-1, 1:-1]
+    diffs = [g[1:-1, :-2] + g[1:-1, 2:] - 2 * c, g[:-2, 1:-1] + g[2:, 1:-1] - 2 * c,
+             g[:-2, :-2] + g[2:, 2:] - 2 * c, g[:-2, 2:] + g[2:, :-2] - 2 * c]
+    count = max(valid.sum(), 1)
+    return [max(float((d * d * valid).sum()) / count - 6 * noise * noise, 0.0) for d in diffs]
+
+
+@pytest.mark.parametrize("clipped", [False, True])
+def test_stack_energy_equals_the_plain_formula(clipped):
+    rng = np.random.default_rng(3)
+    lo, hi = (0, 256) if clipped else (20, 230)
+    stack = rng.integers(lo, hi, size=(7, 41, 23), dtype=np.uint8)  # 41 rows: chunks of 16 and a remainder
+    got, count = _tech._stack_energy(stack, 1.5)
+    for k in range(len(stack)):
+        want = _reference_energy(stack[k], 1.5)
+        assert [float(e[k]) for e in got] == pytest.approx(want, rel=1e-9, abs=1e-9)
+    assert (count < 39 * 21).all() if clipped else (count == 39 * 21).all()
+
+
+def test_box_means_are_exact():
+    g = np.random.default_rng(4).integers(0, 256, size=(64, 96), dtype=np.uint8)
+    want = g.reshape(16, 4, 24, 4).astype(np.float64).mean(axis=(1, 3))
+    assert np.array_equal(_tech._box_means(g, 4).astype(np.float64), want)
+
+
+def test_tile_windows_carry_each_tiles_halo():
+    g = np.arange(36 * 50, dtype=np.float32).reshape(36, 50)
+    win = _tech._tile_windows(g, 4)  # interior 34 x 48 -> tiles of 8 x 12 (+ 1-pixel halo)
+    assert win.shape == (4, 4, 10, 14)
+    assert np.array_equal(win[2, 3], g[16:26, 36:50])
+
+
+def test_decode_workers_keep_freed_buffers():
+    import subprocess
+    import sys
+
+    code = "from photocull.runtime import keep_freed_buffers; print(keep_freed_buffers())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ("True" if sys.platform.startswith("linux") else "False")

@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, Protocol, Sequence, TypeVar
 
-from ..runtime import cpu_count
+from ..runtime import cpu_count, keep_freed_buffers
 from .progress import Advance
 
 T = TypeVar("T")
@@ -148,6 +148,12 @@ def _worker_environment():
                 os.environ[key] = value
 
 
+def _init_worker(parent: int) -> None:
+    """Every decode worker's start: die with the main process, reuse freed buffers."""
+    keep_freed_buffers()
+    _watch_parent(parent)
+
+
 def _watch_parent(parent: int) -> None:
     """In a worker: end this process when the main process ends, however it ends.
 
@@ -203,7 +209,7 @@ class LocalExecutor:
         if self.pool is None and self.workers > 1 and expected >= PARALLEL_MIN_FILES:
             with _worker_environment():  # the forkserver and workers start here
                 self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context(self.preload),
-                                                initializer=_watch_parent, initargs=(os.getpid(),))
+                                                initializer=_init_worker, initargs=(os.getpid(),))
                 for _ in range(self.workers):
                     self.pool.submit(int)  # start every worker now
 

@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterator, Sequence
 import ray  # noqa: F401 - an ImportError here is how callers learn Ray is missing
 import ray.data
 
+from ..runtime import keep_freed_buffers
 from .executor import ItemFailure, _call
 from .progress import Advance
 
@@ -80,6 +81,7 @@ def worker_runtime_env(address: str | None = None) -> dict[str, Any]:
 
 def _run_batch(batch: dict[str, Any], fn: Callable[[Any, Any], Any], arg: Any) -> dict[str, Any]:
     """One ``map_batches`` call on a worker: ``fn`` per item, failures as values, results pickled."""
+    keep_freed_buffers()  # as the local workers do (Ray reuses its worker processes: cheap to repeat)
     results = [pickle.dumps(_call(fn, pickle.loads(p), arg), protocol=pickle.HIGHEST_PROTOCOL) for p in batch["payload"]]
     return {"idx": batch["idx"], "result": results}
 
