@@ -67,7 +67,7 @@ class TechnicalMetrics:
     """Weight-free image measurements, computed once from the decoded working image."""
 
     sharpness: float  # fine-band over coarse-band detail in the most structured tiles (noise, clipping removed)
-    sharpness_mean: float  # the same over all tiles, each judged on a 24 x 24 window in its middle
+    sharpness_mean: float  # the same without the weakest-direction penalty (sharpness well below it: shake)
     clipped_highlights: float  # fraction of pixels at or near white
     clipped_shadows: float  # fraction of pixels at or near black
     mean_luma: float  # 0..1

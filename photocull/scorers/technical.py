@@ -61,16 +61,21 @@ def _noise_sigma(g: np.ndarray, patch: int | None = None) -> float:
     level), so one sigma describes the frame.
     """
     th, tw = g.shape[0] // TILES, g.shape[1] // TILES
-    tiles = g[: th * TILES, : tw * TILES].reshape(TILES, th, TILES, tw)
-    if patch is not None and patch < min(th, tw):
-        y0, x0 = (th - patch) // 2, (tw - patch) // 2
-        tiles = tiles[:, y0 : y0 + patch, :, x0 : x0 + patch]
-    tiles = tiles.astype(np.int16 if g.dtype == np.uint8 else np.float32)  # 8-bit: exact in int16, and half the memory
-    c = tiles[:, 1:-1, :, 1:-1]
-    edges = tiles[:, :-2, :, 1:-1] + tiles[:, 2:, :, 1:-1] + tiles[:, 1:-1, :, :-2] + tiles[:, 1:-1, :, 2:]
-    corners = tiles[:, :-2, :, :-2] + tiles[:, :-2, :, 2:] + tiles[:, 2:, :, :-2] + tiles[:, 2:, :, 2:]
-    sigma = _IMMERKAER * np.abs(4 * c - 2 * edges + corners).mean(axis=(1, 3), dtype=np.float64).ravel()
-    level = c.mean(axis=(1, 3), dtype=np.float64).ravel()
+    ph, pw = (patch, patch) if patch is not None and patch < min(th, tw) else (th, tw)
+    y0, x0 = (th - ph) // 2, (tw - pw) // 2
+    tiles = g[: th * TILES, : tw * TILES].reshape(TILES, th, TILES, tw)[:, y0 : y0 + ph, :, x0 : x0 + pw]
+    # The patches side by side (long rows are what numpy is fast on); 8-bit: exact in int16.
+    n = TILES * TILES * pw
+    wide = np.zeros((ph, n + 2), dtype=np.int16 if g.dtype == np.uint8 else np.float32)
+    wide[:, :n] = tiles.transpose(1, 0, 2, 3).reshape(ph, n)
+    c = wide[1:-1, 1 : n + 1]
+    resid = 4 * c
+    resid -= 2 * (wide[:-2, 1 : n + 1] + wide[2:, 1 : n + 1] + wide[1:-1, :n] + wide[1:-1, 2 : n + 2])
+    resid += wide[:-2, :n] + wide[:-2, 2 : n + 2] + wide[2:, :n] + wide[2:, 2 : n + 2]
+    # Column j holds the residual centred on column j + 1: each patch's own are its first pw - 2.
+    per_tile = np.abs(resid).reshape(ph - 2, TILES * TILES, pw)[:, :, : pw - 2]
+    sigma = _IMMERKAER * per_tile.sum(axis=(0, 2), dtype=np.float64) / ((ph - 2) * (pw - 2))
+    level = c.reshape(ph - 2, TILES * TILES, pw)[:, :, : pw - 2].sum(axis=(0, 2), dtype=np.float64) / ((ph - 2) * (pw - 2))
     unclipped = (level > 25) & (level < 230)
     return float(np.percentile(sigma[unclipped] if unclipped.sum() >= 8 else sigma, 10))
 
@@ -168,9 +173,6 @@ def _tile_windows(g: np.ndarray, tiles: int) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(g, (tiles, tiles, th + 2, tw + 2), (th * s0, tw * s1, s0, s1), writeable=False)
 
 
-MEAN_WINDOW = 24  # sharpness_mean: fine detail of every tile, judged on a window this size in its middle
-
-
 def _sharpness(g: np.ndarray, noise: float) -> tuple[float, float]:
     """Fine-band over coarse-band detail in the most structured tiles, geometric mean over directions.
 
@@ -182,9 +184,9 @@ def _sharpness(g: np.ndarray, noise: float) -> tuple[float, float]:
     its defect, so the frames are compared on the same content. Motion blur removes
     detail along one direction only: the geometric mean over four directions sees it.
 
-    ``g`` is 8-bit luma. Only the chosen tiles' fine band is computed in full (a fifth of
-    the frame); the all-tile mean (``sharpness_mean``, for the report) reads a window in the
-    middle of each tile.
+    ``g`` is 8-bit luma; only the chosen tiles' fine band is computed (a fifth of the
+    frame). Returns (sharpness, the plain geometric mean over directions): the two part
+    when one direction lost its detail, shake's signature, which the report shows.
     """
     h, w = (g.shape[0] // COARSE) * COARSE, (g.shape[1] // COARSE) * COARSE
     coarse = _box_means(g[:h, :w], COARSE)
@@ -196,15 +198,22 @@ def _sharpness(g: np.ndarray, noise: float) -> tuple[float, float]:
     windows = _tile_windows(g, tiles)
     fine_top, _ = _stack_energy(windows.reshape(tiles * tiles, *windows.shape[2:])[top], noise)
     ratios = [max(float(f.sum()), 1e-6) / max(float(c[top].sum()), 1e-6) for f, c in zip(fine_top, coarse_e)]
-    th, tw = windows.shape[2] - 2, windows.shape[3] - 2
-    my, mx = min(MEAN_WINDOW, th), min(MEAN_WINDOW, tw)
-    y0, x0 = (th - my) // 2, (tw - mx) // 2
-    middles = windows[:, :, y0 : y0 + my + 2, x0 : x0 + mx + 2].reshape(tiles * tiles, my + 2, mx + 2)
-    fine_all, _ = _stack_energy(middles, noise)
-    means = [max(float(f.sum()), 1e-6) / max(float(c.sum()), 1e-6) for f, c in zip(fine_all, coarse_e)]
     # Half the geometric mean, half the weakest direction: shake shows as one lost direction.
     logs = np.log(ratios)
-    return float(np.exp(0.5 * logs.mean() + 0.5 * logs.min())), float(np.exp(np.mean(np.log(means))))
+    return float(np.exp(0.5 * logs.mean() + 0.5 * logs.min())), float(np.exp(logs.mean()))
+
+
+def _mean_abs_steps(g: np.ndarray, axis: int) -> np.ndarray:
+    """Mean |step| between neighbours along ``axis``, per line across it (float64).
+
+    8-bit input: |a - b| as max - min stays in uint8 (a third of int16's cost), summed exactly.
+    """
+    a, b = (g[1:], g[:-1]) if axis == 0 else (g[:, 1:], g[:, :-1])
+    if g.dtype == np.uint8:
+        steps = np.maximum(a, b)
+        steps -= np.minimum(a, b)
+        return np.add.reduce(steps, axis=1 - axis, dtype=np.uint32) / float(steps.shape[1 - axis])
+    return np.abs(a - b).mean(axis=1 - axis, dtype=np.float64)
 
 
 def _blockiness(g: np.ndarray, native_scale: float) -> float:
@@ -220,9 +229,8 @@ def _blockiness(g: np.ndarray, native_scale: float) -> float:
     if p < 2 or abs(period - p) > 0.05:
         return 1.0
     out = []
-    g = g.astype(np.int16) if g.dtype == np.uint8 else g  # 8-bit steps are exact in int16
     for axis in (0, 1):
-        d = np.abs(np.diff(g, axis=axis)).mean(axis=1 - axis, dtype=np.float64)
+        d = _mean_abs_steps(g, axis)
         n = (len(d) // p) * p
         phases = d[:n].reshape(-1, p).mean(axis=0)
         others = np.delete(phases, int(np.argmax(phases)))
@@ -251,8 +259,8 @@ def _dct_basis(b: int) -> np.ndarray:
     return basis.astype(np.float32)
 
 
-def _comb_step(x: np.ndarray) -> float:
-    """The quantisation step whose multiples ``x`` clusters on (0: none found).
+def _comb_steps(x: np.ndarray) -> list[float]:
+    """For each row of ``x``, the quantisation step its values cluster on (0: none found).
 
     A quantised coefficient is a multiple of its step; decoding, re-saving at a fine
     quality and our own rounding move it by a level or two, so the histogram stays a
@@ -265,15 +273,16 @@ def _comb_step(x: np.ndarray) -> float:
     on both.
     """
     bins = np.clip(x * (1.0 / _BIN) + len(_CENTRES) / 2, 0, len(_CENTRES) - 1).astype(np.intp)
-    hist = np.bincount(bins, minlength=len(_CENTRES)).astype(np.float64)
+    bins += np.arange(len(x))[:, None] * len(_CENTRES)  # one bincount for every row
+    hist = np.bincount(bins.ravel(), minlength=len(x) * len(_CENTRES)).reshape(len(x), len(_CENTRES)).astype(np.float64)
     mid = len(_CENTRES) // 2
-    coherence = np.ones(len(_STEPS))
+    coherence = np.ones((len(_STEPS), len(x)))
     for side in (slice(None, mid), slice(mid, None)):
-        h = hist[side]
+        h = hist[:, side].T
         counts = _OUTSIDE_ZERO[:, side] @ h
         coherence = np.minimum(coherence, (_COS[:, side] @ h) / np.maximum(counts, 1.0) * (counts >= 50))
-    i = int(np.argmax(coherence))
-    return float(_STEPS[i]) if coherence[i] >= COMB_MIN else 0.0
+    best = np.argmax(coherence, axis=0)
+    return [float(_STEPS[i]) if coherence[i, j] >= COMB_MIN else 0.0 for j, i in enumerate(best)]
 
 
 def quantisation_step(g: np.ndarray, native_scale: float) -> float:
@@ -300,10 +309,10 @@ def quantisation_step(g: np.ndarray, native_scale: float) -> float:
         for ox in sorted({0, w % b}):
             ny, nx = (h - oy) // b, (w - ox) // b
             blocks = g[oy : oy + ny * b, ox : ox + nx * b].reshape(ny, b, nx, b)[::stride, :, ::stride, :]
-            blocks = blocks.transpose(0, 2, 1, 3).reshape(-1, b * b).astype(np.float32)
-            blocks = blocks[(blocks.min(axis=1) > CLIP_LO) & (blocks.max(axis=1) < CLIP_HI)]
-            coeffs = blocks @ project
-            step = float(np.median([_comb_step(coeffs[:, k]) for k in range(len(QUANT_COEFFS))]))
+            cells = blocks.transpose(1, 3, 0, 2).reshape(b * b, -1)  # a column per block: fast min/max
+            cells = cells[:, (cells.min(axis=0) > CLIP_LO) & (cells.max(axis=0) < CLIP_HI)]
+            coeffs = project.T.astype(np.float32) @ cells.astype(np.float32)
+            step = float(np.median(_comb_steps(coeffs)))
             if step:
                 return step
     return 0.0
