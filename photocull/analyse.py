@@ -35,7 +35,7 @@ def working_image(img: Image.Image, long_side: int) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
-def _find_faces(img: np.ndarray):
+def _find_faces(img: np.ndarray, gray: np.ndarray):
     """(FaceReport, face crops) with eyes not yet judged, or (None, None).
 
     Only the search runs here, with the decoded frame at hand; eyes are judged after
@@ -45,8 +45,8 @@ def _find_faces(img: np.ndarray):
     from .faces import detect_faces, face_crops
 
     try:
-        report = detect_faces(img)
-        return report, face_crops(img, report)
+        report = detect_faces(img, gray)
+        return report, face_crops(img, report, gray)
     except Exception:  # noqa: BLE001 - FacesUnavailable or an OpenCV error: no face check
         return None, None
 
@@ -66,7 +66,7 @@ def analyse_file(found: FoundFile, opts: AnalyseOptions) -> tuple[Frame, Analysi
         return decode_error(found.path, exc)
     faces = crops = None
     if opts.faces:
-        faces, crops = _find_faces(np.asarray(d.image))
+        faces, crops = _find_faces(np.asarray(d.image), np.asarray(gray))
     capture, source = (d.info.capture_time, "exif") if d.info.capture_time is not None else (found.mtime_ns / 1e9, "file")
     frame = Frame(
         path=found.path,

@@ -2,13 +2,13 @@
 
 Why: in a burst of people the frames that lose are the ones where someone blinked or the
 focus landed on the background, and the whole-frame sharpness of the technical scorer
-sees neither (a sharp background makes a frame "sharp"). This module finds faces with
-OpenCV's Haar cascades (shipped inside ``opencv-python-headless<5``; no downloads, no
-weights of our own). Finding them is the cost, so it is done coarse to fine: one permissive
-pass (scale step 1.2) on a <= 320 px copy, only inside windows of skin chroma (a landscape
-with no skin runs no search at all), then each candidate confirmed and re-boxed by a fine
-search (step 1.1) around it on a 640 px copy. Eyes are judged only on faces that a series
-mate can be compared with (``face_flags_for_series``). Per face it measures:
+sees neither (a sharp background makes a frame "sharp"). Faces are found by BlazeFace
+(MediaPipe's short-range detector, weights bundled, run by OpenCV's DNN module:
+``face_detector``), two 128 px views of the frame (~5 ms), then each proposal is
+confirmed and re-boxed by OpenCV's Haar face cascade (shipped inside
+``opencv-python-headless<5``) in a fine search around it on a 640 px copy. No downloads.
+Eyes are judged only on faces that a series mate can be compared with
+(``face_flags_for_series``). Per face it measures:
 
 * **sharpness**: variance of the Laplacian of the face region over the region's own
   variance (contrast- and exposure-invariant), with the noise floor taken out, measured at
@@ -21,10 +21,11 @@ mate can be compared with (``face_flags_for_series``). Per face it measures:
 
 Limits (document them to users; measured figures are in ``tests/test_faces.py``):
 
-* Frontal faces only (roughly +-30 degrees of yaw, +-15 of roll); profiles, faces under ~6 %
-  of the frame's long side (20 px in the 320 px view), heavily shadowed faces and faces
-  whose colour is far from skin (stage light, strong casts; black-and-white frames are
-  searched whole) are not found: such frames are simply unaffected.
+* Frontal faces only (roughly +-30 degrees of yaw, +-15 of roll: the Haar confirmation's
+  range); profiles, faces under about a twelfth of the frame's long side (BlazeFace sees
+  the frame as two 128 px squares) and heavily shadowed faces are not found: such frames
+  are simply unaffected. Black-and-white frames are searched by the Haar cascade instead
+  (BlazeFace needs colour), at several times the cost.
 * Eye state is judged only on faces at least ``MIN_EYE_FACE_PX`` px wide in the input;
   otherwise ``eyes_open`` is None. Squinting or laughing eyes, dark sunglasses, strong
   reflections on glasses and very dark eyes in a dark face can read as "closed" (no eye
@@ -49,17 +50,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .face_detector import area_resize
 from .records import EYES_CLOSED, FACE_BLURRED, FrameScore
 
-DETECT_LONG_SIDE = 320  # faces are first searched for on a gray copy at most this many px across
-MIN_FACE_DETECT_PX = 20  # smallest face searched for, in detection pixels (the cascade's own 20 px window)
-DETECT_SCALE_STEP = 1.2  # coarse pass: big scale steps and few neighbours (cheap, permissive) ...
-DETECT_NEIGHBOURS = 3
-REFINE_SCALE_STEP = 1.1  # ... every candidate confirmed (or dropped) by a fine search around it
-REFINE_LONG_SIDE = 640  # ... and confirmed and re-boxed at this size (see _refine)
-SKIN_LO = (0, 133, 77)  # YCrCb box of skin chroma (any brightness), for the search windows
-SKIN_HI = (255, 180, 130)
-SKIN_FULL_SEARCH = 0.6  # windows covering more of the frame than this: one full-frame search
+REFINE_SCALE_STEP = 1.1  # every proposal confirmed (or dropped) by a fine Haar search around it ...
+REFINE_LONG_SIDE = 640  # ... on a copy this many px across (see _refine)
 MAX_FACES = 8  # the largest faces kept per frame
 FACE_NORM = 160  # faces are resampled to at most this width for sharpness, exactly this for eyes
 MIN_EYE_FACE_PX = 56  # eye state is judged only on faces at least this wide in the input
@@ -126,7 +121,7 @@ def report_from_dict(data: dict) -> FaceReport:
 
 @functools.lru_cache(maxsize=1)
 def _load():
-    """(cv2, face cascade, [eye cascades]) or a reason string."""
+    """(cv2, face cascade, [eye cascades], BlazeFace detector) or a reason string."""
     try:
         import cv2  # type: ignore[import-not-found]
     except ImportError:
@@ -143,7 +138,13 @@ def _load():
         if c.empty():
             return f"OpenCV cascade {name} is missing or unreadable; {_INSTALL_NOTE}"
         cascades.append(c)
-    return cv2, cascades[0], cascades[1:]
+    from .face_detector import BlazeFace
+
+    try:
+        detector = BlazeFace(cv2)
+    except (cv2.error, AttributeError, OSError) as exc:  # no TFLite reader before OpenCV 4.8
+        return f"OpenCV {cv2.__version__} cannot run the bundled face detector ({type(exc).__name__}); {_INSTALL_NOTE}"
+    return cv2, cascades[0], cascades[1:], detector
 
 
 def available() -> bool:
@@ -246,83 +247,63 @@ def _to_gray(cv2, img: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(img[..., :3], dtype=np.uint8), cv2.COLOR_RGB2GRAY)
 
 
-def _skin_windows(cv2, rgb_small: np.ndarray) -> list[tuple[int, int, int, int]] | None:
-    """Windows of the detection image worth searching for faces; None: search all of it.
-
-    Why: the face search is the costly part of the face checks (in texture, every window of
-    every scale passes a few cascade stages), but a face is a blob of skin chroma, and skin of every
-    tone shares a narrow band of Cr/Cb (Chai & Ngan's YCrCb box, widened). Components of
-    that mask at least a minimum face across, grown by half a face on every side, are
-    searched; the rest of the frame is not. Near-grey frames (black-and-white photos,
-    strong colour casts that flatten chroma) have no usable chroma: the whole frame is
-    searched. When the windows cover most of the frame the whole frame is searched too
-    (one call is cheaper than many overlapping ones). Faces missed by the gate (a face
-    under green stage light) only mean that frame gets no face flags.
-    """
-    if rgb_small.ndim != 3:
-        return None
-    ycc = cv2.cvtColor(rgb_small, cv2.COLOR_RGB2YCrCb)
-    if float(ycc[..., 1].std()) < 2.0 and float(ycc[..., 2].std()) < 2.0:
-        return None  # no chroma to judge by
-    mask = cv2.inRange(ycc, SKIN_LO, SKIN_HI)
-    h, w = mask.shape
-    k = max(3, MIN_FACE_DETECT_PX // 4)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    mask = cv2.dilate(mask, np.ones((k, k), np.uint8))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
-    wins: list[tuple[int, int, int, int]] = []
-    for x, y, bw, bh, _area in stats[1:n]:
-        if min(bw, bh) < MIN_FACE_DETECT_PX // 2:
-            continue  # too small to hold a face the cascade would find
-        g = max(bw, bh) // 2 + MIN_FACE_DETECT_PX
-        wins.append((max(0, x - g), max(0, y - g), min(w, x + bw + g), min(h, y + bh + g)))
-    if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in wins) > SKIN_FULL_SEARCH * w * h:
-        return None
-    return wins
+GRAY_DETECT_LONG_SIDE = 320  # black-and-white frames: the Haar cascade searches a copy this size ...
+GRAY_MIN_FACE_PX = 20  # ... for faces at least this wide (its own window), in steps of 1.2
 
 
-def _detect(cv2, face_cascade, img: np.ndarray, gray: np.ndarray) -> tuple[list[tuple[int, int, int, int]], float]:
-    """Face boxes in the detection image (largest first, at most MAX_FACES) and its scale."""
+def _has_colour(cv2, img: np.ndarray) -> bool:
+    """Whether a frame has chroma to speak of (BlazeFace is trained on colour: in black and
+    white it finds only the largest faces)."""
+    if img.ndim != 3:
+        return False
+    ycc = cv2.cvtColor(np.ascontiguousarray(img[::8, ::8, :3]), cv2.COLOR_RGB2YCrCb)
+    return float(ycc[..., 1].std()) >= 2.0 or float(ycc[..., 2].std()) >= 2.0
+
+
+def _haar_proposals(cv2, face_cascade, gray: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """Face proposals for a black-and-white frame: a permissive Haar search of the whole
+    frame at GRAY_DETECT_LONG_SIDE px (10-30 ms, where BlazeFace takes ~5)."""
     H, W = gray.shape
-    scale = min(1.0, DETECT_LONG_SIDE / max(H, W))
-    size = (max(1, round(W * scale)), max(1, round(H * scale)))
-    small = gray if scale == 1.0 else cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-    small = cv2.equalizeHist(small)
-    rgb_small = None
-    if img.ndim == 3:
-        rgb = np.ascontiguousarray(img[..., :3], dtype=np.uint8)
-        # Nearest-neighbour sampling: chroma is smooth, and the mask is opened anyway
-        # (an area resize of the colour frame cost more than the gate saves on some frames).
-        rgb_small = rgb if scale == 1.0 else cv2.resize(rgb, size, interpolation=cv2.INTER_NEAREST)
-    wins = _skin_windows(cv2, rgb_small) if rgb_small is not None else None
-    if wins is None:
-        wins = [(0, 0, small.shape[1], small.shape[0])]
-    found: list[tuple[int, int, int, int]] = []
-    for x0, y0, x1, y1 in wins:
-        for b in np.reshape(face_cascade.detectMultiScale(small[y0:y1, x0:x1], scaleFactor=DETECT_SCALE_STEP, minNeighbors=DETECT_NEIGHBOURS,
-                                                          minSize=(MIN_FACE_DETECT_PX, MIN_FACE_DETECT_PX)), (-1, 4)):
-            box = (int(b[0]) + x0, int(b[1]) + y0, int(b[2]), int(b[3]))
-            if not any(_overlap(box, o) > 0.5 for o in found):  # overlapping windows find it twice
-                found.append(box)
-    if not found:
-        return [], scale
-    boxes, scale = _refine(cv2, face_cascade, gray, found, scale)
+    scale = min(1.0, GRAY_DETECT_LONG_SIDE / max(H, W))
+    small = gray if scale == 1.0 else area_resize(cv2, gray, (max(1, round(W * scale)), max(1, round(H * scale))))
+    found = face_cascade.detectMultiScale(cv2.equalizeHist(small), scaleFactor=1.2, minNeighbors=3,
+                                          minSize=(GRAY_MIN_FACE_PX, GRAY_MIN_FACE_PX))
+    return [tuple(float(v) / scale for v in b) for b in np.reshape(found, (-1, 4))]
+
+
+def _detect(cv2, face_cascade, detector, img: np.ndarray, gray: np.ndarray) -> tuple[list[tuple[int, int, int, int]], float]:
+    """Face boxes in ``gray``'s pixels (largest first, at most MAX_FACES) and their scale (1.0).
+
+    BlazeFace proposes (two 128 px views of the frame, ``face_detector``; in black and white
+    a Haar search of the whole frame does); each proposal is confirmed and re-boxed by a fine Haar search around it. Haar boxes sit ~10 %
+    of a face higher than BlazeFace's (labelled set: median 0.103); the search reaches half
+    a face beyond the proposal, so it finds them unshifted (and shifting them by that
+    offset changed two eye verdicts on the labelled set, where no shift changed one).
+    """
+    if _has_colour(cv2, img):
+        proposals = [d.box for d in detector.detect(img)[: 2 * MAX_FACES]]
+    else:
+        proposals = _haar_proposals(cv2, face_cascade, gray)
+    if not proposals:
+        return [], 1.0
+    boxes, scale = _refine(cv2, face_cascade, gray, [tuple(round(v) for v in b) for b in proposals], 1.0)
     boxes.sort(key=lambda b: -b[2] * b[3])
     return boxes[:MAX_FACES], scale
 
 
 def _refine(cv2, face_cascade, gray: np.ndarray, boxes: list[tuple[int, int, int, int]], scale: float) -> tuple[list[tuple[int, int, int, int]], float]:
-    """Boxes found on the small copy, re-found on a ``REFINE_LONG_SIDE`` px copy around each.
+    """Proposed boxes (in pixels of an image at ``scale``), re-found on a ``REFINE_LONG_SIDE``
+    px copy around each.
 
-    Why: the coarse pass is permissive (texture passes it) and its boxes are coarse, while
-    the eye check reads the face crop: a box a few per cent off moves the eye band enough
-    to change the verdict on hard faces. A fine search only around each candidate drops
-    the false ones and gives boxes close to a full fine search's (the labelled set: same
-    eye verdicts on every face found), at a fraction of that search's cost.
+    Why: the eye check reads the face crop, and it was calibrated on the Haar cascade's
+    framing: a box a few per cent off moves the eye band enough to change the verdict on
+    hard faces. A fine search only around each proposal drops the false ones and gives
+    boxes close to a full fine search's (the labelled set: same eye verdicts on every face
+    found), at a fraction of that search's cost.
     """
     H, W = gray.shape
     fine = min(1.0, REFINE_LONG_SIDE / max(H, W))
-    big = gray if fine == 1.0 else cv2.resize(gray, (max(1, round(W * fine)), max(1, round(H * fine))), interpolation=cv2.INTER_AREA)
+    big = gray if fine == 1.0 else area_resize(cv2, gray, (max(1, round(W * fine)), max(1, round(H * fine))))
     big = cv2.equalizeHist(big)
     r = fine / scale
     out = []
@@ -349,19 +330,20 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> floa
     return ix * iy / max(1, min(a[2] * a[3], b[2] * b[3]))
 
 
-def detect_faces(img: np.ndarray) -> FaceReport:
+def detect_faces(img: np.ndarray, gray: np.ndarray | None = None) -> FaceReport:
     """Find faces in an RGB (or gray) uint8 image and measure their focus; eyes not judged.
 
-    The costly half of ``check_faces``, made cheap: a coarse pass on a <= ``DETECT_LONG_SIDE``
-    px copy inside skin-coloured windows, candidates confirmed at ``REFINE_LONG_SIDE``. Every
+    The costly half of ``check_faces``, made cheap: BlazeFace proposes on a 128 px view,
+    the Haar cascade confirms at ``REFINE_LONG_SIDE``. Every
     face has ``eyes_open`` None until ``judge_eyes`` (or ``judge_eyes_in_crops`` on
     ``face_crops``) runs on it, which only frames with series mates need
-    (``face_flags_for_series``). Raises FacesUnavailable without OpenCV.
+    (``face_flags_for_series``). ``gray``: the image's luma when the caller has it
+    already (it must be ``img``'s). Raises FacesUnavailable without OpenCV.
     """
-    cv2, face_cascade, _ = _require()
-    gray = _to_gray(cv2, img)
+    cv2, face_cascade, _, detector = _require()
+    gray = _to_gray(cv2, img) if gray is None else gray
     H, W = gray.shape
-    boxes, scale = _detect(cv2, face_cascade, img, gray)
+    boxes, scale = _detect(cv2, face_cascade, detector, img, gray)
     if not boxes:
         return FaceReport([], False, False, (W, H))
     faces: list[Face] = []
@@ -393,7 +375,7 @@ def detect_faces(img: np.ndarray) -> FaceReport:
     )
 
 
-def face_crops(img: np.ndarray, report: FaceReport) -> list[np.ndarray | None]:
+def face_crops(img: np.ndarray, report: FaceReport, gray: np.ndarray | None = None) -> list[np.ndarray | None]:
     """Per face of ``report``: the gray face crop the eye check needs (FACE_NORM px wide,
     ~25 KB), or None for faces too small to judge.
 
@@ -403,8 +385,8 @@ def face_crops(img: np.ndarray, report: FaceReport) -> list[np.ndarray | None]:
     """
     if not report.faces:
         return []
-    cv2, _, _ = _require()
-    gray = _to_gray(cv2, img)
+    cv2, _, _, _ = _require()
+    gray = _to_gray(cv2, img) if gray is None else gray
     out: list[np.ndarray | None] = []
     for fc in report.faces:
         x, y, w, h = fc.box
@@ -422,7 +404,7 @@ def judge_eyes_in_crops(report: FaceReport, crops: Sequence[np.ndarray | None], 
         return report
     if len(crops) != len(report.faces):
         raise ValueError("one crop (or None) per face")
-    cv2, _, eye_cascades = _require()
+    cv2, _, eye_cascades, _ = _require()
     picked = set(range(len(report.faces)) if only is None else only)
     faces = []
     for i, (fc, crop) in enumerate(zip(report.faces, crops)):

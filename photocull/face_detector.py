@@ -1,0 +1,209 @@
+"""BlazeFace, MediaPipe's short-range face detector, run by OpenCV's DNN module.
+
+Why this detector: finding faces is what face checks cost. OpenCV's Haar cascades need a
+search over every position and scale: 17-25 ms a frame on textured frames (2 cores, the
+speed shoot), a third of the decode itself. BlazeFace is one 128 x 128 forward pass of a
+small CNN (~5 ms on one core, whatever the content) and found every face of the labelled
+set (see ``benchmarks/results``). Its weights ship inside photocull (230 KB, Apache-2.0,
+``weights/NOTICE.md``): nothing is downloaded, and MediaPipe itself is not needed (its last
+wheel carrying the models pins numpy < 2). OpenCV's DNN module reads TFLite from 4.8.
+
+Its limit: the frame is seen as two 128 px squares (its short side at either end), so
+faces under about a twelfth of the frame's long side are missed more and more often (a
+group photo's faces can be smaller), and it finds faces in black-and-white frames less
+well (``faces`` searches those with the Haar cascade instead); it is trained on near,
+frontal-ish faces. Boxes are then confirmed and re-framed by the Haar cascade in a
+fine search around each (``faces._refine``), which the eye check was calibrated on.
+
+Decoding follows MediaPipe's published graph options for this model: SSD anchors (strides
+8, 16, 16, 16; fixed size; 896 in all), box and keypoint offsets scaled by 128, sigmoid
+scores, and weighted non-maximum suppression at IoU 0.3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MODEL = Path(__file__).resolve().parent / "weights" / "face_detection_short_range.tflite"
+INPUT = 128  # the model's square input, in pixels
+STRIDES = (8, 16, 16, 16)  # SSD layers (consecutive equal strides share a grid), two anchors per layer and cell
+MIN_SCORE = 0.5  # MediaPipe's own threshold for this model
+NMS_IOU = 0.3
+KEYPOINTS = ("right eye", "left eye", "nose tip", "mouth", "right ear", "left ear")  # the subject's right/left
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: tuple[float, float, float, float]  # x, y, w, h in the input image's pixels
+    score: float
+    keypoints: tuple[tuple[float, float], ...]  # KEYPOINTS, in the input image's pixels
+
+
+def ssd_anchors() -> np.ndarray:
+    """(896, 2) anchor centres in [0, 1], in the order of the model's outputs."""
+    out = []
+    i = 0
+    while i < len(STRIDES):
+        j = i
+        while j < len(STRIDES) and STRIDES[j] == STRIDES[i]:
+            j += 1
+        cells = INPUT // STRIDES[i]
+        per_cell = 2 * (j - i)
+        ys, xs = np.meshgrid((np.arange(cells) + 0.5) / cells, (np.arange(cells) + 0.5) / cells, indexing="ij")
+        centres = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        out.append(np.repeat(centres, per_cell, axis=0))
+        i = j
+    return np.concatenate(out).astype(np.float32)
+
+
+def area_resize(cv2: Any, img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Area (box) resampling to ``size`` (w, h), by halvings first.
+
+    OpenCV's area resize is fast only for a factor of exactly 2 (SIMD): 1500 x 1000 RGB to
+    128 px costs 5 ms directly, 0.7 ms as three halvings and a last small step.
+    """
+    while img.shape[1] >= 2 * size[0] and img.shape[0] >= 2 * size[1]:
+        img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    if (img.shape[1], img.shape[0]) == size:
+        return img
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
+
+def letterbox(cv2: Any, rgb: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+    """The image scaled to fit INPUT x INPUT, centred on black: (square, scale, pad x, pad y)."""
+    h, w = rgb.shape[:2]
+    s = INPUT / max(h, w)
+    nw, nh = max(1, round(w * s)), max(1, round(h * s))
+    small = area_resize(cv2, rgb, (nw, nh))
+    square = np.zeros((INPUT, INPUT, 3), dtype=np.uint8)
+    px, py = (INPUT - nw) // 2, (INPUT - nh) // 2
+    square[py : py + nh, px : px + nw] = small.reshape(nh, nw, -1)
+    return square, s, float(px), float(py)
+
+
+def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, min_score: float = MIN_SCORE) -> list[tuple[np.ndarray, float]]:
+    """The model's (896, 16) regressors and (896,) logits as ([x0, y0, x1, y1, kx, ky, ...] in [0, 1], score),
+    best first, before suppression."""
+    scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores.astype(np.float64), -100.0, 100.0)))
+    keep = np.flatnonzero(scores >= min_score)
+    out = []
+    for i in keep[np.argsort(-scores[keep], kind="stable")]:
+        r = raw_boxes[i].astype(np.float64) / INPUT
+        ax, ay = float(anchors[i, 0]), float(anchors[i, 1])
+        cx, cy, bw, bh = r[0] + ax, r[1] + ay, r[2], r[3]
+        kps = (r[4:16].reshape(6, 2) + (ax, ay)).ravel()
+        out.append((np.concatenate([[cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], kps]), float(scores[i])))
+    return out
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def weighted_nms(dets: list[tuple[np.ndarray, float]], iou: float = NMS_IOU) -> list[tuple[np.ndarray, float]]:
+    """MediaPipe's weighted suppression: each kept detection is the score-weighted mean of
+    the detections overlapping it (boxes and keypoints), with the best one's score."""
+    remaining = list(dets)  # best first
+    out = []
+    while remaining:
+        best = remaining[0]
+        group = [d for d in remaining if _iou(best[0], d[0]) > iou]
+        remaining = [d for d in remaining if _iou(best[0], d[0]) <= iou]
+        weights = np.array([s for _, s in group])
+        merged = (np.stack([v for v, _ in group]) * weights[:, None]).sum(axis=0) / weights.sum()
+        out.append((merged, best[1]))
+    return out
+
+
+def _anchor_groups() -> list[int]:
+    """Anchors per stride group, in output order: [512, 384]."""
+    sizes = []
+    i = 0
+    while i < len(STRIDES):
+        j = i
+        while j < len(STRIDES) and STRIDES[j] == STRIDES[i]:
+            j += 1
+        sizes.append((INPUT // STRIDES[i]) ** 2 * 2 * (j - i))
+        i = j
+    return sizes
+
+
+def _per_image(raw: np.ndarray, n: int) -> np.ndarray:
+    """(n * 896, k) batch output as (n, 896, k).
+
+    OpenCV runs the graph's reshape-and-concatenate with the batch inside each stride
+    group: all images' stride-8 anchors, then all images' stride-16 anchors (checked by
+    ``tests/test_face_detector.py`` with a batch in both orders).
+    """
+    parts, at = [], 0
+    for size in _anchor_groups():
+        parts.append(raw[at : at + n * size].reshape(n, size, -1))
+        at += n * size
+    return np.concatenate(parts, axis=1)
+
+
+class BlazeFace:
+    """The detector, loaded once per process (``faces._load``)."""
+
+    def __init__(self, cv2: Any, model: Path = MODEL):
+        self.cv2 = cv2
+        self.net = cv2.dnn.readNetFromTFLite(str(model))
+        self.outputs = ("classificators", "regressors")
+        self.anchors = ssd_anchors()
+
+    def detect(self, img: np.ndarray, min_score: float = MIN_SCORE) -> list[Detection]:
+        """Faces in an RGB (or gray) uint8 image, best first.
+
+        Two views in one batch (OpenCV runs a batch of two in about the time of one): the
+        squares of the short side at either end of the long side. They see faces 1.5x
+        larger than the whole frame would at 128 px (3:2 frames), and a face up to a third
+        of the long side is whole in one of them (larger ones, cut a little, are still
+        found: tests). Frames closer to square are seen whole.
+        """
+        cv2 = self.cv2
+        h, w = img.shape[:2]
+        rgb = img[..., :3] if img.ndim == 3 else img
+        # Halve the frame while every view still has >= INPUT px (OpenCV's fast 2:1 area path):
+        # the views are then cut from a small copy, not copied out of the full frame.
+        while min(rgb.shape[:2]) >= 2 * INPUT:
+            rgb = cv2.resize(np.ascontiguousarray(rgb), (rgb.shape[1] // 2, rgb.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        if rgb.ndim == 2:
+            rgb = np.repeat(rgb[..., None], 3, axis=2)
+        f = rgb.shape[1] / w  # frame px -> small px
+        h, w = rgb.shape[:2]
+        side = min(h, w)
+        if max(h, w) >= 1.25 * side:  # the two end squares of the long side
+            views = [(0, 0, side, side), (w - side, h - side, side, side)]
+        else:
+            views = [(0, 0, w, h)]
+        squares, maps = [], []
+        for vx, vy, vw, vh in views:
+            sq, s, px, py = letterbox(cv2, np.ascontiguousarray(rgb[vy : vy + vh, vx : vx + vw]))
+            squares.append(sq)
+            maps.append((s * f, px - vx * s, py - vy * s))  # square px = frame px * s * f + offset
+        blob = cv2.dnn.blobFromImages(squares, scalefactor=1.0 / 127.5, mean=(127.5, 127.5, 127.5))  # [-1, 1], NCHW
+        self.net.setInput(blob)
+        scores, boxes = self.net.forward(list(self.outputs))
+        scores, boxes = _per_image(scores.reshape(-1, 1), len(views)), _per_image(boxes.reshape(-1, 16), len(views))
+        found = []
+        for k, (s, ox, oy) in enumerate(maps):
+            for v, score in decode(boxes[k], scores[k, :, 0], self.anchors, min_score):
+                xy = (v.reshape(-1, 2) * INPUT - (ox, oy)) / s  # back to frame pixels
+                found.append((xy.ravel(), score))
+        out = []
+        for v, score in weighted_nms(sorted(found, key=lambda d: -d[1])):
+            xy = v.reshape(-1, 2)
+            x0, y0 = max(0.0, float(xy[0, 0])), max(0.0, float(xy[0, 1]))
+            x1, y1 = min(float(img.shape[1]), float(xy[1, 0])), min(float(img.shape[0]), float(xy[1, 1]))
+            if x1 - x0 < 2 or y1 - y0 < 2:
+                continue
+            out.append(Detection((x0, y0, x1 - x0, y1 - y0), score, tuple((float(x), float(y)) for x, y in xy[2:])))
+        return out
