@@ -35,7 +35,7 @@ def working_image(img: Image.Image, long_side: int) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
-def _find_faces(img: np.ndarray, gray: np.ndarray):
+def _find_faces(img: np.ndarray, gray: np.ndarray, ycbcr: bool):
     """(FaceReport, face crops) with eyes not yet judged, or (None, None).
 
     Only the search runs here, with the decoded frame at hand; eyes are judged after
@@ -45,7 +45,7 @@ def _find_faces(img: np.ndarray, gray: np.ndarray):
     from .faces import detect_faces, face_crops
 
     try:
-        report = detect_faces(img, gray)
+        report = detect_faces(img, gray, ycbcr=ycbcr)
         return report, face_crops(img, report, gray)
     except Exception:  # noqa: BLE001 - FacesUnavailable or an OpenCV error: no face check
         return None, None
@@ -55,9 +55,13 @@ def analyse_file(found: FoundFile, opts: AnalyseOptions) -> tuple[Frame, Analysi
     """Decode, hash and measure one file; never raises for a bad file."""
     try:
         colour = bool(opts.keep_image or opts.faces)  # else luma is all any stage reads
-        d = decode(found.path, found.fmt, decode_size=opts.decode_size, max_pixels=opts.max_pixels,
-                   mode="RGB" if colour else "L")
-        gray = d.image.convert("L") if colour else d.image  # one luma image serves hashing and measuring
+        # Face checks alone need colour only for the detector's small copy: a JPEG then comes
+        # as its own Y, Cb, Cr (no colour conversion), and Y is exactly the luma-only decode's,
+        # so the measures do not depend on whether faces are checked.
+        mode = "L" if not colour else "YCbCr" if opts.faces and not opts.keep_image and found.fmt == "jpeg" else "RGB"
+        d = decode(found.path, found.fmt, decode_size=opts.decode_size, max_pixels=opts.max_pixels, mode=mode)
+        ycbcr = d.image.mode == "YCbCr"
+        gray = d.image if mode == "L" else d.image.getchannel(0) if ycbcr else d.image.convert("L")  # one luma for hashes and measures
         hashes = perceptual_hashes(gray)
         tables = jpeg_tables(found.path) if found.fmt == "jpeg" else None  # header only: how hard it was compressed
         metrics = measure(gray, native_scale=d.width / d.image.width, jpeg_tables=tables)  # noise per file pixel
@@ -66,7 +70,7 @@ def analyse_file(found: FoundFile, opts: AnalyseOptions) -> tuple[Frame, Analysi
         return decode_error(found.path, exc)
     faces = crops = None
     if opts.faces:
-        faces, crops = _find_faces(np.asarray(d.image), np.asarray(gray))
+        faces, crops = _find_faces(np.asarray(d.image), np.asarray(gray), ycbcr)
     capture, source = (d.info.capture_time, "exif") if d.info.capture_time is not None else (found.mtime_ns / 1e9, "file")
     frame = Frame(
         path=found.path,

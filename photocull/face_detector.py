@@ -159,8 +159,8 @@ class BlazeFace:
         self.outputs = ("classificators", "regressors")
         self.anchors = ssd_anchors()
 
-    def detect(self, img: np.ndarray, min_score: float = MIN_SCORE) -> list[Detection]:
-        """Faces in an RGB (or gray) uint8 image, best first.
+    def detect(self, img: np.ndarray, min_score: float = MIN_SCORE, *, ycbcr: bool = False) -> list[Detection]:
+        """Faces in an RGB (or gray, or with ``ycbcr`` a Y, Cb, Cr) uint8 image, best first.
 
         Two views in one batch (OpenCV runs a batch of two in about the time of one): the
         squares of the short side at either end of the long side. They see faces 1.5x
@@ -177,6 +177,8 @@ class BlazeFace:
             rgb = cv2.resize(np.ascontiguousarray(rgb), (rgb.shape[1] // 2, rgb.shape[0] // 2), interpolation=cv2.INTER_AREA)
         if rgb.ndim == 2:
             rgb = np.repeat(rgb[..., None], 3, axis=2)
+        elif ycbcr:  # JPEG's own full-range BT.601 is OpenCV's YCrCb, channels swapped
+            rgb = cv2.cvtColor(np.ascontiguousarray(rgb[..., [0, 2, 1]]), cv2.COLOR_YCrCb2RGB)
         f = rgb.shape[1] / w  # frame px -> small px
         h, w = rgb.shape[:2]
         side = min(h, w)

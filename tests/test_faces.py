@@ -423,3 +423,17 @@ def test_a_cached_frame_gets_its_eyes_judged_when_a_mate_arrives(tmp_path):
     third = run(root, TechnicalScorer(), CullOptions(write=False, workers=1, faces=True))
     assert third.decoded == 0
     assert EYES_CLOSED in {fr.frame.name: fr for fr in third.frames}["P1.jpg"].score.problems
+
+
+@needs_cv2
+def test_face_checks_leave_the_technical_measures_unchanged(tmp_path):
+    """With faces on, a JPEG is decoded as Y, Cb, Cr and the measures read Y: the very luma of
+    the faces-off decode, so turning face checks on or off moves no score."""
+    from photocull.analyse import AnalyseOptions, analyse_path
+
+    path = tmp_path / "P.jpg"
+    img = Image.open(DATA / "open_00.jpg").convert("RGB").resize((1200, 1400))
+    save_jpeg(path, img, datetime(2026, 5, 1, 9, 0, 0))
+    _, on = analyse_path(path, "jpeg", AnalyseOptions(faces=True))
+    _, off = analyse_path(path, "jpeg", AnalyseOptions())
+    assert on.faces.faces and on.metrics == off.metrics and (on.phash, on.dhash) == (off.phash, off.dhash)
