@@ -35,6 +35,17 @@ def working_image(img: Image.Image, long_side: int) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
+def _detector_copy(img: Image.Image) -> Image.Image:
+    """The colour frame at half size for the face detector, which reads two 128 px views.
+
+    Nearest-neighbour halving of the draft decode (itself low-passed by libjpeg's scaled
+    IDCT) costs 0.5 ms where copying the full frame out of Pillow costs 1.5 ms.
+    """
+    if min(img.size) < 4 * 128:
+        return img
+    return img.resize((img.width // 2, img.height // 2), Image.Resampling.NEAREST)
+
+
 def _find_faces(img: np.ndarray, gray: np.ndarray, ycbcr: bool):
     """(FaceReport, face crops) with eyes not yet judged, or (None, None).
 
@@ -70,7 +81,7 @@ def analyse_file(found: FoundFile, opts: AnalyseOptions) -> tuple[Frame, Analysi
         return decode_error(found.path, exc)
     faces = crops = None
     if opts.faces:
-        faces, crops = _find_faces(np.asarray(d.image), np.asarray(gray), ycbcr)
+        faces, crops = _find_faces(np.asarray(_detector_copy(d.image)), np.asarray(gray), ycbcr)
     capture, source = (d.info.capture_time, "exif") if d.info.capture_time is not None else (found.mtime_ns / 1e9, "file")
     frame = Frame(
         path=found.path,

@@ -282,7 +282,8 @@ def _detect(cv2, face_cascade, detector, img: np.ndarray, gray: np.ndarray, ycbc
     offset changed two eye verdicts on the labelled set, where no shift changed one).
     """
     if _has_colour(cv2, img, ycbcr):
-        proposals = [d.box for d in detector.detect(img, ycbcr=ycbcr)[: 2 * MAX_FACES]]
+        k = gray.shape[1] / img.shape[1]  # img may be a smaller copy: proposals in gray's pixels
+        proposals = [tuple(v * k for v in d.box) for d in detector.detect(img, ycbcr=ycbcr)[: 2 * MAX_FACES]]
     else:
         proposals = _haar_proposals(cv2, face_cascade, gray)
     if not proposals:
@@ -339,8 +340,10 @@ def detect_faces(img: np.ndarray, gray: np.ndarray | None = None, *, ycbcr: bool
     face has ``eyes_open`` None until ``judge_eyes`` (or ``judge_eyes_in_crops`` on
     ``face_crops``) runs on it, which only frames with series mates need
     (``face_flags_for_series``). ``gray``: the image's luma when the caller has it
-    already (it must be ``img``'s). ``ycbcr``: ``img`` is Y, Cb, Cr (a JPEG decoded
-    without colour conversion; ``gray`` is then its Y). Raises FacesUnavailable without OpenCV.
+    already; ``img`` may then be a smaller copy of the same frame (the detector reads
+    128 px views: the caller saves copying the full colour frame), and boxes are in
+    ``gray``'s pixels. ``ycbcr``: ``img`` is Y, Cb, Cr (a JPEG decoded without colour
+    conversion). Raises FacesUnavailable without OpenCV.
     """
     cv2, face_cascade, _, detector = _require()
     if gray is None:

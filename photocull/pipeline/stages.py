@@ -64,7 +64,7 @@ def open_cache(root: Path, opts: CullOptions) -> Cache:
 
 def worker_modules(opts: CullOptions) -> tuple[str, ...]:
     """Modules the decode workers should import once, before they fork (OpenCV for faces)."""
-    return ("cv2", "photocull.faces") if opts.faces else ()
+    return ("cv2", "photocull.faces_loaded") if opts.faces else ()
 
 
 def look_up(scanned: ScanResult, cache: Cache, executor: Executor, scorer: Scorer, backbone,
