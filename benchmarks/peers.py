@@ -3,7 +3,7 @@
 Stand-alone on purpose (imports neither photocull nor the benchmarks package), so it runs in
 a separate virtual environment (``--peer-python``) and the project's stays clean:
 
-    python -m venv /work/peervenv && /work/peervenv/bin/pip install imagededup difpy czkawka
+    python -m venv /work/peervenv && /work/peervenv/bin/pip install imagededup difpy czkawka pyiqa "setuptools<81"
     /work/peervenv/bin/python benchmarks/peers.py imagededup-phash SHOOT/
     -> one JSON line: {"tool", "ok", "seconds", "import_s", "images", "peak_rss_mb", ...}
 

@@ -43,20 +43,24 @@ class Detection:
     keypoints: tuple[tuple[float, float], ...]  # KEYPOINTS, in the input image's pixels
 
 
+def _stride_groups() -> list[tuple[int, int]]:
+    """(grid cells per side, anchors per cell) of each run of equal STRIDES, in output order."""
+    groups: list[tuple[int, int]] = []
+    for i, stride in enumerate(STRIDES):
+        if i and stride == STRIDES[i - 1]:
+            cells, per_cell = groups[-1]
+            groups[-1] = (cells, per_cell + 2)
+        else:
+            groups.append((INPUT // stride, 2))
+    return groups
+
+
 def ssd_anchors() -> np.ndarray:
     """(896, 2) anchor centres in [0, 1], in the order of the model's outputs."""
     out = []
-    i = 0
-    while i < len(STRIDES):
-        j = i
-        while j < len(STRIDES) and STRIDES[j] == STRIDES[i]:
-            j += 1
-        cells = INPUT // STRIDES[i]
-        per_cell = 2 * (j - i)
+    for cells, per_cell in _stride_groups():
         ys, xs = np.meshgrid((np.arange(cells) + 0.5) / cells, (np.arange(cells) + 0.5) / cells, indexing="ij")
-        centres = np.stack([xs.ravel(), ys.ravel()], axis=1)
-        out.append(np.repeat(centres, per_cell, axis=0))
-        i = j
+        out.append(np.repeat(np.stack([xs.ravel(), ys.ravel()], axis=1), per_cell, axis=0))
     return np.concatenate(out).astype(np.float32)
 
 
@@ -123,19 +127,6 @@ def weighted_nms(dets: list[tuple[np.ndarray, float]], iou: float = NMS_IOU) -> 
     return out
 
 
-def _anchor_groups() -> list[int]:
-    """Anchors per stride group, in output order: [512, 384]."""
-    sizes = []
-    i = 0
-    while i < len(STRIDES):
-        j = i
-        while j < len(STRIDES) and STRIDES[j] == STRIDES[i]:
-            j += 1
-        sizes.append((INPUT // STRIDES[i]) ** 2 * 2 * (j - i))
-        i = j
-    return sizes
-
-
 def _per_image(raw: np.ndarray, n: int) -> np.ndarray:
     """(n * 896, k) batch output as (n, 896, k).
 
@@ -144,7 +135,7 @@ def _per_image(raw: np.ndarray, n: int) -> np.ndarray:
     ``tests/test_face_detector.py`` with a batch in both orders).
     """
     parts, at = [], 0
-    for size in _anchor_groups():
+    for size in (cells * cells * per_cell for cells, per_cell in _stride_groups()):
         parts.append(raw[at : at + n * size].reshape(n, size, -1))
         at += n * size
     return np.concatenate(parts, axis=1)
