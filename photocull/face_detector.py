@@ -22,6 +22,7 @@ scores, and weighted non-maximum suppression at IoU 0.3.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,8 +174,10 @@ class BlazeFace:
         f = rgb.shape[1] / w  # frame px -> small px
         h, w = rgb.shape[:2]
         side = min(h, w)
-        if max(h, w) >= 1.25 * side:  # the two end squares of the long side
-            views = [(0, 0, side, side), (w - side, h - side, side, side)]
+        if max(h, w) >= 1.25 * side:  # squares of the short side along the long side, ends included
+            n = max(2, math.ceil(max(h, w) / side))  # 3:2 and 16:9: the two ends; panoramas: enough to cover
+            starts = [round(i * (max(h, w) - side) / (n - 1)) for i in range(n)]
+            views = [(a, 0, side, side) if w > h else (0, a, side, side) for a in starts]
         else:
             views = [(0, 0, w, h)]
         squares, maps = [], []

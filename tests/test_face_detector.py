@@ -113,3 +113,14 @@ def test_nothing_is_found_in_face_free_frames():
     _, _, _, det = faces._load()
     for seed in (1, 2, 3):
         assert det.detect(np.asarray(scene(seed).resize((1500, 1000)))) == []
+
+
+@needs_cv2
+def test_a_face_in_the_middle_of_a_panorama_is_seen():
+    """A 3:1 frame is covered by three squares, not only its two ends."""
+    _, _, _, det = faces._load()
+    face = Image.open(DATA / "open_02.jpg").convert("RGB").resize((220, 240))
+    pano = scene(5).resize((2400, 800))
+    pano.paste(face, (1100, 300))
+    dets = det.detect(np.asarray(pano))
+    assert len(dets) == 1 and 1100 <= dets[0].box[0] < 1320
