@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps
 
 from .inputs.formats import FORMATS
@@ -174,7 +175,7 @@ def decode(path: Path, fmt: str, *, decode_size: int = DEFAULT_DECODE_SIZE, max_
             img.draft(mode, (decode_size, decode_size))
         img.load()
         if info.orientation != 1:
-            img = ImageOps.exif_transpose(img)
+            img = orient(img, info.orientation)
         if img.mode != mode:
             img = _to_rgb(img) if mode == "RGB" else _to_rgb(img).convert(mode)
     except DecodeError:
@@ -193,6 +194,33 @@ def decode(path: Path, fmt: str, *, decode_size: int = DEFAULT_DECODE_SIZE, max_
     return Decoded(img, w, h, info)
 
 
+# EXIF orientation -> numpy view that shows the image upright (np.rot90: k=1 is counter-clockwise)
+_UPRIGHT = {
+    2: np.fliplr,
+    3: lambda a: np.rot90(a, 2),
+    4: np.flipud,
+    5: lambda a: a.T,
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a, 2).T,
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def orient(img: Image.Image, orientation: int) -> Image.Image:
+    """``img`` turned upright for its EXIF ``orientation``, exactly as ``ImageOps.exif_transpose``.
+
+    Why not just that: Pillow's 90-degree turn of a 1.5 MP luma image costs ~6 ms (it walks
+    the image cache-unfriendly); numpy's copy of the turned view costs ~2.5 ms, and one burst
+    in seven is shot upright. Other modes keep Pillow's way.
+    """
+    turn = _UPRIGHT.get(orientation)
+    if turn is None:
+        return img
+    if img.mode != "L":
+        return ImageOps.exif_transpose(img)
+    return Image.fromarray(np.ascontiguousarray(turn(np.asarray(img))))
+
+
 def _merge_raw_info(info: CaptureInfo, exif: Image.Exif) -> CaptureInfo:
     raw = exif_capture_info(exif)
     return CaptureInfo(info.capture_time or raw.capture_time, raw.orientation, info.camera or raw.camera)
@@ -201,7 +229,6 @@ def _merge_raw_info(info: CaptureInfo, exif: Image.Exif) -> CaptureInfo:
 def _to_rgb(img: Image.Image) -> Image.Image:
     """RGB for every mode: 16-bit TIFF/PNG scaled down, alpha flattened on white."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        import numpy as np
 
         arr = np.asarray(img, dtype=np.float32)
         peak = 65535.0 if arr.max() > 255 else 255.0

@@ -1,7 +1,9 @@
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from photocull.analyse import analyse_path
 from photocull.decode import DecodeError, decode, parse_exif_datetime
@@ -61,3 +63,21 @@ def test_analyse_returns_error_not_exception(tmp_path: Path):
     out = analyse_path(p, "jpeg")
     assert isinstance(out, FileError)
     assert out.stage == "decode"
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_luma_is_turned_upright_exactly_as_pillow_does(orientation):
+    """decode.orient turns luma with numpy (2x faster than Pillow); every EXIF orientation must
+    give Pillow's own exif_transpose result, pixel for pixel."""
+    from PIL import ImageOps
+
+    from photocull.decode import orient
+
+    rng = np.random.default_rng(orientation)
+    img = Image.fromarray(rng.integers(0, 256, size=(37, 53), dtype=np.uint8), "L")
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    img.info["exif"] = exif.tobytes()
+    want = ImageOps.exif_transpose(img.copy())
+    got = orient(img, orientation)
+    assert got.size == want.size and np.array_equal(np.asarray(got), np.asarray(want))
