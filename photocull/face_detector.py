@@ -34,6 +34,7 @@ INPUT = 128  # the model's square input, in pixels
 STRIDES = (8, 16, 16, 16)  # SSD layers (consecutive equal strides share a grid), two anchors per layer and cell
 MIN_SCORE = 0.5  # MediaPipe's own threshold for this model
 NMS_IOU = 0.3
+MAX_VIEWS = 6  # squares per frame at most (a 6:1 panorama is covered; longer ones are sampled)
 KEYPOINTS = ("right eye", "left eye", "nose tip", "mouth", "right ear", "left ear")  # the subject's right/left
 
 
@@ -175,7 +176,9 @@ class BlazeFace:
         h, w = rgb.shape[:2]
         side = min(h, w)
         if max(h, w) >= 1.25 * side:  # squares of the short side along the long side, ends included
-            n = max(2, math.ceil(max(h, w) / side))  # 3:2 and 16:9: the two ends; panoramas: enough to cover
+            # 3:2 and 16:9: the two ends; panoramas: enough to cover, up to MAX_VIEWS (a crafted
+            # 64 x 1,000,000 px file must not ask for thousands: beyond that they spread out).
+            n = min(MAX_VIEWS, max(2, math.ceil(max(h, w) / side)))
             starts = [round(i * (max(h, w) - side) / (n - 1)) for i in range(n)]
             views = [(a, 0, side, side) if w > h else (0, a, side, side) for a in starts]
         else:

@@ -124,3 +124,26 @@ def test_a_face_in_the_middle_of_a_panorama_is_seen():
     pano.paste(face, (1100, 300))
     dets = det.detect(np.asarray(pano))
     assert len(dets) == 1 and 1100 <= dets[0].box[0] < 1320
+
+
+@needs_cv2
+def test_an_absurdly_long_frame_costs_a_bounded_number_of_views(monkeypatch):
+    """An untrusted 64 x 40,000 frame must not build thousands of 128 px views."""
+    _, _, _, det = faces._load()
+    batches = []
+
+    class Counting:  # OpenCV's Net cannot be patched: wrap it
+        def __init__(self, net):
+            self.net = net
+
+        def setInput(self, blob):  # noqa: N802 - OpenCV's name
+            batches.append(blob.shape[0])
+            self.net.setInput(blob)
+
+        def forward(self, names):
+            return self.net.forward(names)
+
+    monkeypatch.setattr(det, "net", Counting(det.net))
+    strip = np.full((64, 40_000, 3), 120, np.uint8)
+    assert det.detect(strip) == []
+    assert batches == [fd.MAX_VIEWS]
