@@ -57,7 +57,7 @@ def _find_faces(img: np.ndarray, gray: np.ndarray, ycbcr: bool):
 
     try:
         report = detect_faces(img, gray, ycbcr=ycbcr)
-        return report, face_crops(img, report, gray)
+        return report, face_crops(gray, report)  # img may be a smaller copy: crops come from the luma
     except Exception:  # noqa: BLE001 - FacesUnavailable or an OpenCV error: no face check
         return None, None
 

@@ -276,10 +276,11 @@ def _detect(cv2, face_cascade, detector, img: np.ndarray, gray: np.ndarray, ycbc
     """Face boxes in ``gray``'s pixels (largest first, at most MAX_FACES) and their scale (1.0).
 
     BlazeFace proposes (two 128 px views of the frame, ``face_detector``; in black and white
-    a Haar search of the whole frame does); each proposal is confirmed and re-boxed by a fine Haar search around it. Haar boxes sit ~10 %
-    of a face higher than BlazeFace's (labelled set: median 0.103); the search reaches half
-    a face beyond the proposal, so it finds them unshifted (and shifting them by that
-    offset changed two eye verdicts on the labelled set, where no shift changed one).
+    a Haar search of the whole frame does); each proposal is confirmed and re-boxed by a
+    fine Haar search around it. Haar boxes sit ~10 % of a face higher than BlazeFace's
+    (labelled set: median 0.103); the search reaches half a face beyond the proposal, so it
+    finds them unshifted (and shifting them by that offset changed two eye verdicts on the
+    labelled set, where no shift changed one).
     """
     if _has_colour(cv2, img, ycbcr):
         k = gray.shape[1] / img.shape[1]  # img may be a smaller copy: proposals in gray's pixels
@@ -335,7 +336,7 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> floa
 def detect_faces(img: np.ndarray, gray: np.ndarray | None = None, *, ycbcr: bool = False) -> FaceReport:
     """Find faces in an RGB (or gray) uint8 image and measure their focus; eyes not judged.
 
-    The costly half of ``check_faces``, made cheap: BlazeFace proposes on a 128 px view,
+    The costly half of ``check_faces``, made cheap: BlazeFace proposes on 128 px views,
     the Haar cascade confirms at ``REFINE_LONG_SIDE``. Every
     face has ``eyes_open`` None until ``judge_eyes`` (or ``judge_eyes_in_crops`` on
     ``face_crops``) runs on it, which only frames with series mates need
@@ -381,7 +382,7 @@ def detect_faces(img: np.ndarray, gray: np.ndarray | None = None, *, ycbcr: bool
     )
 
 
-def face_crops(img: np.ndarray, report: FaceReport, gray: np.ndarray | None = None) -> list[np.ndarray | None]:
+def face_crops(img: np.ndarray, report: FaceReport) -> list[np.ndarray | None]:
     """Per face of ``report``: the gray face crop the eye check needs (FACE_NORM px wide,
     ~25 KB), or None for faces too small to judge.
 
@@ -392,7 +393,7 @@ def face_crops(img: np.ndarray, report: FaceReport, gray: np.ndarray | None = No
     if not report.faces:
         return []
     cv2, _, _, _ = _require()
-    gray = _to_gray(cv2, img) if gray is None else gray
+    gray = _to_gray(cv2, img)  # a luma image passes through
     out: list[np.ndarray | None] = []
     for fc in report.faces:
         x, y, w, h = fc.box

@@ -80,20 +80,6 @@ def _noise_sigma(g: np.ndarray, patch: int | None = None) -> float:
     return float(np.percentile(sigma[unclipped] if unclipped.sum() >= 8 else sigma, 10))
 
 
-def _second_diffs(g: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Second differences along horizontal, vertical and the two diagonals (interior pixels).
-
-    Works on the last two axes, so a stack of tiles is differenced in one call.
-    """
-    c2 = 2 * g[..., 1:-1, 1:-1]
-    return (
-        g[..., 1:-1, :-2] + g[..., 1:-1, 2:] - c2,
-        g[..., :-2, 1:-1] + g[..., 2:, 1:-1] - c2,
-        g[..., :-2, :-2] + g[..., 2:, 2:] - c2,
-        g[..., :-2, 2:] + g[..., 2:, :-2] - c2,
-    )
-
-
 def _valid(g: np.ndarray) -> np.ndarray:
     """Interior pixels whose 3 x 3 neighbourhood has no clipped pixel (boolean, last two axes).
 
