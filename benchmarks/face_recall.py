@@ -8,8 +8,9 @@ fraction of the frame's long side, at one of six places (left, middle, right; hi
 A face counts as found when ``photocull.faces.detect_faces`` (detection plus the Haar
 confirmation) returns a box centred on it. Two detectors:
 
-* ``blazeface``: what photocull runs on colour frames, fed as ``analyse`` feeds it (the
-  half-size nearest-neighbour colour copy, the full luma);
+* ``blazeface-<runtime>``: what photocull runs on colour frames, fed as ``analyse`` feeds it
+  (the half-size nearest-neighbour colour copy, the full luma), on each runtime installed
+  (LiteRT, OpenCV's DNN);
 * ``haar``: the Haar cascade searching the whole frame at 320 px (what black-and-white frames
   get, and what colour frames got before BlazeFace, less the skin-colour gate, which can
   only lower its recall).
@@ -37,14 +38,26 @@ PLACES = ((100, 150), (600, 400), (1100, 150), (100, 400), (600, 150), (1100, 40
 
 
 def _detectors() -> dict[str, Callable[[Image.Image], list[tuple[int, int, int, int]]]]:
-    from photocull import faces
+    """BlazeFace on each runtime installed here (``face_detector.RUNTIMES``), and Haar."""
+    from photocull import face_detector, faces
     from photocull.analyse import _detector_copy
 
-    cv2, face_cascade, _, _ = faces._require()
+    cv2, face_cascade, _, detector = faces._require()
 
-    def blazeface(frame: Image.Image) -> list[tuple[int, int, int, int]]:
-        gray = np.asarray(frame.convert("L"))
-        return [f.box for f in faces.detect_faces(np.asarray(_detector_copy(frame)), gray).faces]
+    def on(runtime) -> Callable[[Image.Image], list[tuple[int, int, int, int]]]:
+        def blazeface(frame: Image.Image) -> list[tuple[int, int, int, int]]:
+            gray = np.asarray(frame.convert("L"))
+            detector.runtime = runtime  # the process's detector, on this runtime
+            return [f.box for f in faces.detect_faces(np.asarray(_detector_copy(frame)), gray).faces]
+
+        return blazeface
+
+    out = {}
+    for name in face_detector.RUNTIMES:
+        try:
+            out[f"blazeface-{name}"] = on(face_detector.load_runtime(cv2, name=name))
+        except Exception as exc:  # noqa: BLE001 - not installed here: say so, measure the others
+            print(f"blazeface-{name}: not run ({type(exc).__name__}: {exc})", flush=True)
 
     def haar(frame: Image.Image) -> list[tuple[int, int, int, int]]:
         gray = np.asarray(frame.convert("L"))
@@ -52,7 +65,8 @@ def _detectors() -> dict[str, Callable[[Image.Image], list[tuple[int, int, int, 
         boxes, scale = faces._refine(cv2, face_cascade, gray, [tuple(round(v) for v in b) for b in proposals], 1.0)
         return [tuple(round(v / scale) for v in b) for b in boxes]
 
-    return {"blazeface": blazeface, "haar": haar}
+    out["haar"] = haar
+    return out
 
 
 def recall(detectors: dict[str, Callable]) -> dict[str, dict[str, float]]:

@@ -3,7 +3,8 @@
 Why: in a burst of people the frames that lose are the ones where someone blinked or the
 focus landed on the background, and the whole-frame sharpness of the technical scorer
 sees neither (a sharp background makes a frame "sharp"). Faces are found by BlazeFace
-(MediaPipe's short-range detector, weights bundled, run by OpenCV's DNN module:
+(MediaPipe's short-range detector, weights bundled, run by LiteRT when installed, else by
+OpenCV's DNN module:
 ``face_detector``), two 128 px views of the frame (~5 ms), then each proposal is
 confirmed and re-boxed by OpenCV's Haar face cascade (shipped inside
 ``opencv-python-headless<5``) in a fine search around it on a 640 px copy. No downloads.
@@ -142,7 +143,7 @@ def _load():
 
     try:
         detector = BlazeFace(cv2)
-    except (cv2.error, AttributeError, OSError) as exc:  # no TFLite reader before OpenCV 4.8
+    except (cv2.error, AttributeError, OSError, RuntimeError) as exc:  # no TFLite reader before OpenCV 4.8
         return f"OpenCV {cv2.__version__} cannot run the bundled face detector ({type(exc).__name__}); {_INSTALL_NOTE}"
     return cv2, cascades[0], cascades[1:], detector
 

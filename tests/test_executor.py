@@ -42,3 +42,21 @@ def test_small_jobs_run_in_process() -> None:
     ex.start(3)
     assert ex.pool is None
     assert list(ex.map(operator.getitem, [(1, 2)], 1)) == [2]
+
+
+def test_decode_units_are_sized_by_file_data() -> None:
+    """Big frames go to workers one by one (no worker left waiting for a dozen 24 MP
+    frames at the end); small files travel in units of up to 16."""
+    from pathlib import Path
+
+    from photocull.pipeline.stages import DECODE_BATCH_MAX, decode_batch_size
+    from photocull.scan import FoundFile
+
+    def files(size: int, n: int = 5) -> list[FoundFile]:
+        return [FoundFile(Path(f"{k}.jpg"), "jpeg", size, 0) for k in range(n)]
+
+    assert decode_batch_size(files(9_000_000)) == 1
+    assert decode_batch_size(files(2_000_000)) == 4
+    assert decode_batch_size(files(40_000)) == DECODE_BATCH_MAX
+    assert decode_batch_size(files(0)) == DECODE_BATCH_MAX  # zero-byte files: errors, cheap ones
+    assert decode_batch_size([]) == 1

@@ -50,21 +50,34 @@ def test_weighted_nms_merges_overlaps_and_keeps_the_rest():
     assert out[0][0][0] == pytest.approx(0.6 * 0.1 / 1.5)  # score-weighted mean of the overlapping pair
 
 
-@needs_cv2
-def test_a_batch_is_split_back_per_image():
-    """OpenCV keeps the batch inside each anchor group: each image's outputs must not depend
-    on its neighbours or its place in the batch."""
-    import cv2
+def _runtimes() -> list[str]:
+    """The runtimes installed here (LiteRT is optional; OpenCV comes with face checks)."""
+    out = []
+    for name in fd.RUNTIMES:
+        try:
+            fd.load_runtime(faces._load()[0] if faces.available() else None, name=name)
+            out.append(name)
+        except Exception:  # noqa: BLE001 - not installed here
+            pass
+    return out
 
-    _, _, _, det = faces._load()
+
+RUNTIMES = _runtimes()
+
+
+@needs_cv2
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_batch_is_split_back_per_image(runtime):
+    """Runtimes keep the batch inside each anchor group: each image's outputs must not depend
+    on its neighbours or its place in the batch."""
+    rt = fd.load_runtime(faces._load()[0], name=runtime)
     rng = np.random.default_rng(0)
     a, b = (rng.integers(0, 255, (128, 128, 3), dtype=np.uint8) for _ in range(2))
     face = np.asarray(Image.open(DATA / "open_00.jpg").convert("RGB").resize((128, 128)))
 
     def run(images):
-        det.net.setInput(cv2.dnn.blobFromImages(images, scalefactor=1 / 127.5, mean=(127.5,) * 3))
-        scores, boxes = det.net.forward(list(det.outputs))
-        return fd._per_image(scores.reshape(-1, 1), len(images)), fd._per_image(boxes.reshape(-1, 16), len(images))
+        scores, boxes = rt.forward(images)
+        return fd._per_image(scores, len(images)), fd._per_image(boxes, len(images))
 
     alone = run([face])
     for images, k in (([face, a], 0), ([a, face], 1), ([b, a, face], 2)):
@@ -132,18 +145,70 @@ def test_an_absurdly_long_frame_costs_a_bounded_number_of_views(monkeypatch):
     _, _, _, det = faces._load()
     batches = []
 
-    class Counting:  # OpenCV's Net cannot be patched: wrap it
-        def __init__(self, net):
-            self.net = net
+    class Counting:
+        def __init__(self, runtime):
+            self.runtime = runtime
 
-        def setInput(self, blob):  # noqa: N802 - OpenCV's name
-            batches.append(blob.shape[0])
-            self.net.setInput(blob)
+        def forward(self, squares):
+            batches.append(len(squares))
+            return self.runtime.forward(squares)
 
-        def forward(self, names):
-            return self.net.forward(names)
-
-    monkeypatch.setattr(det, "net", Counting(det.net))
+    monkeypatch.setattr(det, "runtime", Counting(det.runtime))
     strip = np.full((64, 40_000, 3), 120, np.uint8)
     assert det.detect(strip) == []
     assert batches == [fd.MAX_VIEWS]
+
+
+@needs_cv2
+@pytest.mark.skipif(len(RUNTIMES) < 2, reason="LiteRT (ai-edge-litert) is not installed: one runtime only")
+def test_runtimes_agree():
+    """LiteRT and OpenCV's DNN run the same model: the same faces, at the same places, from
+    the raw outputs up."""
+    cv2 = faces._load()[0]
+    face = Image.open(DATA / "open_02.jpg").convert("RGB")
+    canvas = scene(5).resize((1500, 1000))
+    canvas.paste(face, (1000, 300))
+    frame = np.asarray(canvas)
+    rng = np.random.default_rng(1)
+    squares = [np.asarray(face.resize((128, 128))), rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)]
+    ref = fd.load_runtime(cv2, name="opencv-dnn").forward(squares)
+    ref_dets = fd.BlazeFace(cv2, runtime="opencv-dnn").detect(frame)
+    assert len(ref_dets) == 1 and 1000 <= ref_dets[0].box[0] < 1200
+    for name in RUNTIMES:
+        out = fd.load_runtime(cv2, name=name).forward(squares)
+        assert np.allclose(out[0], ref[0], atol=1e-3) and np.allclose(out[1], ref[1], atol=1e-2)
+        dets = fd.BlazeFace(cv2, runtime=name).detect(frame)
+        assert len(dets) == 1 and np.allclose(dets[0].box, ref_dets[0].box, atol=0.5)
+        assert dets[0].score == pytest.approx(ref_dets[0].score, abs=1e-4)
+
+
+def test_the_preferred_runtime_loads_first_and_a_missing_one_is_skipped(monkeypatch):
+    """LiteRT is optional: without it, OpenCV's DNN runs the model, with no error."""
+    made = []
+
+    def broken(cv2, model):
+        raise ImportError("No module named 'ai_edge_litert'")
+
+    def fine(cv2, model):
+        made.append(model)
+        return "runtime"
+
+    monkeypatch.setattr(fd, "RUNTIMES", {"litert": broken, "opencv-dnn": fine})
+    assert fd.load_runtime(None) == "runtime" and made == [fd.MODEL]
+    monkeypatch.setattr(fd, "RUNTIMES", {"litert": broken})
+    with pytest.raises(RuntimeError, match="No module named"):
+        fd.load_runtime(None)
+
+
+def test_litert_says_nothing_on_stderr(capfd):
+    """Its 'Created TensorFlow Lite XNNPACK delegate' line must not reach the photographer."""
+    if "litert" not in RUNTIMES:
+        pytest.skip("LiteRT (ai-edge-litert) is not installed")
+    import subprocess
+    import sys
+
+    code = "from photocull import face_detector as fd; fd.LiteRTRuntime().forward([__import__('numpy').zeros((128, 128, 3), 'uint8')])"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""

@@ -218,7 +218,7 @@ class LocalExecutor:
         if self.pool is None or len(items) < PARALLEL_MIN_FILES:
             results = (_call(fn, item, arg) for item in items)
         else:
-            chunk = batch_size or max(1, min(16, len(items) // (self.workers * 8)))
+            chunk = max(1, min(batch_size or 16, len(items) // (self.workers * 8)))  # the hint, and 8 units a worker at least
             n = len(items)
             results = self.pool.map(_call, [fn] * n, items, [arg] * n, chunksize=chunk)
         try:
