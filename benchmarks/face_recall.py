@@ -9,7 +9,7 @@ A face counts as found when ``photocull.faces.detect_faces`` (detection plus the
 confirmation) returns a box centred on it. Two detectors:
 
 * ``blazeface-<runtime>``: what photocull runs on colour frames, fed as ``analyse`` feeds it
-  (the half-size nearest-neighbour colour copy, the full luma), on each runtime installed
+  (the small nearest-neighbour colour copy, the full luma), on each runtime installed
   (LiteRT, OpenCV's DNN);
 * ``haar``: the Haar cascade searching the whole frame at 320 px (what black-and-white frames
   get, and what colour frames got before BlazeFace, less the skin-colour gate, which can
@@ -48,7 +48,7 @@ def _detectors() -> dict[str, Callable[[Image.Image], list[tuple[int, int, int, 
         def blazeface(frame: Image.Image) -> list[tuple[int, int, int, int]]:
             gray = np.asarray(frame.convert("L"))
             detector.runtime = runtime  # the process's detector, on this runtime
-            return [f.box for f in faces.detect_faces(np.asarray(_detector_copy(frame)), gray).faces]
+            return [f.box for f in faces.detect_faces(_detector_copy(frame), gray).faces]
 
         return blazeface
 

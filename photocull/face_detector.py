@@ -267,8 +267,8 @@ class BlazeFace:
         self.runtime = load_runtime(cv2, model, runtime)
         self.anchors = ssd_anchors()
 
-    def detect(self, img: np.ndarray, min_score: float = MIN_SCORE, *, ycbcr: bool = False) -> list[Detection]:
-        """Faces in an RGB (or gray, or with ``ycbcr`` a Y, Cb, Cr) uint8 image, best first.
+    def detect(self, img: np.ndarray, min_score: float = MIN_SCORE) -> list[Detection]:
+        """Faces in an RGB (or gray) uint8 image, best first.
 
         Two views in one batch (each costs a forward pass, 2-4 ms on one core): the
         squares of the short side at either end of the long side. They see faces 1.5x
@@ -284,8 +284,6 @@ class BlazeFace:
         rgb = halve_down(cv2, rgb, INPUT, INPUT)
         if rgb.ndim == 2:
             rgb = np.repeat(rgb[..., None], 3, axis=2)
-        elif ycbcr:  # JPEG's own full-range BT.601 is OpenCV's YCrCb, channels swapped
-            rgb = cv2.cvtColor(np.ascontiguousarray(rgb[..., [0, 2, 1]]), cv2.COLOR_YCrCb2RGB)
         f = rgb.shape[1] / w  # frame px -> small px
         h, w = rgb.shape[:2]
         side = min(h, w)

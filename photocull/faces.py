@@ -252,13 +252,13 @@ GRAY_DETECT_LONG_SIDE = 320  # black-and-white frames: the Haar cascade searches
 GRAY_MIN_FACE_PX = 20  # ... for faces at least this wide (its own window), in steps of 1.2
 
 
-def _has_colour(cv2, img: np.ndarray, ycbcr: bool = False) -> bool:
+def _has_colour(cv2, img: np.ndarray) -> bool:
     """Whether a frame has chroma to speak of (BlazeFace is trained on colour: in black and
     white it finds only the largest faces)."""
     if img.ndim != 3:
         return False
     sample = np.ascontiguousarray(img[::8, ::8, :3])
-    ycc = sample if ycbcr else cv2.cvtColor(sample, cv2.COLOR_RGB2YCrCb)
+    ycc = cv2.cvtColor(sample, cv2.COLOR_RGB2YCrCb)
     return float(ycc[..., 1].std()) >= 2.0 or float(ycc[..., 2].std()) >= 2.0
 
 
@@ -273,7 +273,7 @@ def _haar_proposals(cv2, face_cascade, gray: np.ndarray) -> list[tuple[float, fl
     return [tuple(float(v) / scale for v in b) for b in np.reshape(found, (-1, 4))]
 
 
-def _detect(cv2, face_cascade, detector, img: np.ndarray, gray: np.ndarray, ycbcr: bool = False) -> tuple[list[tuple[int, int, int, int]], float]:
+def _detect(cv2, face_cascade, detector, img: np.ndarray, gray: np.ndarray) -> tuple[list[tuple[int, int, int, int]], float]:
     """Face boxes in ``gray``'s pixels (largest first, at most MAX_FACES) and their scale (1.0).
 
     BlazeFace proposes (two 128 px views of the frame, ``face_detector``; in black and white
@@ -283,9 +283,9 @@ def _detect(cv2, face_cascade, detector, img: np.ndarray, gray: np.ndarray, ycbc
     finds them unshifted (and shifting them by that offset changed two eye verdicts on the
     labelled set, where no shift changed one).
     """
-    if _has_colour(cv2, img, ycbcr):
+    if _has_colour(cv2, img):
         k = gray.shape[1] / img.shape[1]  # img may be a smaller copy: proposals in gray's pixels
-        proposals = [tuple(v * k for v in d.box) for d in detector.detect(img, ycbcr=ycbcr)[: 2 * MAX_FACES]]
+        proposals = [tuple(v * k for v in d.box) for d in detector.detect(img)[: 2 * MAX_FACES]]
     else:
         proposals = _haar_proposals(cv2, face_cascade, gray)
     if not proposals:
@@ -334,7 +334,7 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> floa
     return ix * iy / max(1, min(a[2] * a[3], b[2] * b[3]))
 
 
-def detect_faces(img: np.ndarray, gray: np.ndarray | None = None, *, ycbcr: bool = False) -> FaceReport:
+def detect_faces(img: np.ndarray, gray: np.ndarray | None = None) -> FaceReport:
     """Find faces in an RGB (or gray) uint8 image and measure their focus; eyes not judged.
 
     The costly half of ``check_faces``, made cheap: BlazeFace proposes on 128 px views,
@@ -344,14 +344,13 @@ def detect_faces(img: np.ndarray, gray: np.ndarray | None = None, *, ycbcr: bool
     (``face_flags_for_series``). ``gray``: the image's luma when the caller has it
     already; ``img`` may then be a smaller copy of the same frame (the detector reads
     128 px views: the caller saves copying the full colour frame), and boxes are in
-    ``gray``'s pixels. ``ycbcr``: ``img`` is Y, Cb, Cr (a JPEG decoded without colour
-    conversion). Raises FacesUnavailable without OpenCV.
+    ``gray``'s pixels. Raises FacesUnavailable without OpenCV.
     """
     cv2, face_cascade, _, detector = _require()
     if gray is None:
-        gray = np.ascontiguousarray(img[..., 0]) if ycbcr else _to_gray(cv2, img)
+        gray = _to_gray(cv2, img)
     H, W = gray.shape
-    boxes, scale = _detect(cv2, face_cascade, detector, img, gray, ycbcr)
+    boxes, scale = _detect(cv2, face_cascade, detector, img, gray)
     if not boxes:
         return FaceReport([], False, False, (W, H))
     faces: list[Face] = []

@@ -330,11 +330,13 @@ def _linear_quantiles(hist: np.ndarray) -> list[float]:
     return [round(float(v), 6) for v in lin]
 
 
-def measure(img: Image.Image, native_scale: float = 1.0, jpeg_tables: dict | None = None) -> TechnicalMetrics:
+def measure(img: Image.Image, native_scale: float = 1.0, jpeg_tables: dict | None = None,
+            luma: np.ndarray | None = None) -> TechnicalMetrics:
     """Absolute technical measurements of one decoded frame (RGB or L, any size).
 
     ``native_scale``: file pixels per pixel of ``img`` (draft decodes are 2-8x smaller).
     ``jpeg_tables``: the file's quantisation tables (:func:`jpeg_tables`), when it is a JPEG.
+    ``luma``: ``img`` (an L image) as an array, when the caller has made one already.
     Noise is reported per *file* pixel: averaging k x k pixels divides white noise by k,
     so a draft decode would hide the grain the photographer sees at 100 %.
     """
@@ -347,7 +349,7 @@ def measure(img: Image.Image, native_scale: float = 1.0, jpeg_tables: dict | Non
     levels = np.arange(256, dtype=np.float64)
     mean = float((hist * levels).sum() / total)
     std = float(np.sqrt(max((hist * (levels - mean) ** 2).sum() / total, 0.0)))
-    g = np.asarray(gray)  # uint8: every measure below works on exact 8-bit integers
+    g = luma if luma is not None and gray is img else np.asarray(gray)  # uint8: every measure below works on exact 8-bit integers
     noise = _noise_sigma(g, patch=NOISE_PATCH)
     sharp, sharp_mean = _sharpness(g, noise)
     return TechnicalMetrics(
