@@ -8,12 +8,10 @@ fraction of the frame's long side, at one of six places (left, middle, right; hi
 A face counts as found when ``photocull.faces.detect_faces`` (detection plus the Haar
 confirmation) returns a box centred on it. Two detectors:
 
-* ``blazeface-<runtime>``: what photocull runs on colour frames, fed as ``analyse`` feeds it
-  (the small nearest-neighbour colour copy, the full luma), on each runtime installed
-  (LiteRT, OpenCV's DNN);
-* ``haar``: the Haar cascade searching the whole frame at 320 px (what black-and-white frames
-  get, and what colour frames got before BlazeFace, less the skin-colour gate, which can
-  only lower its recall).
+* ``blazeface-<runtime>``: what photocull runs, fed as ``analyse`` feeds it (the frame's
+  luma; the detector reads it at 192 px), on each runtime installed (LiteRT, OpenCV's DNN);
+* ``haar``: the Haar cascade searching the whole frame at 320 px (what every frame got
+  before BlazeFace, less the skin-colour gate, which can only lower its recall).
 
 Cost: CPU ms per frame of ``detect_faces`` on a speed shoot's frames (decoded as photocull
 decodes them), median of 3 passes. Results: ``benchmarks/results/face-recall-<machine>.json``.
@@ -37,10 +35,13 @@ FRACTIONS = (0.05, 0.06, 0.07, 0.08, 0.10, 0.13, 0.17, 0.25)
 PLACES = ((100, 150), (600, 400), (1100, 150), (100, 400), (600, 150), (1100, 400))
 
 
+HAAR_LONG_SIDE = 320  # the Haar whole-frame search: a copy this size ...
+HAAR_MIN_FACE_PX = 20  # ... for faces at least this wide (its own window), in steps of 1.2
+
+
 def _detectors() -> dict[str, Callable[[Image.Image], list[tuple[int, int, int, int]]]]:
     """BlazeFace on each runtime installed here (``face_detector.RUNTIMES``), and Haar."""
     from photocull import face_detector, faces
-    from photocull.analyse import _detector_copy
 
     cv2, face_cascade, _, detector = faces._require()
 
@@ -48,7 +49,7 @@ def _detectors() -> dict[str, Callable[[Image.Image], list[tuple[int, int, int, 
         def blazeface(frame: Image.Image) -> list[tuple[int, int, int, int]]:
             gray = np.asarray(frame.convert("L"))
             detector.runtime = runtime  # the process's detector, on this runtime
-            return [f.box for f in faces.detect_faces(_detector_copy(frame), gray).faces]
+            return [f.box for f in faces.detect_faces(gray, gray).faces]
 
         return blazeface
 
@@ -61,8 +62,13 @@ def _detectors() -> dict[str, Callable[[Image.Image], list[tuple[int, int, int, 
 
     def haar(frame: Image.Image) -> list[tuple[int, int, int, int]]:
         gray = np.asarray(frame.convert("L"))
-        proposals = faces._haar_proposals(cv2, face_cascade, gray)
-        boxes, scale = faces._refine(cv2, face_cascade, gray, [tuple(round(v) for v in b) for b in proposals], 1.0)
+        H, W = gray.shape
+        scale = min(1.0, HAAR_LONG_SIDE / max(H, W))
+        small = face_detector.area_resize(cv2, gray, (max(1, round(W * scale)), max(1, round(H * scale))))
+        found = face_cascade.detectMultiScale(cv2.equalizeHist(small), scaleFactor=1.2, minNeighbors=3,
+                                              minSize=(HAAR_MIN_FACE_PX, HAAR_MIN_FACE_PX))
+        proposals = [tuple(round(float(v) / scale) for v in b) for b in np.reshape(found, (-1, 4))]
+        boxes, scale = faces._refine(cv2, face_cascade, gray, proposals, 1.0)
         return [tuple(round(v / scale) for v in b) for b in boxes]
 
     out["haar"] = haar

@@ -35,25 +35,7 @@ def working_image(img: Image.Image, long_side: int) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
-DETECTOR_COPY_SHORT = 240  # the detector's copy keeps a short side of 240-479 px: about twice its 128 px views
-
-
-def _detector_copy(img: Image.Image) -> np.ndarray:
-    """The colour frame subsampled to a short side of 240-479 px, as RGB: all the face
-    detector reads (squares of the short side, area-averaged to 128 px).
-
-    Why nearest-neighbour: the draft decode is already low-passed by libjpeg's scaled IDCT,
-    and the detector's own area resampling follows. Measured (``python -m benchmarks
-    face-recall``): the same recall as the half-size copy it replaced (19/20 faces at 8 % of
-    the long side), where box-averaged copies lost 2-3 of those small faces; and taking only
-    the pixels it keeps, then converting that small copy to RGB, costs 2.6 ms less.
-    """
-    k = max(1, min(img.size) // DETECTOR_COPY_SHORT)
-    small = img.resize((img.width // k, img.height // k), Image.Resampling.NEAREST) if k > 1 else img
-    return np.asarray(small if small.mode == "RGB" else small.convert("RGB"))
-
-
-def _find_faces(img: Image.Image, gray: np.ndarray):
+def _find_faces(gray: np.ndarray):
     """(FaceReport, face crops) with eyes not yet judged, or (None, None).
 
     Only the search runs here, with the decoded frame at hand; eyes are judged after
@@ -63,7 +45,7 @@ def _find_faces(img: Image.Image, gray: np.ndarray):
     from .faces import detect_faces, face_crops
 
     try:
-        report = detect_faces(_detector_copy(img), gray)  # boxes in the luma's pixels
+        report = detect_faces(gray, gray)
         return report, face_crops(gray, report)
     except Exception:  # noqa: BLE001 - FacesUnavailable or an OpenCV error: no face check
         return None, None
@@ -72,14 +54,10 @@ def _find_faces(img: Image.Image, gray: np.ndarray):
 def analyse_file(found: FoundFile, opts: AnalyseOptions) -> tuple[Frame, Analysis] | FileError:
     """Decode, hash and measure one file; never raises for a bad file."""
     try:
-        colour = bool(opts.keep_image or opts.faces)  # else luma is all any stage reads
-        # Face checks alone need colour only for the detector's small copy: a JPEG then comes
-        # as its own Y, Cb, Cr (no colour conversion), and Y is exactly the luma-only decode's,
-        # so the measures do not depend on whether faces are checked.
-        mode = "L" if not colour else "YCbCr" if opts.faces and not opts.keep_image and found.fmt == "jpeg" else "RGB"
+        # Luma is all the measures, hashes and face checks read; colour only for a kept image.
+        mode = "RGB" if opts.keep_image else "L"
         d = decode(found.path, found.fmt, decode_size=opts.decode_size, max_pixels=opts.max_pixels, mode=mode)
-        ycbcr = d.image.mode == "YCbCr"
-        gray = d.image if mode == "L" else d.image.getchannel(0) if ycbcr else d.image.convert("L")  # one luma for hashes and measures
+        gray = d.image if mode == "L" else d.image.convert("L")  # one luma for hashes, measures and faces
         hashes = perceptual_hashes(gray)
         tables = jpeg_tables(found.path) if found.fmt == "jpeg" else None  # header only: how hard it was compressed
         luma = np.asarray(gray)  # one copy out of Pillow, for the measures and the face checks
@@ -89,7 +67,7 @@ def analyse_file(found: FoundFile, opts: AnalyseOptions) -> tuple[Frame, Analysi
         return decode_error(found.path, exc)
     faces = crops = None
     if opts.faces:
-        faces, crops = _find_faces(d.image, luma)
+        faces, crops = _find_faces(luma)
     capture, source = (d.info.capture_time, "exif") if d.info.capture_time is not None else (found.mtime_ns / 1e9, "file")
     frame = Frame(
         path=found.path,

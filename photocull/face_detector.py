@@ -2,33 +2,39 @@
 
 Why this detector: finding faces is what face checks cost. OpenCV's Haar cascades need a
 search over every position and scale: 17-25 ms a frame on textured frames (2 cores, the
-speed shoot), a third of the decode itself. BlazeFace is one 128 x 128 forward pass of a
-small CNN (~5 ms on one core, whatever the content) and found every face of the labelled
-set (see ``benchmarks/results``). Its weights ship inside photocull (230 KB, Apache-2.0,
-``weights/NOTICE.md``): nothing is downloaded, and MediaPipe itself is not needed (its last
-wheel carrying the models pins numpy < 2). OpenCV's DNN module reads TFLite from 4.8.
+speed shoot), a third of the decode itself. BlazeFace is a small fully convolutional
+network: one forward pass over the whole frame (~5 ms at 288 x 192 on one core, whatever
+the content). Its weights ship inside photocull (230 KB, Apache-2.0, ``weights/NOTICE.md``):
+nothing is downloaded, and MediaPipe itself is not needed (its last wheel carrying the
+models pins numpy < 2). OpenCV's DNN module reads TFLite from 4.8.
 
-Its limit: the frame is seen as two 128 px squares (its short side at either end), so
-faces under about a twelfth of the frame's long side are missed more and more often (a
-group photo's faces can be smaller), and it finds faces in black-and-white frames less
-well (``faces`` searches those with the Haar cascade instead); it is trained on near,
-frontal-ish faces. Boxes are then confirmed and re-framed by the Haar cascade in a
-fine search around each (``faces._refine``), which the eye check was calibrated on.
+How it is run: on the frame's luma, scaled to a short side of ``DETECT_SHORT`` px (the model
+was trained on 128 x 128 colour squares; nothing in it is tied to that size, and its
+anchors are laid out here for any size). Why luma at 192 px: the luma is what the
+technical measures decode anyway, so face checks add no colour decode (7-13 ms a 24 MP
+frame); and at 192 px the luma finds smaller faces than colour did at 128 (``python -m
+benchmarks face-recall``: every labelled face from 7 % of the long side, where two colour
+views of 128 px found 8 of 20 there and 19 of 20 at 8 %). Black-and-white frames need no
+other search.
+
+Its limit: faces under about 6-7 % of the frame's long side are missed more and more often
+(a group photo's faces can be smaller); it is trained on near, frontal-ish faces. Boxes are
+then confirmed and re-framed by the Haar cascade in a fine search around each
+(``faces._refine``), which the eye check was calibrated on.
 
 Two runtimes (``RUNTIMES``): Google's LiteRT interpreter (``ai-edge-litert``, with XNNPACK)
-when it is installed, 2.0 ms a view on one core where OpenCV's DNN takes 3.7 ms (measured
-side by side, same process: the forward pass was most of a face check's cost), else
-OpenCV's DNN, which the face checks need anyway. Their outputs agree to 1e-4.
+when it is installed, 4.7 ms a 288 x 192 pass on one core where OpenCV's DNN takes 8.1 ms
+(measured side by side, same process), else OpenCV's DNN, which the face checks need
+anyway. Their outputs agree to 1e-4.
 
 Decoding follows MediaPipe's published graph options for this model: SSD anchors (strides
-8, 16, 16, 16; fixed size; 896 in all), box and keypoint offsets scaled by 128, sigmoid
-scores, and weighted non-maximum suppression at IoU 0.3.
+8, 16, 16, 16; fixed size), box and keypoint offsets in input pixels, sigmoid scores, and
+weighted non-maximum suppression at IoU 0.3.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +43,13 @@ from typing import Any, Callable, Iterator, Protocol
 import numpy as np
 
 MODEL = Path(__file__).resolve().parent / "weights" / "face_detection_short_range.tflite"
-INPUT = 128  # the model's square input, in pixels
+INPUT = 128  # the model's training input (square), in pixels
+DETECT_SHORT = 192  # the luma is scaled to this short side for the pass ...
+DETECT_MAX_LONG = 4 * DETECT_SHORT  # ... and at most this long side (a crafted 64 x 40,000 px file costs one 768 px pass)
+GRID = 16  # input sides are multiples of the coarsest stride
 STRIDES = (8, 16, 16, 16)  # SSD layers (consecutive equal strides share a grid), two anchors per layer and cell
 MIN_SCORE = 0.5  # MediaPipe's own threshold for this model
 NMS_IOU = 0.3
-MAX_VIEWS = 6  # squares per frame at most (a 6:1 panorama is covered; longer ones are sampled)
 KEYPOINTS = ("right eye", "left eye", "nose tip", "mouth", "right ear", "left ear")  # the subject's right/left
 
 
@@ -53,24 +61,37 @@ class Detection:
 
 
 def _stride_groups() -> list[tuple[int, int]]:
-    """(grid cells per side, anchors per cell) of each run of equal STRIDES, in output order."""
+    """(stride, anchors per cell) of each run of equal STRIDES, in output order."""
     groups: list[tuple[int, int]] = []
     for i, stride in enumerate(STRIDES):
         if i and stride == STRIDES[i - 1]:
-            cells, per_cell = groups[-1]
-            groups[-1] = (cells, per_cell + 2)
+            groups[-1] = (stride, groups[-1][1] + 2)
         else:
-            groups.append((INPUT // stride, 2))
+            groups.append((stride, 2))
     return groups
 
 
-def ssd_anchors() -> np.ndarray:
-    """(896, 2) anchor centres in [0, 1], in the order of the model's outputs."""
+def ssd_anchors(height: int = INPUT, width: int = INPUT) -> np.ndarray:
+    """(n, 2) anchor centres (x, y) in input pixels for a ``width`` x ``height`` input, in
+    the order of the model's outputs (each stride's grid row by row, its anchors per cell
+    together). 896 for the 128 x 128 input the model was trained on."""
     out = []
-    for cells, per_cell in _stride_groups():
-        ys, xs = np.meshgrid((np.arange(cells) + 0.5) / cells, (np.arange(cells) + 0.5) / cells, indexing="ij")
+    for stride, per_cell in _stride_groups():
+        gh, gw = height // stride, width // stride
+        ys, xs = np.meshgrid((np.arange(gh) + 0.5) * stride, (np.arange(gw) + 0.5) * stride, indexing="ij")
         out.append(np.repeat(np.stack([xs.ravel(), ys.ravel()], axis=1), per_cell, axis=0))
     return np.concatenate(out).astype(np.float32)
+
+
+def input_size(width: int, height: int) -> tuple[int, int]:
+    """The (w, h) the luma is scaled to: short side DETECT_SHORT, long side at most
+    DETECT_MAX_LONG, both multiples of GRID (so every anchor grid is whole)."""
+    k = min(DETECT_SHORT / max(1, min(width, height)), DETECT_MAX_LONG / max(1, width, height))
+
+    def side(v: int) -> int:
+        return max(GRID, int(round(v * k / GRID)) * GRID)
+
+    return side(width), side(height)
 
 
 def halve_down(cv2: Any, img: np.ndarray, min_w: int, min_h: int) -> np.ndarray:
@@ -92,26 +113,14 @@ def area_resize(cv2: Any, img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
 
 
-def letterbox(cv2: Any, rgb: np.ndarray) -> tuple[np.ndarray, float, float, float]:
-    """The image scaled to fit INPUT x INPUT, centred on black: (square, scale, pad x, pad y)."""
-    h, w = rgb.shape[:2]
-    s = INPUT / max(h, w)
-    nw, nh = max(1, round(w * s)), max(1, round(h * s))
-    small = area_resize(cv2, rgb, (nw, nh))
-    square = np.zeros((INPUT, INPUT, 3), dtype=np.uint8)
-    px, py = (INPUT - nw) // 2, (INPUT - nh) // 2
-    square[py : py + nh, px : px + nw] = small.reshape(nh, nw, -1)
-    return square, s, float(px), float(py)
-
-
 def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, min_score: float = MIN_SCORE) -> list[tuple[np.ndarray, float]]:
-    """The model's (896, 16) regressors and (896,) logits as ([x0, y0, x1, y1, kx, ky, ...] in [0, 1], score),
-    best first, before suppression."""
-    scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores.astype(np.float64), -100.0, 100.0)))
+    """The model's (n, 16) regressors and (n,) logits as ([x0, y0, x1, y1, kx, ky, ...] in
+    input pixels, score), best first, before suppression. ``anchors``: :func:`ssd_anchors`."""
+    scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores.astype(np.float64), -80.0, 80.0)))
     keep = np.flatnonzero(scores >= min_score)
     out = []
     for i in keep[np.argsort(-scores[keep], kind="stable")]:
-        r = raw_boxes[i].astype(np.float64) / INPUT
+        r = raw_boxes[i].astype(np.float64)
         ax, ay = float(anchors[i, 0]), float(anchors[i, 1])
         cx, cy, bw, bh = r[0] + ax, r[1] + ay, r[2], r[3]
         kps = (r[4:16].reshape(6, 2) + (ax, ay)).ravel()
@@ -142,29 +151,14 @@ def weighted_nms(dets: list[tuple[np.ndarray, float]], iou: float = NMS_IOU) -> 
     return out
 
 
-def _per_image(raw: np.ndarray, n: int) -> np.ndarray:
-    """(n * 896, k) batch output as (n, 896, k).
-
-    The graph reshapes each stride group's output to one image's worth and concatenates,
-    so both runtimes return the batch inside each stride group: all images' stride-8
-    anchors, then all images' stride-16 anchors (checked by ``tests/test_face_detector.py``
-    with a batch in both orders, on every runtime).
-    """
-    parts, at = [], 0
-    for size in (cells * cells * per_cell for cells, per_cell in _stride_groups()):
-        parts.append(raw[at : at + n * size].reshape(n, size, -1))
-        at += n * size
-    return np.concatenate(parts, axis=1)
-
-
 class Runtime(Protocol):
-    """Runs the model on a batch of INPUT x INPUT RGB squares."""
+    """Runs the model on one input of any size (multiples of GRID)."""
 
     name: str
 
-    def forward(self, squares: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Raw (n * 896, 1) logits and (n * 896, 16) regressors, in the graph's own order
-        (``_per_image`` splits them per square)."""
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``x``: (1, h, w, 3) float32 in [-1, 1]. Raw (n, 1) logits and (n, 16) regressors,
+        one row per anchor of :func:`ssd_anchors` (h, w)."""
         ...
 
 
@@ -174,12 +168,10 @@ class OpenCVRuntime:
     name = "opencv-dnn"
 
     def __init__(self, cv2: Any, model: Path = MODEL):
-        self.cv2 = cv2
         self.net = cv2.dnn.readNetFromTFLite(str(model))
 
-    def forward(self, squares: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        blob = self.cv2.dnn.blobFromImages(squares, scalefactor=1.0 / 127.5, mean=(127.5, 127.5, 127.5))  # [-1, 1], NCHW
-        self.net.setInput(blob)
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.net.setInput(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))  # NCHW
         scores, boxes = self.net.forward(["classificators", "regressors"])
         return scores.reshape(-1, 1), boxes.reshape(-1, 16)
 
@@ -217,23 +209,20 @@ class LiteRTRuntime:
             self.interpreter = Interpreter(model_path=str(model), num_threads=1)
             self.input = self.interpreter.get_input_details()[0]["index"]
             self.outputs = {o["name"]: o["index"] for o in self.interpreter.get_output_details()}
-            self._batch = 0
-            self._resize(1)  # the delegate is made (and announced) here
+            self._shape: tuple[int, ...] = ()
+            self._resize((1, INPUT, INPUT, 3))  # the delegate is made (and announced) here
         if set(self.outputs) != {"classificators", "regressors"}:
             raise ValueError(f"unexpected outputs {sorted(self.outputs)} in {model.name}")
 
-    def _resize(self, n: int) -> None:
-        if n != self._batch:
-            self.interpreter.resize_tensor_input(self.input, [n, INPUT, INPUT, 3])
+    def _resize(self, shape: tuple[int, ...]) -> None:
+        if shape != self._shape:  # a shoot's frames share a size: this is rare
+            self.interpreter.resize_tensor_input(self.input, list(shape))
             self.interpreter.allocate_tensors()
-            self._batch = n
+            self._shape = shape
 
-    def forward(self, squares: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        self._resize(len(squares))
-        x = np.stack(squares).astype(np.float32)
-        x -= 127.5
-        x *= 1.0 / 127.5  # [-1, 1], NHWC: as OpenCV's blob, in the model's own layout
-        self.interpreter.set_tensor(self.input, x)
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self._resize(tuple(x.shape))
+        self.interpreter.set_tensor(self.input, np.ascontiguousarray(x, dtype=np.float32))
         self.interpreter.invoke()
         get = self.interpreter.get_tensor
         return get(self.outputs["classificators"]).reshape(-1, 1), get(self.outputs["regressors"]).reshape(-1, 16)
@@ -265,54 +254,37 @@ class BlazeFace:
     def __init__(self, cv2: Any, model: Path = MODEL, runtime: str | None = None):
         self.cv2 = cv2
         self.runtime = load_runtime(cv2, model, runtime)
-        self.anchors = ssd_anchors()
+        self._anchors: dict[tuple[int, int], np.ndarray] = {}
+
+    def anchors(self, width: int, height: int) -> np.ndarray:
+        if (width, height) not in self._anchors:
+            self._anchors[(width, height)] = ssd_anchors(height, width)
+        return self._anchors[(width, height)]
 
     def detect(self, img: np.ndarray, min_score: float = MIN_SCORE) -> list[Detection]:
-        """Faces in an RGB (or gray) uint8 image, best first.
+        """Faces in a luma (or RGB, read as luma) uint8 image, best first, in its pixels.
 
-        Two views in one batch (each costs a forward pass, 2-4 ms on one core): the
-        squares of the short side at either end of the long side. They see faces 1.5x
-        larger than the whole frame would at 128 px (3:2 frames), and a face up to a third
-        of the long side is whole in one of them (larger ones, cut a little, are still
-        found: tests). Frames closer to square are seen whole.
+        One pass over the whole frame scaled to :func:`input_size` (288 x 192 for 3:2):
+        a face anywhere, cut by nothing, and one cost whatever the framing.
         """
         cv2 = self.cv2
-        h, w = img.shape[:2]
-        rgb = img[..., :3] if img.ndim == 3 else img
-        # Halve the frame while every view still has >= INPUT px: the views are then cut
-        # from a small copy, not copied out of the full frame.
-        rgb = halve_down(cv2, rgb, INPUT, INPUT)
-        if rgb.ndim == 2:
-            rgb = np.repeat(rgb[..., None], 3, axis=2)
-        f = rgb.shape[1] / w  # frame px -> small px
-        h, w = rgb.shape[:2]
-        side = min(h, w)
-        if max(h, w) >= 1.25 * side:  # squares of the short side along the long side, ends included
-            # 3:2 and 16:9: the two ends; panoramas: enough to cover, up to MAX_VIEWS (a crafted
-            # 64 x 1,000,000 px file must not ask for thousands: beyond that they spread out).
-            n = min(MAX_VIEWS, max(2, math.ceil(max(h, w) / side)))
-            starts = [round(i * (max(h, w) - side) / (n - 1)) for i in range(n)]
-            views = [(a, 0, side, side) if w > h else (0, a, side, side) for a in starts]
-        else:
-            views = [(0, 0, w, h)]
-        squares, maps = [], []
-        for vx, vy, vw, vh in views:
-            sq, s, px, py = letterbox(cv2, np.ascontiguousarray(rgb[vy : vy + vh, vx : vx + vw]))
-            squares.append(sq)
-            maps.append((s * f, px - vx * s, py - vy * s))  # square px = frame px * s * f + offset
-        scores, boxes = self.runtime.forward(squares)
-        scores, boxes = _per_image(scores, len(views)), _per_image(boxes, len(views))
-        found = []
-        for k, (s, ox, oy) in enumerate(maps):
-            for v, score in decode(boxes[k], scores[k, :, 0], self.anchors, min_score):
-                xy = (v.reshape(-1, 2) * INPUT - (ox, oy)) / s  # back to frame pixels
-                found.append((xy.ravel(), score))
+        gray = img if img.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_RGB2GRAY)
+        H, W = gray.shape
+        w, h = input_size(W, H)
+        small = area_resize(cv2, np.ascontiguousarray(gray), (w, h))
+        x = np.empty((1, h, w, 3), np.float32)
+        x[0] = small[..., None]
+        x -= 127.5
+        x *= 1.0 / 127.5  # [-1, 1], the model's range; the three channels alike
+        scores, boxes = self.runtime.forward(x)
+        found = decode(boxes, scores[:, 0], self.anchors(w, h), min_score)
+        back = np.tile([W / w, H / h], 8)  # input px -> frame px, x and y apart
         out = []
-        for v, score in weighted_nms(sorted(found, key=lambda d: -d[1])):
-            xy = v.reshape(-1, 2)
-            x0, y0 = max(0.0, float(xy[0, 0])), max(0.0, float(xy[0, 1]))
-            x1, y1 = min(float(img.shape[1]), float(xy[1, 0])), min(float(img.shape[0]), float(xy[1, 1]))
+        for v, score in weighted_nms(found):
+            v = v * back
+            x0, y0 = max(0.0, float(v[0])), max(0.0, float(v[1]))
+            x1, y1 = min(float(W), float(v[2])), min(float(H), float(v[3]))
             if x1 - x0 < 2 or y1 - y0 < 2:
                 continue
-            out.append(Detection((x0, y0, x1 - x0, y1 - y0), score, tuple((float(x), float(y)) for x, y in xy[2:])))
+            out.append(Detection((x0, y0, x1 - x0, y1 - y0), score, tuple((float(a), float(b)) for a, b in v[4:].reshape(-1, 2))))
         return out

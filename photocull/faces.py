@@ -4,9 +4,8 @@ Why: in a burst of people the frames that lose are the ones where someone blinke
 focus landed on the background, and the whole-frame sharpness of the technical scorer
 sees neither (a sharp background makes a frame "sharp"). Faces are found by BlazeFace
 (MediaPipe's short-range detector, weights bundled, run by LiteRT when installed, else by
-OpenCV's DNN module:
-``face_detector``), two 128 px views of the frame (~5 ms), then each proposal is
-confirmed and re-boxed by OpenCV's Haar face cascade (shipped inside
+OpenCV's DNN module: ``face_detector``) in one pass over the luma at 192 px (~5 ms, colour
+and black-and-white frames alike), then each proposal is confirmed and re-boxed by OpenCV's Haar face cascade (shipped inside
 ``opencv-python-headless<5``) in a fine search around it on a 640 px copy. No downloads.
 Eyes are judged only on faces that a series mate can be compared with
 (``face_flags_for_series``). Per face it measures:
@@ -23,10 +22,9 @@ Eyes are judged only on faces that a series mate can be compared with
 Limits (document them to users; measured figures are in ``tests/test_faces.py``):
 
 * Frontal faces only (roughly +-30 degrees of yaw, +-15 of roll: the Haar confirmation's
-  range); profiles, faces under about a twelfth of the frame's long side (BlazeFace sees
-  the frame as two 128 px squares) and heavily shadowed faces are not found: such frames
-  are simply unaffected. Black-and-white frames are searched by the Haar cascade instead
-  (BlazeFace needs colour), at several times the cost.
+  range); profiles, faces under about 6-7 % of the frame's long side (BlazeFace sees the
+  frame at 192 px on its short side) and heavily shadowed faces are not found: such frames
+  are simply unaffected.
 * Eye state is judged only on faces at least ``MIN_EYE_FACE_PX`` px wide in the input;
   otherwise ``eyes_open`` is None. Squinting or laughing eyes, dark sunglasses, strong
   reflections on glasses and very dark eyes in a dark face can read as "closed" (no eye
@@ -55,6 +53,9 @@ from .face_detector import area_resize
 from .records import EYES_CLOSED, FACE_BLURRED, FrameScore
 
 REFINE_SCALE_STEP = 1.1  # every proposal confirmed (or dropped) by a fine Haar search around it ...
+REFINE_VOTES = 5  # ... that needs this many overlapping Haar hits ...
+CONFIDENT = 0.85  # ... or, for a proposal BlazeFace scores at least this, REFINE_VOTES_CONFIDENT
+REFINE_VOTES_CONFIDENT = 3
 REFINE_LONG_SIDE = 640  # ... on a copy this many px across (see _refine)
 MAX_FACES = 8  # the largest faces kept per frame
 FACE_NORM = 160  # faces are resampled to at most this width for sharpness, exactly this for eyes
@@ -248,54 +249,26 @@ def _to_gray(cv2, img: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(img[..., :3], dtype=np.uint8), cv2.COLOR_RGB2GRAY)
 
 
-GRAY_DETECT_LONG_SIDE = 320  # black-and-white frames: the Haar cascade searches a copy this size ...
-GRAY_MIN_FACE_PX = 20  # ... for faces at least this wide (its own window), in steps of 1.2
-
-
-def _has_colour(cv2, img: np.ndarray) -> bool:
-    """Whether a frame has chroma to speak of (BlazeFace is trained on colour: in black and
-    white it finds only the largest faces)."""
-    if img.ndim != 3:
-        return False
-    sample = np.ascontiguousarray(img[::8, ::8, :3])
-    ycc = cv2.cvtColor(sample, cv2.COLOR_RGB2YCrCb)
-    return float(ycc[..., 1].std()) >= 2.0 or float(ycc[..., 2].std()) >= 2.0
-
-
-def _haar_proposals(cv2, face_cascade, gray: np.ndarray) -> list[tuple[float, float, float, float]]:
-    """Face proposals for a black-and-white frame: a permissive Haar search of the whole
-    frame at GRAY_DETECT_LONG_SIDE px (10-30 ms, where BlazeFace takes ~5)."""
-    H, W = gray.shape
-    scale = min(1.0, GRAY_DETECT_LONG_SIDE / max(H, W))
-    small = gray if scale == 1.0 else area_resize(cv2, gray, (max(1, round(W * scale)), max(1, round(H * scale))))
-    found = face_cascade.detectMultiScale(cv2.equalizeHist(small), scaleFactor=1.2, minNeighbors=3,
-                                          minSize=(GRAY_MIN_FACE_PX, GRAY_MIN_FACE_PX))
-    return [tuple(float(v) / scale for v in b) for b in np.reshape(found, (-1, 4))]
-
-
-def _detect(cv2, face_cascade, detector, img: np.ndarray, gray: np.ndarray) -> tuple[list[tuple[int, int, int, int]], float]:
+def _detect(cv2, face_cascade, detector, gray: np.ndarray) -> tuple[list[tuple[int, int, int, int]], float]:
     """Face boxes in ``gray``'s pixels (largest first, at most MAX_FACES) and their scale (1.0).
 
-    BlazeFace proposes (two 128 px views of the frame, ``face_detector``; in black and white
-    a Haar search of the whole frame does); each proposal is confirmed and re-boxed by a
-    fine Haar search around it. Haar boxes sit ~10 % of a face higher than BlazeFace's
-    (labelled set: median 0.103); the search reaches half a face beyond the proposal, so it
-    finds them unshifted (and shifting them by that offset changed two eye verdicts on the
-    labelled set, where no shift changed one).
+    BlazeFace proposes (one pass over the luma at 192 px, ``face_detector``); each proposal
+    is confirmed and re-boxed by a fine Haar search around it. Haar boxes sit ~10 % of a
+    face higher than BlazeFace's (labelled set: median 0.103); the search reaches half a
+    face beyond the proposal, so it finds them unshifted (and shifting them by that offset
+    changed two eye verdicts on the labelled set, where no shift changed one).
     """
-    if _has_colour(cv2, img):
-        k = gray.shape[1] / img.shape[1]  # img may be a smaller copy: proposals in gray's pixels
-        proposals = [tuple(v * k for v in d.box) for d in detector.detect(img)[: 2 * MAX_FACES]]
-    else:
-        proposals = _haar_proposals(cv2, face_cascade, gray)
-    if not proposals:
+    found = detector.detect(gray)[: 2 * MAX_FACES]
+    if not found:
         return [], 1.0
-    boxes, scale = _refine(cv2, face_cascade, gray, [tuple(round(v) for v in b) for b in proposals], 1.0)
+    boxes, scale = _refine(cv2, face_cascade, gray, [tuple(round(v) for v in d.box) for d in found], 1.0,
+                           confident=[d.score >= CONFIDENT for d in found])
     boxes.sort(key=lambda b: -b[2] * b[3])
     return boxes[:MAX_FACES], scale
 
 
-def _refine(cv2, face_cascade, gray: np.ndarray, boxes: list[tuple[int, int, int, int]], scale: float) -> tuple[list[tuple[int, int, int, int]], float]:
+def _refine(cv2, face_cascade, gray: np.ndarray, boxes: list[tuple[int, int, int, int]], scale: float,
+            confident: Sequence[bool] | None = None) -> tuple[list[tuple[int, int, int, int]], float]:
     """Proposed boxes (in pixels of an image at ``scale``), re-found on a ``REFINE_LONG_SIDE``
     px copy around each.
 
@@ -303,7 +276,10 @@ def _refine(cv2, face_cascade, gray: np.ndarray, boxes: list[tuple[int, int, int
     framing: a box a few per cent off moves the eye band enough to change the verdict on
     hard faces. A fine search only around each proposal drops the false ones and gives
     boxes close to a full fine search's (the labelled set: same eye verdicts on every face
-    found), at a fraction of that search's cost.
+    found), at a fraction of that search's cost. ``confident``: per box, whether BlazeFace
+    was sure of it; such a face needs fewer Haar votes (the confirmation is then mostly
+    for the framing: where the search's sample grid falls moves the vote count of a
+    closed-eyed face by one or two).
     """
     H, W = gray.shape
     fine = min(1.0, REFINE_LONG_SIDE / max(H, W))
@@ -311,13 +287,14 @@ def _refine(cv2, face_cascade, gray: np.ndarray, boxes: list[tuple[int, int, int
     big = cv2.equalizeHist(big)
     r = fine / scale
     out = []
-    for bx, by, bw, bh in boxes:
+    for k, (bx, by, bw, bh) in enumerate(boxes):
         x, y, w, h = (round(v * r) for v in (bx, by, bw, bh))
         m = w // 2
         x0, y0 = max(0, x - m), max(0, y - m)
         crop = big[y0 : y + h + m, x0 : x + w + m]
         lo, hi = round(w * 0.75), round(w * 1.35)
-        cand = np.reshape(face_cascade.detectMultiScale(crop, scaleFactor=REFINE_SCALE_STEP, minNeighbors=5, minSize=(lo, lo), maxSize=(hi, hi)), (-1, 4))
+        votes = REFINE_VOTES_CONFIDENT if confident is not None and confident[k] else REFINE_VOTES
+        cand = np.reshape(face_cascade.detectMultiScale(crop, scaleFactor=REFINE_SCALE_STEP, minNeighbors=votes, minSize=(lo, lo), maxSize=(hi, hi)), (-1, 4))
         if not len(cand):
             continue  # not confirmed at the finer scale: texture, not a face
         cx, cy = x + w / 2 - x0, y + h / 2 - y0
@@ -337,20 +314,18 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> floa
 def detect_faces(img: np.ndarray, gray: np.ndarray | None = None) -> FaceReport:
     """Find faces in an RGB (or gray) uint8 image and measure their focus; eyes not judged.
 
-    The costly half of ``check_faces``, made cheap: BlazeFace proposes on 128 px views,
-    the Haar cascade confirms at ``REFINE_LONG_SIDE``. Every
-    face has ``eyes_open`` None until ``judge_eyes`` (or ``judge_eyes_in_crops`` on
-    ``face_crops``) runs on it, which only frames with series mates need
-    (``face_flags_for_series``). ``gray``: the image's luma when the caller has it
-    already; ``img`` may then be a smaller copy of the same frame (the detector reads
-    128 px views: the caller saves copying the full colour frame), and boxes are in
-    ``gray``'s pixels. Raises FacesUnavailable without OpenCV.
+    The costly half of ``check_faces``, made cheap: BlazeFace proposes from the luma at
+    192 px, the Haar cascade confirms at ``REFINE_LONG_SIDE``. Every face has
+    ``eyes_open`` None until ``judge_eyes`` (or ``judge_eyes_in_crops`` on ``face_crops``)
+    runs on it, which only frames with series mates need (``face_flags_for_series``).
+    ``gray``: the image's luma when the caller has it already (then ``img`` is not read).
+    Raises FacesUnavailable without OpenCV.
     """
     cv2, face_cascade, _, detector = _require()
     if gray is None:
         gray = _to_gray(cv2, img)
     H, W = gray.shape
-    boxes, scale = _detect(cv2, face_cascade, detector, img, gray)
+    boxes, scale = _detect(cv2, face_cascade, detector, gray)
     if not boxes:
         return FaceReport([], False, False, (W, H))
     faces: list[Face] = []

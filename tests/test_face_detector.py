@@ -17,12 +17,23 @@ needs_cv2 = pytest.mark.skipif(not faces.available(), reason=f"face checks unava
 
 
 def test_anchors_follow_the_ssd_layout():
-    a = fd.ssd_anchors()
+    a = fd.ssd_anchors()  # the model's own 128 x 128: 16 x 16 x 2 + 8 x 8 x 6
     assert a.shape == (896, 2)
-    assert np.allclose(a[0], (0.5 / 16, 0.5 / 16)) and np.allclose(a[1], a[0])  # 2 anchors per stride-8 cell
-    assert np.allclose(a[2], (1.5 / 16, 0.5 / 16))  # then the next cell along x
-    assert np.allclose(a[512], (0.5 / 8, 0.5 / 8)) and np.allclose(a[512:518], a[512])  # 6 per stride-16 cell
-    assert np.allclose(a[-1], (7.5 / 8, 7.5 / 8))
+    assert np.allclose(a[0], (4, 4)) and np.allclose(a[1], a[0])  # 2 anchors per stride-8 cell
+    assert np.allclose(a[2], (12, 4))  # then the next cell along x
+    assert np.allclose(a[512], (8, 8)) and np.allclose(a[512:518], a[512])  # 6 per stride-16 cell
+    assert np.allclose(a[-1], (120, 120))
+    wide = fd.ssd_anchors(192, 288)  # any size: the same layout over a larger grid
+    assert wide.shape == (24 * 36 * 2 + 12 * 18 * 6, 2) and np.allclose(wide[-1], (280, 184))
+
+
+def test_input_size_keeps_the_aspect_and_bounds_the_cost():
+    assert fd.input_size(1500, 1000) == (288, 192)
+    assert fd.input_size(1000, 1500) == (192, 288)
+    assert fd.input_size(6000, 4000) == (288, 192)
+    w, h = fd.input_size(40_000, 64)  # an untrusted strip: one pass of at most DETECT_MAX_LONG
+    assert w == fd.DETECT_MAX_LONG and h == fd.GRID
+    assert all(v % fd.GRID == 0 for v in fd.input_size(1337, 999))
 
 
 def test_decode_places_a_box_on_its_anchor():
@@ -34,10 +45,10 @@ def test_decode_places_a_box_on_its_anchor():
     boxes[i, :4] = (6.4, -3.2, 32.0, 38.4)  # dx, dy, w, h in input pixels
     boxes[i, 4:6] = (-8.0, -8.0)  # right eye
     (v, score), = fd.decode(boxes, logits, anchors)
-    cx, cy = anchors[i] + (0.05, -0.025)
+    cx, cy = anchors[i] + (6.4, -3.2)
     assert score == pytest.approx(1 / (1 + np.exp(-3.0)))
-    assert v[:4] == pytest.approx([cx - 0.125, cy - 0.15, cx + 0.125, cy + 0.15], abs=1e-6)
-    assert v[4:6] == pytest.approx(anchors[i] - 0.0625, abs=1e-6)
+    assert v[:4] == pytest.approx([cx - 16.0, cy - 19.2, cx + 16.0, cy + 19.2], abs=1e-4)
+    assert v[4:6] == pytest.approx(anchors[i] - 8.0, abs=1e-4)
     assert fd.decode(boxes, logits - 5.0, anchors) == []  # under MIN_SCORE
 
 
@@ -67,29 +78,27 @@ RUNTIMES = _runtimes()
 
 @needs_cv2
 @pytest.mark.parametrize("runtime", RUNTIMES)
-def test_a_batch_is_split_back_per_image(runtime):
-    """Runtimes keep the batch inside each anchor group: each image's outputs must not depend
-    on its neighbours or its place in the batch."""
+def test_each_output_row_belongs_to_its_anchor(runtime):
+    """A face placed in a wide input fires the anchors under it: the outputs follow
+    ``ssd_anchors``' order for any input size, on every runtime."""
     rt = fd.load_runtime(faces._load()[0], name=runtime)
-    rng = np.random.default_rng(0)
-    a, b = (rng.integers(0, 255, (128, 128, 3), dtype=np.uint8) for _ in range(2))
-    face = np.asarray(Image.open(DATA / "open_00.jpg").convert("RGB").resize((128, 128)))
-
-    def run(images):
-        scores, boxes = rt.forward(images)
-        return fd._per_image(scores, len(images)), fd._per_image(boxes, len(images))
-
-    alone = run([face])
-    for images, k in (([face, a], 0), ([a, face], 1), ([b, a, face], 2)):
-        s, bx = run(images)
-        assert np.allclose(s[k], alone[0][0], atol=1e-4) and np.allclose(bx[k], alone[1][0], atol=1e-3)
-    assert alone[0][0].max() > 1.0  # the face itself fires
+    face = np.asarray(Image.open(DATA / "open_00.jpg").convert("L").resize((64, 64)), np.float32)
+    for at in ((16, 32), (208, 96)):
+        x = np.full((1, 192, 288, 3), 0.0, np.float32)
+        x[0, at[1] : at[1] + 64, at[0] : at[0] + 64] = (face[..., None] - 127.5) / 127.5
+        scores, boxes = rt.forward(x)
+        anchors = fd.ssd_anchors(192, 288)
+        assert scores.shape == (len(anchors), 1) and boxes.shape == (len(anchors), 16)
+        best = int(np.argmax(scores[:, 0]))
+        assert scores[best, 0] > 1.0
+        cx, cy = anchors[best] + boxes[best, :2]
+        assert abs(cx - (at[0] + 32)) < 12 and abs(cy - (at[1] + 32)) < 12
 
 
 @needs_cv2
 @pytest.mark.parametrize("at", [(150, 300), (1100, 300), (650, 500)])
 def test_faces_anywhere_in_a_wide_frame_are_placed_right(at):
-    """Left square only, right square only, and the overlap: boxes come back in frame pixels."""
+    """Left, right and middle of a wide frame: boxes come back in frame pixels."""
     _, _, _, det = faces._load()
     face = Image.open(DATA / "open_02.jpg").convert("RGB")  # a 200 px face in 440 x 480
     canvas = scene(5).resize((1500, 1000))
@@ -115,8 +124,7 @@ def test_portrait_frames_and_faces_larger_than_the_overlap():
     wide.paste(big, (310, 40))
     dets = det.detect(np.asarray(wide))
     assert dets[0].box[2] > 300 and 250 <= dets[0].box[0] <= 600  # best first: the whole face
-    # A part seen by one square alone may be proposed too (at a lower score): the Haar
-    # confirmation drops it.
+    # Anything else proposed scores lower, and the Haar confirmation drops it.
     assert all(d.score < dets[0].score for d in dets[1:])
     assert len(faces.detect_faces(np.asarray(wide)).faces) == 1
 
@@ -140,23 +148,23 @@ def test_a_face_in_the_middle_of_a_panorama_is_seen():
 
 
 @needs_cv2
-def test_an_absurdly_long_frame_costs_a_bounded_number_of_views(monkeypatch):
-    """An untrusted 64 x 40,000 frame must not build thousands of 128 px views."""
+def test_an_absurdly_long_frame_costs_one_bounded_pass(monkeypatch):
+    """An untrusted 64 x 40,000 frame is seen once, at most DETECT_MAX_LONG px long."""
     _, _, _, det = faces._load()
-    batches = []
+    shapes = []
 
     class Counting:
         def __init__(self, runtime):
             self.runtime = runtime
 
-        def forward(self, squares):
-            batches.append(len(squares))
-            return self.runtime.forward(squares)
+        def forward(self, x):
+            shapes.append(x.shape)
+            return self.runtime.forward(x)
 
     monkeypatch.setattr(det, "runtime", Counting(det.runtime))
     strip = np.full((64, 40_000, 3), 120, np.uint8)
     assert det.detect(strip) == []
-    assert batches == [fd.MAX_VIEWS]
+    assert shapes == [(1, fd.GRID, fd.DETECT_MAX_LONG, 3)]
 
 
 @needs_cv2
@@ -169,13 +177,12 @@ def test_runtimes_agree():
     canvas = scene(5).resize((1500, 1000))
     canvas.paste(face, (1000, 300))
     frame = np.asarray(canvas)
-    rng = np.random.default_rng(1)
-    squares = [np.asarray(face.resize((128, 128))), rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)]
-    ref = fd.load_runtime(cv2, name="opencv-dnn").forward(squares)
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 192, 288, 3)).astype(np.float32)
+    ref = fd.load_runtime(cv2, name="opencv-dnn").forward(x)
     ref_dets = fd.BlazeFace(cv2, runtime="opencv-dnn").detect(frame)
     assert len(ref_dets) == 1 and 1000 <= ref_dets[0].box[0] < 1200
     for name in RUNTIMES:
-        out = fd.load_runtime(cv2, name=name).forward(squares)
+        out = fd.load_runtime(cv2, name=name).forward(x)
         assert np.allclose(out[0], ref[0], atol=1e-3) and np.allclose(out[1], ref[1], atol=1e-2)
         dets = fd.BlazeFace(cv2, runtime=name).detect(frame)
         assert len(dets) == 1 and np.allclose(dets[0].box, ref_dets[0].box, atol=0.5)
@@ -207,7 +214,7 @@ def test_litert_says_nothing_on_stderr(capfd):
     import subprocess
     import sys
 
-    code = "from photocull import face_detector as fd; fd.LiteRTRuntime().forward([__import__('numpy').zeros((128, 128, 3), 'uint8')])"
+    code = "from photocull import face_detector as fd; fd.LiteRTRuntime().forward(__import__('numpy').zeros((1, 192, 288, 3), 'float32'))"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          cwd=Path(__file__).resolve().parents[1])
     assert run.returncode == 0, run.stderr
