@@ -5,8 +5,9 @@ focus landed on the background, and the whole-frame sharpness of the technical s
 sees neither (a sharp background makes a frame "sharp"). Faces are found by BlazeFace
 (MediaPipe's short-range detector, weights bundled, run by LiteRT when installed, else by
 OpenCV's DNN module: ``face_detector``) in one pass over the luma at 192 px (~5 ms, colour
-and black-and-white frames alike), then each proposal is confirmed and re-boxed by OpenCV's Haar face cascade (shipped inside
-``opencv-python-headless<5``) in a fine search around it on a 640 px copy. No downloads.
+and black-and-white frames alike), then each proposal is confirmed and re-boxed by
+OpenCV's Haar face cascade (shipped inside ``opencv-python-headless<5``) in a fine search
+around it on a 640 px copy. No downloads.
 Eyes are judged only on faces that a series mate can be compared with
 (``face_flags_for_series``). Per face it measures:
 
