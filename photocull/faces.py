@@ -53,6 +53,7 @@ import numpy as np
 from .face_detector import area_resize
 from .records import EYES_CLOSED, FACE_BLURRED, FrameScore
 
+FACES_VERSION = 2  # bumped when face reports change meaning: cached reports of another version are re-made (2: BlazeFace on the luma)
 REFINE_SCALE_STEP = 1.1  # every proposal confirmed (or dropped) by a fine Haar search around it ...
 REFINE_VOTES = 5  # ... that needs this many overlapping Haar hits ...
 CONFIDENT = 0.85  # ... or, for a proposal BlazeFace scores at least this, REFINE_VOTES_CONFIDENT

@@ -70,6 +70,10 @@ def test_cache_entry_round_trip_with_faces(tmp_path: Path) -> None:
     frame, analysis = from_cache_entry(entry, path=f.path, fmt=f.fmt, size=f.size, mtime_ns=f.mtime_ns,
                                        companions=f.companions, faces=True)
     assert frame == f and analysis == fr.analysis
+    # Face reports made by another version of the face checks are made again.
+    old = dict(entry, faces_version=entry["faces_version"] - 1)
+    assert from_cache_entry(old, path=f.path, fmt=f.fmt, size=1, mtime_ns=1, faces=True) is None
+    assert from_cache_entry(old, path=f.path, fmt=f.fmt, size=1, mtime_ns=1) is not None  # the rest still serves
     # An entry without faces cannot serve a run that checks faces; a foreign entry is a miss.
     del entry["faces"]
     assert from_cache_entry(entry, path=f.path, fmt=f.fmt, size=1, mtime_ns=1, faces=True) is None

@@ -86,7 +86,10 @@ def analysis_to_dict(a: Analysis, *, faces: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {"width": a.width, "height": a.height, "phash": a.phash, "dhash": a.dhash,
                            "metrics": dataclasses.asdict(a.metrics)}
     if faces and a.faces is not None:
+        from ..faces import FACES_VERSION
+
         out["faces"] = dataclasses.asdict(a.faces)
+        out["faces_version"] = FACES_VERSION
     return out
 
 
@@ -107,9 +110,13 @@ def cache_entry(frame: Frame, analysis: Analysis) -> dict[str, Any]:
 def from_cache_entry(d: dict[str, Any], *, path: Path, fmt: str, size: int, mtime_ns: int,
                      companions: tuple[Path, ...] = (), faces: bool = False) -> tuple[Frame, Analysis] | None:
     """The frame and analysis of a cache entry, or None when it cannot serve (another
-    version's entry, or face checks asked for and not stored)."""
-    if faces and "faces" not in d:
-        return None
+    version's entry, or face checks asked for and not stored, or stored by another
+    version of the face checks)."""
+    if faces:
+        from ..faces import FACES_VERSION
+
+        if "faces" not in d or d.get("faces_version") != FACES_VERSION:
+            return None
     try:
         frame = frame_from_dict(d, Path("."), path=path, fmt=fmt, size=size, mtime_ns=mtime_ns, companions=companions)
         return frame, analysis_from_dict(d, faces=faces)
