@@ -437,3 +437,22 @@ def test_face_checks_leave_the_technical_measures_unchanged(tmp_path):
     _, on = analyse_path(path, "jpeg", AnalyseOptions(faces=True))
     _, off = analyse_path(path, "jpeg", AnalyseOptions())
     assert on.faces.faces and on.metrics == off.metrics and (on.phash, on.dhash) == (off.phash, off.dhash)
+
+
+@needs_cv2
+def test_no_faces_in_real_photographs_without_people():
+    """Debian's lomiri wallpapers (camera photographs: landscapes, a bridge, a dragonfly, two
+    spaniels at a window) hold no human face. The detector proposes the dogs' faces and some
+    texture; the Haar confirmation must drop every one."""
+    from benchmarks import pick_data
+
+    d = pick_data.find_photo_dir()
+    if d is None:
+        pytest.skip("lomiri-wallpapers-16.04 not unpacked here (python -m benchmarks pick fetches it)")
+    detector = faces._load()[3]
+    proposed = 0
+    for path in sorted(d.glob("*.jpg")):
+        luma = np.asarray(decode(path, "jpeg", mode="L").image)
+        proposed += len(detector.detect(luma))
+        assert faces.detect_faces(luma, luma).faces == [], path.name
+    assert proposed >= 2  # the spaniels: the confirmation had something to refuse
