@@ -49,7 +49,7 @@ def _detectors() -> dict[str, Callable[[Image.Image], list[tuple[int, int, int, 
         def blazeface(frame: Image.Image) -> list[tuple[int, int, int, int]]:
             gray = np.asarray(frame.convert("L"))
             detector.runtime = runtime  # the process's detector, on this runtime
-            return [f.box for f in faces.detect_faces(gray, gray).faces]
+            return [f.box for f in faces.detect_faces(gray).faces]
 
         return blazeface
 
@@ -68,7 +68,7 @@ def _detectors() -> dict[str, Callable[[Image.Image], list[tuple[int, int, int, 
         found = face_cascade.detectMultiScale(cv2.equalizeHist(small), scaleFactor=1.2, minNeighbors=3,
                                               minSize=(HAAR_MIN_FACE_PX, HAAR_MIN_FACE_PX))
         proposals = [tuple(round(float(v) / scale) for v in b) for b in np.reshape(found, (-1, 4))]
-        boxes, scale = faces._refine(cv2, face_cascade, gray, proposals, 1.0)
+        boxes, scale = faces._refine(cv2, face_cascade, gray, proposals)
         return [tuple(round(v / scale) for v in b) for b in boxes]
 
     out["haar"] = haar

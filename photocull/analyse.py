@@ -45,7 +45,7 @@ def _find_faces(gray: np.ndarray):
     from .faces import detect_faces, face_crops
 
     try:
-        report = detect_faces(gray, gray)
+        report = detect_faces(gray)
         return report, face_crops(gray, report)
     except Exception:  # noqa: BLE001 - FacesUnavailable or an OpenCV error: no face check
         return None, None

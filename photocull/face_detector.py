@@ -35,6 +35,7 @@ weighted non-maximum suppression at IoU 0.3.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,16 +72,19 @@ def _stride_groups() -> list[tuple[int, int]]:
     return groups
 
 
+@functools.lru_cache(maxsize=8)  # a shoot's frames share a few input sizes
 def ssd_anchors(height: int = INPUT, width: int = INPUT) -> np.ndarray:
     """(n, 2) anchor centres (x, y) in input pixels for a ``width`` x ``height`` input, in
     the order of the model's outputs (each stride's grid row by row, its anchors per cell
-    together). 896 for the 128 x 128 input the model was trained on."""
+    together). 896 for the 128 x 128 input the model was trained on. Read-only (cached)."""
     out = []
     for stride, per_cell in _stride_groups():
         gh, gw = height // stride, width // stride
         ys, xs = np.meshgrid((np.arange(gh) + 0.5) * stride, (np.arange(gw) + 0.5) * stride, indexing="ij")
         out.append(np.repeat(np.stack([xs.ravel(), ys.ravel()], axis=1), per_cell, axis=0))
-    return np.concatenate(out).astype(np.float32)
+    anchors = np.concatenate(out).astype(np.float32)
+    anchors.setflags(write=False)
+    return anchors
 
 
 def input_size(width: int, height: int) -> tuple[int, int]:
@@ -92,6 +96,13 @@ def input_size(width: int, height: int) -> tuple[int, int]:
         return max(GRID, int(round(v * k / GRID)) * GRID)
 
     return side(width), side(height)
+
+
+def to_gray(cv2: Any, img: np.ndarray) -> np.ndarray:
+    """8-bit luma of an RGB (or already gray) array, contiguous; a luma array passes through."""
+    if img.ndim == 2:
+        return np.ascontiguousarray(img, dtype=np.uint8)
+    return cv2.cvtColor(np.ascontiguousarray(img[..., :3], dtype=np.uint8), cv2.COLOR_RGB2GRAY)
 
 
 def halve_down(cv2: Any, img: np.ndarray, min_w: int, min_h: int) -> np.ndarray:
@@ -254,12 +265,6 @@ class BlazeFace:
     def __init__(self, cv2: Any, model: Path = MODEL, runtime: str | None = None):
         self.cv2 = cv2
         self.runtime = load_runtime(cv2, model, runtime)
-        self._anchors: dict[tuple[int, int], np.ndarray] = {}
-
-    def anchors(self, width: int, height: int) -> np.ndarray:
-        if (width, height) not in self._anchors:
-            self._anchors[(width, height)] = ssd_anchors(height, width)
-        return self._anchors[(width, height)]
 
     def detect(self, img: np.ndarray, min_score: float = MIN_SCORE) -> list[Detection]:
         """Faces in a luma (or RGB, read as luma) uint8 image, best first, in its pixels.
@@ -268,16 +273,16 @@ class BlazeFace:
         a face anywhere, cut by nothing, and one cost whatever the framing.
         """
         cv2 = self.cv2
-        gray = img if img.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_RGB2GRAY)
+        gray = to_gray(cv2, img)
         H, W = gray.shape
         w, h = input_size(W, H)
-        small = area_resize(cv2, np.ascontiguousarray(gray), (w, h))
+        small = area_resize(cv2, gray, (w, h))
         x = np.empty((1, h, w, 3), np.float32)
         x[0] = small[..., None]
         x -= 127.5
         x *= 1.0 / 127.5  # [-1, 1], the model's range; the three channels alike
         scores, boxes = self.runtime.forward(x)
-        found = decode(boxes, scores[:, 0], self.anchors(w, h), min_score)
+        found = decode(boxes, scores[:, 0], ssd_anchors(h, w), min_score)
         back = np.tile([W / w, H / h], 8)  # input px -> frame px, x and y apart
         out = []
         for v, score in weighted_nms(found):

@@ -50,7 +50,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .face_detector import area_resize
+from .face_detector import area_resize, to_gray
 from .records import EYES_CLOSED, FACE_BLURRED, FrameScore
 
 FACES_VERSION = 2  # bumped when face reports change meaning: cached reports of another version are re-made (2: BlazeFace on the luma)
@@ -245,14 +245,9 @@ def _eyes(cv2, eye_cascades, face_gray: np.ndarray) -> int:
     return min(len(found), 2)
 
 
-def _to_gray(cv2, img: np.ndarray) -> np.ndarray:
-    if img.ndim == 2:
-        return np.ascontiguousarray(img, dtype=np.uint8)
-    return cv2.cvtColor(np.ascontiguousarray(img[..., :3], dtype=np.uint8), cv2.COLOR_RGB2GRAY)
-
-
 def _detect(cv2, face_cascade, detector, gray: np.ndarray) -> tuple[list[tuple[int, int, int, int]], float]:
-    """Face boxes in ``gray``'s pixels (largest first, at most MAX_FACES) and their scale (1.0).
+    """Face boxes (largest first, at most MAX_FACES) in pixels of ``gray`` scaled by the
+    returned factor (the Haar confirmation's copy, ``REFINE_LONG_SIDE`` px across at most).
 
     BlazeFace proposes (one pass over the luma at 192 px, ``face_detector``); each proposal
     is confirmed and re-boxed by a fine Haar search around it. Haar boxes sit ~10 % of a
@@ -263,16 +258,16 @@ def _detect(cv2, face_cascade, detector, gray: np.ndarray) -> tuple[list[tuple[i
     found = detector.detect(gray)[: 2 * MAX_FACES]
     if not found:
         return [], 1.0
-    boxes, scale = _refine(cv2, face_cascade, gray, [tuple(round(v) for v in d.box) for d in found], 1.0,
+    boxes, scale = _refine(cv2, face_cascade, gray, [tuple(round(v) for v in d.box) for d in found],
                            confident=[d.score >= CONFIDENT for d in found])
     boxes.sort(key=lambda b: -b[2] * b[3])
     return boxes[:MAX_FACES], scale
 
 
-def _refine(cv2, face_cascade, gray: np.ndarray, boxes: list[tuple[int, int, int, int]], scale: float,
+def _refine(cv2, face_cascade, gray: np.ndarray, boxes: list[tuple[int, int, int, int]],
             confident: Sequence[bool] | None = None) -> tuple[list[tuple[int, int, int, int]], float]:
-    """Proposed boxes (in pixels of an image at ``scale``), re-found on a ``REFINE_LONG_SIDE``
-    px copy around each.
+    """Proposed boxes (in ``gray``'s pixels), re-found on a ``REFINE_LONG_SIDE`` px copy
+    around each: (boxes in the copy's pixels, the copy's scale).
 
     Why: the eye check reads the face crop, and it was calibrated on the Haar cascade's
     framing: a box a few per cent off moves the eye band enough to change the verdict on
@@ -287,10 +282,9 @@ def _refine(cv2, face_cascade, gray: np.ndarray, boxes: list[tuple[int, int, int
     fine = min(1.0, REFINE_LONG_SIDE / max(H, W))
     big = gray if fine == 1.0 else area_resize(cv2, gray, (max(1, round(W * fine)), max(1, round(H * fine))))
     big = cv2.equalizeHist(big)
-    r = fine / scale
     out = []
     for k, (bx, by, bw, bh) in enumerate(boxes):
-        x, y, w, h = (round(v * r) for v in (bx, by, bw, bh))
+        x, y, w, h = (round(v * fine) for v in (bx, by, bw, bh))
         m = w // 2
         x0, y0 = max(0, x - m), max(0, y - m)
         crop = big[y0 : y + h + m, x0 : x + w + m]
@@ -313,19 +307,17 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> floa
     return ix * iy / max(1, min(a[2] * a[3], b[2] * b[3]))
 
 
-def detect_faces(img: np.ndarray, gray: np.ndarray | None = None) -> FaceReport:
+def detect_faces(img: np.ndarray) -> FaceReport:
     """Find faces in an RGB (or gray) uint8 image and measure their focus; eyes not judged.
 
     The costly half of ``check_faces``, made cheap: BlazeFace proposes from the luma at
     192 px, the Haar cascade confirms at ``REFINE_LONG_SIDE``. Every face has
     ``eyes_open`` None until ``judge_eyes`` (or ``judge_eyes_in_crops`` on ``face_crops``)
     runs on it, which only frames with series mates need (``face_flags_for_series``).
-    ``gray``: the image's luma when the caller has it already (then ``img`` is not read).
-    Raises FacesUnavailable without OpenCV.
+    A luma array is read as it is (no copy). Raises FacesUnavailable without OpenCV.
     """
     cv2, face_cascade, _, detector = _require()
-    if gray is None:
-        gray = _to_gray(cv2, img)
+    gray = to_gray(cv2, img)
     H, W = gray.shape
     boxes, scale = _detect(cv2, face_cascade, detector, gray)
     if not boxes:
@@ -370,7 +362,7 @@ def face_crops(img: np.ndarray, report: FaceReport) -> list[np.ndarray | None]:
     if not report.faces:
         return []
     cv2, _, _, _ = _require()
-    gray = _to_gray(cv2, img)  # a luma image passes through
+    gray = to_gray(cv2, img)  # a luma image passes through
     out: list[np.ndarray | None] = []
     for fc in report.faces:
         x, y, w, h = fc.box
