@@ -6,6 +6,7 @@ Rich markup. Results (tables, JSON) go to stdout; these messages never mix into 
 
 from __future__ import annotations
 
+import sys
 from typing import NoReturn
 
 import typer
@@ -16,7 +17,44 @@ EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2  # 1: some files failed; 2: nothing 
 
 
 def stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    """The console for messages: colours on a terminal, never wrapped (``soft_wrap``), so a
+    path is never split across lines and a pipe or file gets one plain line a message."""
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def stderr_is_terminal() -> bool:
+    """Whether stderr is a terminal as Rich decides it (``FORCE_COLOR``/``TTY_COMPATIBLE`` honoured)."""
+    return stderr().is_terminal
+
+
+def usage_exceptions() -> tuple[type[Exception], ...]:
+    """The exceptions a command line parse raises: typer's own (it vendors click from 0.20)
+    and click's, for an older typer."""
+    found: list[type[Exception]] = []
+    try:
+        from typer.exceptions import TyperException
+
+        found.append(TyperException)
+    except ImportError:
+        pass
+    try:
+        import click
+
+        found.append(click.ClickException)
+    except ImportError:
+        pass
+    return tuple(found)
+
+
+def usage_error(exc: Exception) -> int:
+    """Print a usage error (bad option, missing folder) as one plain unwrapped line and return its
+    exit code; used where stderr is no terminal, instead of typer's boxed, 80-column panel."""
+    if exc.__class__.__name__ != "NoArgsIsHelpError":  # the help was printed already
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        message = " ".join(str(getattr(exc, "format_message", exc.__str__)()).split())
+        sys.stderr.write(f"error: {message}{hint}\n")
+    return int(getattr(exc, "exit_code", EXIT_USAGE))
 
 
 def error(message: str, console: Console | None = None) -> None:

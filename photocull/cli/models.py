@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .app import app
-from .errors import EXIT_PARTIAL, error, fail
+from .errors import EXIT_PARTIAL, error, fail, stderr
 
 models_app = typer.Typer(help="Model weights: download them, see where they are, import a checkpoint you have.",
                          no_args_is_help=True)
@@ -71,7 +71,7 @@ def download(
     key = name.lower()
     if key not in DOWNLOADABLE:
         fail(f"unknown model {name!r}: choose {' or '.join(DOWNLOADABLE)}")
-    err = Console(stderr=True, highlight=False)
+    err = stderr()
 
     def plan(remote) -> None:
         err.print(escape(f"{remote.repo_id}/{remote.filename}: {_human(remote.size)}"))

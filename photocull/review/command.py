@@ -22,16 +22,17 @@ def review(
 
     Example:  photocull review SHOOT/
     """
-    from rich.console import Console
 
     from .server import serve
     from .session import NoRun
 
-    err = Console(stderr=True)
+    from ..cli.errors import error, stderr
+
+    err = stderr()
     try:
         serve(shoot, port=port, open_browser=not no_browser, announce=lambda s: err.print(s, highlight=False, markup=False, soft_wrap=True))
     except NoRun as exc:
-        err.print(f"[red]error[/]: {exc}", highlight=False)
+        error(str(exc), err)
         raise typer.Exit(2)
     except OSError as exc:
         err.print(f"[red]error[/]: cannot listen on 127.0.0.1:{port} ({exc.strerror or exc}); try another --port", highlight=False)

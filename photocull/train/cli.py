@@ -48,7 +48,7 @@ def train_command(
     from photocull.train.datasets import DatasetError
     from photocull.train.loop import TrainEvent, train
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     try:
         if config is not None:
             cfg = TrainConfig.from_toml(config)
@@ -110,7 +110,7 @@ def eval_command(
     from photocull.train.datasets import DatasetError, load_dataset
     from photocull.train.loop import evaluate
 
-    console = Console(stderr=json_path == "-")
+    console = Console(stderr=json_path == "-", soft_wrap=json_path == "-")
     try:
         ds = load_dataset(data, edit_pairs=pairs)
     except (DatasetError, FileNotFoundError, ValueError) as exc:
