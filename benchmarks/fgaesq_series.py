@@ -74,7 +74,7 @@ def _trained_tiny(steps: int, workdir: Path):
 
 
 def _spearman(a, b) -> float:
-    from photocull.train.metrics import srcc
+    from photocull.metrics import srcc
 
     return float(srcc(np.asarray(a, float), np.asarray(b, float)))
 

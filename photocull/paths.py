@@ -70,6 +70,7 @@ def user_cache_dir() -> Path:
 
 
 def model_dir() -> Path:
-    """Where converted FGAesQ weights live: ``$PHOTOCULL_MODEL_DIR``, else ``~/.cache/photocull/models``."""
+    """Where converted FGAesQ weights live: ``$PHOTOCULL_MODEL_DIR``, else ``models`` in the
+    user cache folder (:func:`user_cache_dir`: XDG, macOS and Windows rules)."""
     env = os.environ.get(MODEL_DIR_ENV, "").strip()
-    return Path(os.path.expanduser(env)) if env else Path.home() / ".cache" / "photocull" / "models"
+    return Path(os.path.expanduser(env)) if env else user_cache_dir() / "models"

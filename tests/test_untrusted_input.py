@@ -16,6 +16,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from photocull.cli import app
+from photocull.pipeline.executor import ExecutorDefaults
 from tests.conftest import REPO, save_jpeg, scene
 
 runner = CliRunner()
@@ -228,7 +229,7 @@ def test_weights_that_are_no_checkpoint_get_a_message(tmp_path: Path):
 
 # ---------------------------------------------------------------- #13 interrupted work
 
-class _CtrlCAfter:
+class _CtrlCAfter(ExecutorDefaults):
     """An in-process executor on which the user presses Ctrl-C after ``n`` files."""
 
     def __init__(self, n: int):

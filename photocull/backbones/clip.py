@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..model.constants import CLIP_MEAN, CLIP_STD
+from .constants import CLIP_MEAN, CLIP_STD
 from ..runtime import default_num_threads, pick_device
 from .spec import HF_HUB_PREFIX, LOCAL_DIR_PREFIX, BackboneSpec, WeightsUnavailable
 from .weights import (_local_dir_weights, _looks_like_path, download_allowed, hub_offline, open_clip_module, resolve,

@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 
 from photocull.model.config import DiffTokenConfig
-from photocull.model.constants import CLIP_MEAN, CLIP_STD
+from photocull.backbones.constants import CLIP_MEAN, CLIP_STD
 
 __all__ = [
     "Prepared",

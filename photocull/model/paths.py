@@ -12,7 +12,8 @@ DEFAULT_MODEL_FILE = "fgaesq.safetensors"
 
 
 def default_model_dir() -> Path:
-    """``$PHOTOCULL_MODEL_DIR``, else ``~/.cache/photocull/models``."""
+    """``$PHOTOCULL_MODEL_DIR``, else ``models`` in the user cache folder (``~/.cache/photocull/models``
+    on Linux unless ``$XDG_CACHE_HOME`` says otherwise; ``~/Library/Caches`` on macOS)."""
     return paths.model_dir()
 
 

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from photocull.runtime import autocast, cpu_count
-from photocull.train.metrics import srcc
+from photocull.metrics import srcc
 from photocull.model.difftoken import Prepared, Tokens, build_pair_tokens, build_tokens, collate, prepare
 
 __all__ = [

@@ -38,7 +38,7 @@ from torch import nn
 
 from photocull.compat import import_open_clip
 from photocull.model.config import FGAesQConfig
-from photocull.model.constants import CLIP_MEAN, CLIP_STD
+from photocull.backbones.constants import CLIP_MEAN, CLIP_STD
 
 __all__ = ["CLIP_MEAN", "CLIP_STD", "NativeViT", "build_clip_visual", "key_padding_mask"]
 

@@ -82,7 +82,7 @@ def run(
 ) -> CullResult:
     """Cull one shoot. Per-file problems end up in the result, never as exceptions.
 
-    ``backbone`` (an ``embed.Backbone``) adds image embeddings to grouping and to scorers
+    ``backbone`` (a :class:`photocull.backbones.clip.Backbone`, or its ``LazyBackbone``) adds image embeddings to grouping and to scorers
     that use them; without one, series come from capture time and hashes alone.
     ``executor``: where decoding runs (default: a :class:`LocalExecutor` of ``opts.workers``).
     """

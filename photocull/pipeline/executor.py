@@ -5,9 +5,11 @@ picklable: plain dataclasses), and reads the results back lazily, in input order
 consumer (the embedder) works on one batch while the workers decode the next. A failure in
 one item comes back as an :class:`ItemFailure` value in that item's place, never as an
 exception that ends the map; a cancelled map stops starting new items and keeps what it
-yielded. That is all a stage may assume, so a distributed executor (Ray Data's
-``map_batches`` over the same function, with ``batch_size`` as its batch) can stand in for
-:class:`LocalExecutor` without a stage changing.
+yielded. A stage assumes the :class:`Executor` protocol and nothing more: its one optional
+capability, embedding on GPUs of its own (``gpu_embedding``/``map_embedded``), is declared
+there with its default in :class:`ExecutorDefaults` (None: the caller embeds). So a distributed
+executor (Ray Data's ``map_batches`` over the same function, with ``batch_size`` as its batch)
+can stand in for :class:`LocalExecutor` without a stage changing.
 """
 
 from __future__ import annotations
@@ -79,9 +81,27 @@ class Executor(Protocol):
         """
         ...
 
+    def gpu_embedding(self, backbone: Any, keep_images: bool) -> Any | None:
+        """A plan for embedding on this executor's own GPUs (then the stage calls
+        ``map_embedded(fn, items, arg, plan, progress=...)``), or None: the caller embeds."""
+        ...
+
     def close(self) -> None:
         """Stop the workers (pending work is cancelled)."""
         ...
+
+
+class ExecutorDefaults:
+    """The defaults of an executor's optional parts: subclass it and override what you do."""
+
+    def start(self, expected: int) -> None:
+        pass
+
+    def gpu_embedding(self, backbone: Any, keep_images: bool) -> Any | None:
+        return None
+
+    def close(self) -> None:
+        pass
 
 
 def default_workers() -> int:
@@ -194,7 +214,7 @@ def _call(fn: Callable[[Any, Any], Any], item: Any, arg: Any) -> Any:
         return ItemFailure(item, f"{type(exc).__name__}: {exc}")
 
 
-class LocalExecutor:
+class LocalExecutor(ExecutorDefaults):
     """Worker processes on this machine (decode is CPU-bound: not for the GIL).
 
     Small jobs run in-process, where worker start-up would cost more than it saves.

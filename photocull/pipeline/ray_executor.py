@@ -37,7 +37,7 @@ import ray  # noqa: F401 - an ImportError here is how callers learn Ray is missi
 import ray.data
 
 from ..runtime import keep_freed_buffers
-from .executor import ItemFailure, _call
+from .executor import ExecutorDefaults, ItemFailure, _call
 from .progress import Advance
 
 BLOCK_ROWS = 256  # files per block at most: enough work per task, small enough to spread a big folder
@@ -127,7 +127,7 @@ class GpuEmbedding:
     actors: int = 1
 
 
-class RayExecutor:
+class RayExecutor(ExecutorDefaults):
     """Per-item work as Ray Data tasks on a Ray cluster (or a Ray started here).
 
     ``address``: a running cluster (``ray://host:10001`` or ``auto``); ``None`` starts a

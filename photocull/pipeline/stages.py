@@ -134,7 +134,7 @@ def analyse(slots: Slots, executor: Executor, opts: CullOptions, scorer: Scorer,
     files = [slots.files[k] for k in slots.todo]
     bar = progress.stage("Decoding", len(files))
     # A cluster with GPUs embeds on its own actors (pipeline/ray_executor.py); else the driver does.
-    gpu = executor.gpu_embedding(backbone, scorer.needs_images) if hasattr(executor, "gpu_embedding") else None
+    gpu = executor.gpu_embedding(backbone, scorer.needs_images)
     batch = decode_batch_size(files)
     outcomes = (executor.map_embedded(analyse_file, files, analyse_opts, gpu, progress=bar) if gpu is not None
                 else executor.map(analyse_file, files, analyse_opts, progress=bar, batch_size=batch))

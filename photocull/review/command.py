@@ -26,13 +26,14 @@ def review(
     from .server import serve
     from .session import NoRun
 
-    from ..cli.errors import error, stderr
+    from rich.console import Console
+    from rich.markup import escape
 
-    err = stderr()
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         serve(shoot, port=port, open_browser=not no_browser, announce=lambda s: err.print(s, highlight=False, markup=False, soft_wrap=True))
     except NoRun as exc:
-        error(str(exc), err)
+        err.print(f"[red]error[/]: {escape(str(exc))}")
         raise typer.Exit(2)
     except OSError as exc:
         err.print(f"[red]error[/]: cannot listen on 127.0.0.1:{port} ({exc.strerror or exc}); try another --port", highlight=False)

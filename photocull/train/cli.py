@@ -19,6 +19,8 @@ from rich.console import Console
 
 __all__ = ["eval_command", "train_command"]
 
+DEVICE = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps (default: the --config's, else auto).")
+
 
 def _fail(console: Console, msg: str) -> None:
     from rich.markup import escape
@@ -39,7 +41,7 @@ def train_command(
     steps: Optional[int] = typer.Option(None, "--steps", help="Total steps, split 20/60/20 over edit_pairs/mixed/rank_finetune (without --config)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (without --config)."),
     seed: Optional[int] = typer.Option(None, "--seed"),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda."),
+    device: Optional[str] = DEVICE,
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its train_state.pt."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Token-building worker processes."),
 ) -> None:
@@ -99,7 +101,7 @@ def eval_command(
     scorer: List[str] = typer.Option(["technical"], "--scorer", "-s", help="technical, clip, fgaesq or a checkpoint .safetensors; repeat to compare."),
     json_path: Optional[str] = typer.Option(None, "--json", help="Write the results as JSON to this path ('-' for stdout)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N series / images / pairs."),
-    device: str = typer.Option("auto", "--device"),
+    device: Optional[str] = DEVICE,
     exhaustive: bool = typer.Option(False, "--exhaustive", help="FGAesQ: score every pair of a series (official, O(n²))."),
     pairs: int = typer.Option(500, "--pairs", help="Edit pairs to make for edits:FOLDER."),
 ) -> None:
@@ -118,7 +120,7 @@ def eval_command(
     results = {}
     for name in scorer:
         try:
-            fn, label = make_scorer_fn(name, device=device, exhaustive=exhaustive)
+            fn, label = make_scorer_fn(name, device=device or "auto", exhaustive=exhaustive)
         except Exception as exc:  # noqa: BLE001 - a scorer that cannot load is a usage error
             _fail(console, f"--scorer {name}: {exc}")
         with console.status(f"evaluating {label}"):

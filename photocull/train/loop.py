@@ -30,7 +30,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ from photocull.model.config import DiffTokenConfig, FGAesQConfig
 from photocull.model.difftoken import TokenBatch, build_pair_tokens, build_tokens, collate
 from photocull.model.fgaesq import FGAesQ
 from photocull.train import losses as L
-from photocull.train import metrics as M
+from photocull import metrics as M
 from photocull.train.config import StageConfig, TrainConfig
 from photocull.train.datasets import (
     CoarseDataset,
@@ -438,56 +438,143 @@ def train(cfg: TrainConfig, *, callback: Callable[[TrainEvent], None] | None = N
     cb = callback or (lambda ev: None)
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
-    d = cfg.data
 
     def note(msg: str) -> None:
         cb(TrainEvent("note", 0, cfg.total_steps, message=msg))
 
-    # -- data
-    if edit_images is None and d.edits:
-        edit_images = _images_from(d.edits, cfg.seed, d.long_side)
-    if heldout_images is None and d.heldout:
-        heldout_images = _images_from(d.heldout, cfg.seed + 1, d.long_side)
-    if fine is None and d.fine:
-        fine = load_fine(d.fine, long_side=d.long_side)
-    if coarse is None and d.coarse:
-        coarse = load_coarse(d.coarse, long_side=d.long_side)
-    sampler = None
-    if edit_images:
-        sampler = EditPairSampler(list(edit_images), d.edit_families, seed=cfg.seed,
-                                  magnitude_range=d.edit_magnitude)
-
-    # -- model (a resumed run starts from its own checkpoint)
-    state = None
-    start = 0
-    history: list[dict[str, Any]] = []
-    state_path = run / STATE_FILE
-    if resume:
-        if not state_path.is_file():
-            raise FileNotFoundError(f"{state_path}: nothing to resume (no train_state.pt)")
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
-        start = int(state["step"])
-        ckpt = run / CHECKPOINT_FILE
-        if _checkpoint_step(ckpt) != start:
-            ckpt = run / f"step_{start:06d}.safetensors"
-        if not ckpt.is_file():
-            raise FileNotFoundError(f"{run}: no checkpoint for step {start}")
-        model = FGAesQ.load_safetensors(ckpt)
-        init = f"resumed from {ckpt} (step {start})"
-        history = list(state.get("history", []))
-    elif model is None:
-        torch.manual_seed(_seed(cfg.seed, "init") % (2**63))  # random init is part of the run's seed
-        model, init = build_model(cfg)
-    else:
-        init = "given model"
+    data = _TrainData.load(cfg, edit_images, heldout_images, fine, coarse)
+    start = _initial_model(cfg, run, resume, model)
+    model = start.model
     device = pick_device(cfg.device)
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     model.to(device).train()
-    tok = model.cfg.tokens
 
     schedule = Schedule(cfg.stages)
-    maker = BatchMaker(cfg, tok, schedule, sampler, fine, coarse)
+    maker = BatchMaker(cfg, model.cfg.tokens, schedule, data.sampler, data.fine, data.coarse)
+    skip = _stages_without_data(cfg, maker, data.coarse, note)
+    held = data.heldout(cfg, model.cfg.tokens)
+    bank = _caption_bank(cfg, model, data.fine, note)
+    opt = _optimizer(cfg, model, start.state)
+    run.joinpath(CONFIG_FILE).write_text(json.dumps({"train": cfg.to_dict(), "model": model.cfg.to_dict(),
+                                                     "init": start.init}, indent=1))
+    note(f"model: {start.init}; {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters on {device}")
+
+    total = schedule.total
+    end = total if stop_after is None else min(total, stop_after)
+    evals = _HeldoutLog(model, held, device, start.history, total, cb)
+    if start.step == 0 and not start.history:
+        evals.run(0)
+    batches = _micro_batches(cfg, maker, schedule, skip, start.step, end)
+    coarse_has_hist = bool(data.coarse is not None and data.coarse.has_hist)
+
+    final = start.step
+    images = 0
+    last_acc = None
+    stage_name = cfg.stages[schedule.locate(start.step - 1)[0]].name if start.step else ""
+    for step in range(start.step, end):
+        si, sstep = schedule.locate(step)
+        stage = cfg.stages[si]
+        stage_name = stage.name
+        if si in skip:
+            continue
+        lr = lr_at(stage, sstep)
+        loss, parts, n_img = _optimise_step(model, opt, batches, stage, lr, bank, cfg, device, step, coarse_has_hist)
+        images += n_img
+        done = final = step + 1
+        if cfg.eval_every and done % cfg.eval_every == 0 and done != total:
+            last_acc = evals.run(done)
+        if cfg.log_every and (done % cfg.log_every == 0 or done == end):
+            cb(TrainEvent("step", done, total, stage.name, loss, parts, lr, last_acc, evals.elapsed(), images))
+        if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done != end:
+            p = _save_checkpoint(model, opt, run, done, stage.name, evals.history, cfg, every=True)
+            cb(TrainEvent("checkpoint", done, total, stage.name, path=p))
+        if time_limit is not None and evals.elapsed() > time_limit:
+            break
+    else:
+        final = max(final, end)  # all steps run (trailing stages without data count as done)
+    if held is not None and (not evals.history or evals.history[-1].get("step") != final):
+        evals.run(final)
+    p = _save_checkpoint(model, opt, run, final, stage_name, evals.history, cfg,
+                         every=bool(cfg.checkpoint_every and final % cfg.checkpoint_every == 0))
+    cb(TrainEvent("checkpoint", final, total, stage_name, path=p))
+    model.eval()
+    return TrainResult(model, run, final, evals.history, evals.elapsed(), images, start.init)
+
+
+@dataclass
+class _TrainData:
+    """What a run trains and evaluates on: given by the caller, else loaded from ``cfg.data``."""
+
+    sampler: EditPairSampler | None
+    fine: FineDataset | None
+    coarse: CoarseDataset | None
+    heldout_images: Sequence[np.ndarray] | None
+
+    @classmethod
+    def load(cls, cfg: TrainConfig, edit_images: Sequence[np.ndarray] | None,
+             heldout_images: Sequence[np.ndarray] | None, fine: FineDataset | None,
+             coarse: CoarseDataset | None) -> "_TrainData":
+        d = cfg.data
+        if edit_images is None and d.edits:
+            edit_images = _images_from(d.edits, cfg.seed, d.long_side)
+        if heldout_images is None and d.heldout:
+            heldout_images = _images_from(d.heldout, cfg.seed + 1, d.long_side)
+        if fine is None and d.fine:
+            fine = load_fine(d.fine, long_side=d.long_side)
+        if coarse is None and d.coarse:
+            coarse = load_coarse(d.coarse, long_side=d.long_side)
+        sampler = None
+        if edit_images:
+            sampler = EditPairSampler(list(edit_images), d.edit_families, seed=cfg.seed,
+                                      magnitude_range=d.edit_magnitude)
+        return cls(sampler, fine, coarse, heldout_images)
+
+    def heldout(self, cfg: TrainConfig, tok: DiffTokenConfig) -> HeldOut | None:
+        """The fixed held-out edit pairs, tokenised once (None without held-out images)."""
+        if not self.heldout_images:
+            return None
+        d = cfg.data
+        return make_heldout(self.heldout_images, d.heldout_pairs, cfg.seed, tok, d.edit_families, d.edit_magnitude)
+
+
+@dataclass
+class _Start:
+    """Where a run starts: the model, how it was made, the step, the history and the saved
+    optimizer state (a resumed run's; None for a new run)."""
+
+    model: FGAesQ
+    init: str
+    step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    state: dict[str, Any] | None = None
+
+
+def _initial_model(cfg: TrainConfig, run: Path, resume: bool, model: FGAesQ | None) -> _Start:
+    """A resumed run starts from its own checkpoint; a new one from ``model`` or ``build_model``."""
+    if resume:
+        state_path = run / STATE_FILE
+        if not state_path.is_file():
+            raise FileNotFoundError(f"{state_path}: nothing to resume (no train_state.pt)")
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        step = int(state["step"])
+        ckpt = run / CHECKPOINT_FILE
+        if _checkpoint_step(ckpt) != step:
+            ckpt = run / f"step_{step:06d}.safetensors"
+        if not ckpt.is_file():
+            raise FileNotFoundError(f"{run}: no checkpoint for step {step}")
+        return _Start(FGAesQ.load_safetensors(ckpt), f"resumed from {ckpt} (step {step})", step,
+                      list(state.get("history", [])), state)
+    if model is None:
+        torch.manual_seed(_seed(cfg.seed, "init") % (2**63))  # random init is part of the run's seed
+        model, init = build_model(cfg)
+        return _Start(model, init)
+    return _Start(model, "given model")
+
+
+def _stages_without_data(cfg: TrainConfig, maker: BatchMaker, coarse: CoarseDataset | None,
+                         note: Callable[[str], None]) -> list[int]:
+    """The stages that have no data at all (skipped); notes for those that lack part of their mix."""
     for i, st in enumerate(cfg.stages):
         missing = [k for k, v in st.mix.items() if v > 0 and k not in maker.active(i)]
         if missing and st.steps:
@@ -495,111 +582,98 @@ def train(cfg: TrainConfig, *, callback: Callable[[TrainEvent], None] | None = N
                  + ("skipped" if not maker.active(i) else f"training on {', '.join(maker.active(i))}"))
         if coarse is not None and not coarse.has_hist and st.loss.get("emd", 0) > 0 and "coarse" in maker.active(i):
             note(f"stage {st.name}: coarse data has no vote histograms; EMD weight moved to MOS regression")
-    skip = [i for i in range(len(cfg.stages)) if not maker.active(i)]
+    return [i for i in range(len(cfg.stages)) if not maker.active(i)]
 
-    held = None
-    if heldout_images:
-        held = make_heldout(heldout_images, d.heldout_pairs, cfg.seed, tok, d.edit_families, d.edit_magnitude)
 
-    needs_text = any(st.loss.get("ctalign", 0) > 0 for st in cfg.stages)
-    bank = L.CaptionBank(_text_encoder(cfg, model, note)) if needs_text else None
-    if bank is not None:
-        from photocull.train.edits import CAPTIONS
+def _caption_bank(cfg: TrainConfig, model: FGAesQ, fine: FineDataset | None,
+                  note: Callable[[str], None]) -> L.CaptionBank | None:
+    """Every known caption encoded once, up front; None when no stage uses CTAlign."""
+    if not any(st.loss.get("ctalign", 0) > 0 for st in cfg.stages):
+        return None
+    from photocull.train.edits import CAPTIONS
 
-        caps = list(CAPTIONS.values())
-        if fine is not None:
-            caps += [p.caption for p in fine.pairs() if p.caption]
-        bank.add(caps)  # every known caption encoded once, up front
+    bank = L.CaptionBank(_text_encoder(cfg, model, note))
+    caps = list(CAPTIONS.values())
+    if fine is not None:
+        caps += [p.caption for p in fine.pairs() if p.caption]
+    bank.add(caps)
+    return bank
 
+
+def _optimizer(cfg: TrainConfig, model: FGAesQ, state: dict[str, Any] | None) -> torch.optim.Optimizer:
     opt = torch.optim.AdamW(_param_groups(model, cfg.stages[0].weight_decay if cfg.stages else 0.0),
                             lr=cfg.stages[0].lr if cfg.stages else 1e-5, betas=(0.9, 0.98), eps=1e-6)
     if state is not None:
         opt.load_state_dict(state["optimizer"])
-    run.joinpath(CONFIG_FILE).write_text(json.dumps({"train": cfg.to_dict(), "model": model.cfg.to_dict(),
-                                                     "init": init}, indent=1))
-    note(f"model: {init}; {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters on {device}")
+    return opt
 
-    total = schedule.total
-    end = total if stop_after is None else min(total, stop_after)
-    t0 = time.perf_counter()
-    images = 0
 
-    def do_eval(step: int) -> float | None:
-        if held is None:
-            return None
-        r = heldout_accuracy(model, held, device)
-        entry = {"step": step, "seconds": round(time.perf_counter() - t0, 3), "heldout_acc": r["pair_acc"],
-                 "by_family": r["by_family"]}
-        if history and history[-1].get("step") == step and "heldout_acc" in history[-1]:
-            history[-1] = entry
-        else:
-            history.append(entry)
-        cb(TrainEvent("eval", step, total, heldout_acc=r["pair_acc"], elapsed=entry["seconds"]))
-        return r["pair_acc"]
-
-    if start == 0 and not history:
-        do_eval(0)
-
-    # the micro-batches still to run, skipping stages with no data
+def _micro_batches(cfg: TrainConfig, maker: BatchMaker, schedule: Schedule, skip: list[int],
+                   start: int, end: int) -> Iterator[PairBatch | ImageBatch]:
+    """The micro-batches still to run, skipping stages with no data (worker processes when
+    ``cfg.data.workers`` > 0; each micro-batch is a pure function of its index either way)."""
     micro_ids = [m for m in range(start * cfg.accum, end * cfg.accum)
                  if schedule.locate(m // cfg.accum)[0] not in skip]
-    if d.workers > 0 and micro_ids:
-        loader = torch.utils.data.DataLoader(maker, batch_size=None, sampler=micro_ids, num_workers=d.workers,
+    if cfg.data.workers > 0 and micro_ids:
+        loader = torch.utils.data.DataLoader(maker, batch_size=None, sampler=micro_ids, num_workers=cfg.data.workers,
                                              prefetch_factor=4, persistent_workers=False)
-        it = iter(loader)
-    else:
-        it = (maker[m] for m in micro_ids)
+        return iter(loader)
+    return (maker[m] for m in micro_ids)
 
-    final = start
-    last_acc = None
-    stage_name = cfg.stages[schedule.locate(start - 1)[0]].name if start else ""
-    for step in range(start, end):
-        si, sstep = schedule.locate(step)
-        stage = cfg.stages[si]
-        stage_name = stage.name
-        if si in skip:
-            continue
-        lr = lr_at(stage, sstep)
-        for g in opt.param_groups:
-            g["lr"] = lr
-            if g["weight_decay"]:
-                g["weight_decay"] = stage.weight_decay
-        torch.manual_seed(_seed(cfg.seed, "step", step) % (2**63))
-        opt.zero_grad(set_to_none=True)
-        parts_sum: dict[str, float] = {}
-        loss_sum = 0.0
-        for _ in range(cfg.accum):
-            batch = next(it)
-            loss, parts, n_img = _batch_loss(model, batch, stage, bank, cfg, device,
-                                             coarse_has_hist=bool(coarse is not None and coarse.has_hist))
-            (loss / cfg.accum).backward()
-            loss_sum += float(loss.detach()) / cfg.accum
-            for k, v in parts.items():
-                parts_sum[k] = parts_sum.get(k, 0.0) + v / cfg.accum
-            images += n_img
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        done = final = step + 1
-        if cfg.eval_every and done % cfg.eval_every == 0 and done != total:
-            last_acc = do_eval(done)
-        if cfg.log_every and (done % cfg.log_every == 0 or done == end):
-            cb(TrainEvent("step", done, total, stage.name, loss_sum, parts_sum, lr, last_acc,
-                          time.perf_counter() - t0, images))
-        if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done != end:
-            p = _save_checkpoint(model, opt, run, done, stage.name, history, cfg, every=True)
-            cb(TrainEvent("checkpoint", done, total, stage.name, path=p))
-        if time_limit is not None and time.perf_counter() - t0 > time_limit:
-            break
-    else:
-        final = max(final, end)  # all steps run (trailing stages without data count as done)
-    if held is not None and (not history or history[-1].get("step") != final):
-        do_eval(final)
-    p = _save_checkpoint(model, opt, run, final, stage_name, history, cfg,
-                         every=bool(cfg.checkpoint_every and final % cfg.checkpoint_every == 0))
-    cb(TrainEvent("checkpoint", final, total, stage_name, path=p))
-    model.eval()
-    return TrainResult(model, run, final, history, time.perf_counter() - t0, images, init)
+
+def _optimise_step(model: FGAesQ, opt: torch.optim.Optimizer, batches: Iterator[PairBatch | ImageBatch],
+                   stage: StageConfig, lr: float, bank: L.CaptionBank | None, cfg: TrainConfig,
+                   device: torch.device, step: int, coarse_has_hist: bool) -> tuple[float, dict[str, float], int]:
+    """One optimiser step over ``cfg.accum`` micro-batches; returns the mean loss, its parts
+    and the images seen. Dropout is re-seeded from (seed, step) so a resumed run repeats it."""
+    for g in opt.param_groups:
+        g["lr"] = lr
+        if g["weight_decay"]:
+            g["weight_decay"] = stage.weight_decay
+    torch.manual_seed(_seed(cfg.seed, "step", step) % (2**63))
+    opt.zero_grad(set_to_none=True)
+    parts_sum: dict[str, float] = {}
+    loss_sum = 0.0
+    images = 0
+    for _ in range(cfg.accum):
+        loss, parts, n_img = _batch_loss(model, next(batches), stage, bank, cfg, device,
+                                         coarse_has_hist=coarse_has_hist)
+        (loss / cfg.accum).backward()
+        loss_sum += float(loss.detach()) / cfg.accum
+        for k, v in parts.items():
+            parts_sum[k] = parts_sum.get(k, 0.0) + v / cfg.accum
+        images += n_img
+    if cfg.grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    opt.step()
+    return loss_sum, parts_sum, images
+
+
+class _HeldoutLog:
+    """Held-out pair accuracy at a step, kept in the run's history (one entry per step) and
+    reported to the callback; the clock of the run starts with it."""
+
+    def __init__(self, model: FGAesQ, held: HeldOut | None, device: torch.device,
+                 history: list[dict[str, Any]], total: int, cb: Callable[[TrainEvent], None]):
+        self.model, self.held, self.device = model, held, device
+        self.history, self.total, self.cb = history, total, cb
+        self.t0 = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def run(self, step: int) -> float | None:
+        if self.held is None:
+            return None
+        r = heldout_accuracy(self.model, self.held, self.device)
+        entry = {"step": step, "seconds": round(self.elapsed(), 3), "heldout_acc": r["pair_acc"],
+                 "by_family": r["by_family"]}
+        if self.history and self.history[-1].get("step") == step and "heldout_acc" in self.history[-1]:
+            self.history[-1] = entry
+        else:
+            self.history.append(entry)
+        self.cb(TrainEvent("eval", step, self.total, heldout_acc=r["pair_acc"], elapsed=entry["seconds"]))
+        return r["pair_acc"]
 
 
 def _batch_loss(model: FGAesQ, batch: PairBatch | ImageBatch, stage: StageConfig, bank: L.CaptionBank | None,

@@ -176,7 +176,10 @@ def test_files_and_conversion(tiny_cfg, tmp_path, monkeypatch, fmt):
 
 def test_default_model_dir_without_env(monkeypatch, tmp_path):
     monkeypatch.delenv("PHOTOCULL_MODEL_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     assert str(default_model_dir()).endswith(".cache/photocull/models")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # the user cache folder's rule
+    assert default_model_dir() == tmp_path / "xdg" / "photocull" / "models"
     monkeypatch.setenv("PHOTOCULL_MODEL_DIR", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="photocull models download fgaesq"):
         load_model()

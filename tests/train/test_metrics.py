@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from photocull.train.metrics import (
+from photocull.metrics import (
     pair_accuracy,
     pair_f1,
     plcc,
