@@ -46,6 +46,7 @@ from .group import GroupOptions
 from .pick import StarMapping
 from .scorers.technical import TechnicalThresholds
 from .metadata import write_fields
+from .pipeline.options import CullOptions
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -97,7 +98,7 @@ def _scorer_names() -> tuple[str, ...]:
 
 
 def _engines() -> tuple[str, ...]:
-    from .pipeline import ENGINES
+    from .pipeline.options import ENGINES
 
     return ENGINES
 
@@ -219,29 +220,6 @@ class RunSettings:
         if self.exhaustive:
             return True
         return {"all-pairs": True, "reference": False}.get(self.series_mode)
-
-
-@dataclass
-class CullOptions:
-    """What ``pipeline.run`` needs, derived from the settings by :meth:`Settings.cull_options`."""
-
-    recursive: bool = True
-    follow_links: bool = False  # follow links that lead outside the shoot folder
-    workers: int | None = None  # decode processes (default: all cores)
-    analyse: AnalyseOptions = field(default_factory=AnalyseOptions)
-    group: GroupOptions = field(default_factory=GroupOptions)
-    top_k: int = 1
-    keep: int | None = None  # the N best of each series stay, the rest are rejects
-    reject: bool = False  # technically failed frames that are not picks are rejects
-    stars: StarMapping = field(default_factory=StarMapping)
-    write: bool = True  # False: group/score only
-    dry_run: bool = False
-    cache: bool = True  # keep what was computed in SHOOT/.photocull/cache.sqlite
-    user_cache: bool = False  # ... or in the user's cache folder (read-only shoots, cards)
-    working_size: int = 512  # long side of the image kept for embeddings and model scorers
-    faces: bool = False  # closed eyes / face out of focus checks (OpenCV)
-    copy_picks: Path | None = None  # copy each pick (with RAW companion and sidecars) here
-    move_rejects: Path | None = None  # move technically failed frames here (never deleted)
 
 
 # Allowed ranges of the [stars] and [technical] values (their dataclasses live with their stages).

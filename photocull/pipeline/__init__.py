@@ -16,8 +16,8 @@ from pathlib import Path
 from ..records import CullResult, FileError, Writer, iter_ranked
 from ..scorers.base import Scorer
 from . import stages
-from .executor import Cancel, Executor, ItemFailure, LocalExecutor, default_workers
-from .options import CullOptions
+from .executor import Cancel, EngineUnavailable, Executor, ItemFailure, LocalExecutor, default_workers
+from .options import ENGINES, CullOptions
 from .progress import Progress, Silent
 
 __all__ = [
@@ -25,12 +25,7 @@ __all__ = [
     "LocalExecutor", "Progress", "Silent", "Writer", "create_executor", "default_workers", "iter_ranked", "run",
 ]
 
-ENGINES = ("local", "ray")  # where per-file work runs: this machine's processes, or a Ray cluster
 RAY_INSTALL_HINT = "the ray engine needs Ray: pip install 'photocull[ray]'"
-
-
-class EngineUnavailable(RuntimeError):
-    """An engine whose optional dependency is not installed (the message says how to add it)."""
 
 
 def create_executor(engine: str = "local", workers: int | None = None, address: str | None = None) -> Executor:

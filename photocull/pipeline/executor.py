@@ -104,6 +104,11 @@ class ExecutorDefaults:
         pass
 
 
+class EngineUnavailable(RuntimeError):
+    """An engine whose optional dependency is not installed, or whose cluster cannot be
+    reached (the message says what to do)."""
+
+
 def default_workers() -> int:
     """CPUs this process may use."""
     return cpu_count()

@@ -37,7 +37,7 @@ import ray  # noqa: F401 - an ImportError here is how callers learn Ray is missi
 import ray.data
 
 from ..runtime import keep_freed_buffers
-from .executor import ExecutorDefaults, ItemFailure, _call
+from .executor import EngineUnavailable, ExecutorDefaults, ItemFailure, _call
 from .progress import Advance
 
 BLOCK_ROWS = 256  # files per block at most: enough work per task, small enough to spread a big folder
@@ -165,8 +165,6 @@ class RayExecutor(ExecutorDefaults):
         try:
             ray.init(**kwargs)
         except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
-            from . import EngineUnavailable
-
             where = f"the Ray cluster at {self.address}" if self.address not in (None, "local") else "a local Ray"
             raise EngineUnavailable(f"could not start {where}: {exc}; check --ray-address, "
                                     "or use --engine local") from None
@@ -274,8 +272,6 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
     """Fail fast on a ``HOST:PORT`` (or ``ray://HOST:PORT``) nobody answers on: ``ray.init``
     itself retries such an address for minutes. ``auto`` and other forms are Ray's to resolve."""
     import socket
-
-    from . import EngineUnavailable
 
     hostport = address.split("://", 1)[-1]
     host, sep, port = hostport.rpartition(":")
