@@ -21,8 +21,6 @@ from rich.markup import escape
 from ..settings import ConfigError, RunSettings, option_meta
 
 SHOOT = typer.Argument(..., exists=True, file_okay=True, dir_okay=True, readable=True, help="The shoot: a folder (or one file).")
-JSON = typer.Option(None, "--json", help=escape("Write a machine-readable report to PATH ('-' prints it instead of the table)."), metavar="PATH")
-VERBOSE = typer.Option(False, "--verbose", "-v", help="Show error details.")
 
 
 def _flags(f: dataclasses.Field) -> tuple[str, ...]:
@@ -62,6 +60,17 @@ def typer_option(f: dataclasses.Field) -> tuple[Any, Any]:
         if meta["choices"] is not None and not meta["metavar"]:
             kwargs["metavar"] = "[" + "|".join(meta["choices"]()) + "]"
     return annotation, typer.Option(f.default, *_flags(f), **kwargs)
+
+
+def settings_option(name: str, **overrides: Any) -> Any:
+    """The typer option of one settings field, for a command outside cull/score/group that takes
+    it too (``report``'s --html/--json/--list/--details, ``undo``'s --verbose): declared once.
+    ``overrides`` replace typer keywords (a help text that speaks of that command)."""
+    f = next(f for f in dataclasses.fields(RunSettings) if f.name == name)
+    _, option = typer_option(f)
+    for key, value in overrides.items():
+        setattr(option, key, escape(value) if key == "help" else value)
+    return option
 
 
 def fields_for(command: str) -> list[dataclasses.Field]:

@@ -6,23 +6,21 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
 
 from .. import paths
 from .app import app
 from .errors import fail, note, stderr, warning
-from .options import JSON
+from .options import settings_option
 from .output import check_output_paths, finish
 
 
 @app.command()
 def report(
     shoot: Path = typer.Argument(..., exists=True, file_okay=False, help="A shoot folder photocull has culled."),
-    html: Optional[Path] = typer.Option(None, "--html", help="Write the HTML contact sheet to PATH.", metavar="PATH"),
-    json_path: Optional[str] = JSON,
-    list_path: Optional[str] = typer.Option(None, "--list", metavar="PATH",
-                                            help=escape("Write the picks' paths to PATH, one a line ('-' prints them).")),
-    details: bool = typer.Option(False, "--details", help="Also print every frame with its problems, rating and why."),
+    html: Optional[Path] = settings_option("html", help="Write the HTML contact sheet to PATH."),
+    json_path: Optional[str] = settings_option("json_path"),
+    list_path: Optional[str] = settings_option("list_path"),
+    details: bool = settings_option("details"),
 ) -> None:
     """Show the last run's result again (table, --html, --json) without re-scoring.
 

@@ -11,7 +11,7 @@ from rich.markup import escape
 from .. import paths
 from .app import app
 from .errors import EXIT_OK, EXIT_PARTIAL, error, stderr, warning
-from .options import VERBOSE
+from .options import settings_option
 
 UNDONE_LAST_RUN = "last_run.undone.json"  # the last run's report, set aside by an undo
 
@@ -22,7 +22,7 @@ def undo(
     shoot: Path = typer.Argument(..., exists=True, file_okay=False, help="The shoot folder a cull wrote to."),
     last: bool = typer.Option(False, "--last", help="Undo only the latest run that is not undone yet (a cull, or a "
                               "review session); run again to step further back."),
-    verbose: bool = VERBOSE,
+    verbose: bool = settings_option("verbose"),
 ) -> None:
     """Restore the ratings (and files) as they were before photocull wrote them.
 
