@@ -250,6 +250,32 @@ def load_backbone(spec: BackboneSpec, device: Any = "auto", *, allow_download: b
     dev = device if isinstance(device, torch.device) else pick_device(str(device))
     allow = download_allowed(allow_download)
     res = resolve(spec)
+    model_name, pretrained, kwargs = _open_clip_arguments(spec, res, allow)
+
+    t0 = time.perf_counter()
+    model = _create_model(oc, spec, res, allow, model_name, pretrained, kwargs)
+    dtype = _place(model, dev, num_threads)
+    size, pp = _preprocess_cfg(oc, model)
+    bs = batch_size or _auto_batch_size(model, dev, dtype, size)
+    backbone = Backbone(
+        model, model_name=model_name, spec=spec, device=dev, dtype=dtype, image_size=size,
+        mean=pp.get("mean") or CLIP_MEAN, std=pp.get("std") or CLIP_STD,
+        interpolation=pp.get("interpolation") or "bicubic",
+        resize_mode=pp.get("resize_mode") or "shortest", fill_color=int(pp.get("fill_color") or 0),
+        batch_size=int(bs), weights=res.path, tokenizer_name=model_name, allow_download=allow,
+        source=res.kind if res.kind != "unknown-tag" else "file")
+    log.info("loaded %r in %.2fs from %s", backbone, time.perf_counter() - t0, res.path or "open_clip")
+    return backbone
+
+
+def _open_clip_arguments(spec: BackboneSpec, res: Any, allow: bool) -> tuple[str, str | None, dict[str, Any]]:
+    """What to hand open_clip for ``spec`` as resolved: the model name, ``pretrained`` and extra
+    keywords. A weights file found locally is loaded exactly, with its tag's preprocessing and
+    activation; missing weights without permission to download raise WeightsUnavailable now."""
+
+    def unavailable() -> WeightsUnavailable:
+        return WeightsUnavailable(unavailable_message(spec, res), model=spec.model,
+                                  pretrained=spec.pretrained, searched=res.searched)
 
     kwargs: dict[str, Any] = {}
     model_name, pretrained = spec.model, spec.pretrained
@@ -257,38 +283,36 @@ def load_backbone(spec: BackboneSpec, device: Any = "auto", *, allow_download: b
         pretrained = None
     elif res.kind == "local-dir":
         if res.path is None:
-            raise WeightsUnavailable(unavailable_message(spec, res), model=spec.model,
-                                     pretrained=spec.pretrained, searched=res.searched)
+            raise unavailable()
         raw = spec.model if spec.model.startswith(LOCAL_DIR_PREFIX) else spec.pretrained
         model_name, pretrained = LOCAL_DIR_PREFIX + str(Path(os.path.expanduser(raw[len(LOCAL_DIR_PREFIX):]))), None
     elif res.kind == "hf-hub":
         if res.path is not None:
             model_name, pretrained = LOCAL_DIR_PREFIX + str(res.path.parent), None
         elif not allow:
-            raise WeightsUnavailable(unavailable_message(spec, res), model=spec.model,
-                                     pretrained=spec.pretrained, searched=res.searched)
+            raise unavailable()
     elif res.kind in ("file", "unknown-tag"):
         if res.path is None:
-            raise WeightsUnavailable(unavailable_message(spec, res), model=spec.model,
-                                     pretrained=spec.pretrained, searched=res.searched)
+            raise unavailable()
         pretrained = str(res.path)
-    else:  # a known tag
-        if res.path is not None:
-            # Load exactly the file we found, with the tag's preprocessing and activation.
-            pretrained = str(res.path)
-            cfg = res.tag_cfg
-            if cfg.get("quick_gelu"):
-                kwargs["force_quick_gelu"] = True
-            for src, dst in (("mean", "image_mean"), ("std", "image_std"),
-                             ("interpolation", "image_interpolation"),
-                             ("resize_mode", "image_resize_mode")):
-                if cfg.get(src) is not None:
-                    kwargs[dst] = cfg[src]
-        elif not allow:
-            raise WeightsUnavailable(unavailable_message(spec, res), model=spec.model,
-                                     pretrained=spec.pretrained, searched=res.searched)
+    elif res.path is not None:  # a known tag, its file found here
+        pretrained = str(res.path)
+        cfg = res.tag_cfg
+        if cfg.get("quick_gelu"):
+            kwargs["force_quick_gelu"] = True
+        for src, dst in (("mean", "image_mean"), ("std", "image_std"),
+                         ("interpolation", "image_interpolation"), ("resize_mode", "image_resize_mode")):
+            if cfg.get(src) is not None:
+                kwargs[dst] = cfg[src]
+    elif not allow:
+        raise unavailable()
+    return model_name, pretrained, kwargs
 
-    t0 = time.perf_counter()
+
+def _create_model(oc: Any, spec: BackboneSpec, res: Any, allow: bool, model_name: str,
+                  pretrained: str | None, kwargs: dict[str, Any]) -> Any:
+    """open_clip's model on the CPU in float32, in eval mode; a file that does not load, or
+    weights open_clip would have to fetch while downloading is off, become WeightsUnavailable."""
     try:
         with hub_offline(not allow):
             model, _, _ = oc.create_model_and_transforms(
@@ -309,6 +333,13 @@ def load_backbone(spec: BackboneSpec, device: Any = "auto", *, allow_download: b
                 model=spec.model, pretrained=spec.pretrained, searched=res.searched) from exc
         raise
     model.eval()
+    return model
+
+
+def _place(model: Any, dev: Any, num_threads: int | None) -> Any:
+    """Move the model to its device in the dtype it runs in there (bf16/fp16 on GPUs, float32
+    on the CPU with its thread count set); returns the dtype."""
+    import torch
 
     if dev.type == "cuda":
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -318,23 +349,17 @@ def load_backbone(spec: BackboneSpec, device: Any = "auto", *, allow_download: b
         dtype = torch.float32
         torch.set_num_threads(max(1, int(num_threads or default_num_threads())))
     model.to(device=dev, dtype=dtype)
+    return dtype
 
+
+def _preprocess_cfg(oc: Any, model: Any) -> tuple[tuple[int, int], dict[str, Any]]:
+    """The model's input size (height, width) and open_clip's preprocessing settings for it."""
     pp = oc.get_model_preprocess_cfg(model) if hasattr(oc, "get_model_preprocess_cfg") else {}
     size = pp.get("size") or getattr(model.visual, "image_size", 224)
     size = tuple(size) if isinstance(size, (tuple, list)) else (int(size), int(size))
     if len(size) == 1:
         size = (size[0], size[0])
-    mean = pp.get("mean") or CLIP_MEAN
-    std = pp.get("std") or CLIP_STD
-    bs = batch_size or _auto_batch_size(model, dev, dtype, size)
-    backbone = Backbone(
-        model, model_name=model_name, spec=spec, device=dev, dtype=dtype, image_size=size,
-        mean=mean, std=std, interpolation=pp.get("interpolation") or "bicubic",
-        resize_mode=pp.get("resize_mode") or "shortest", fill_color=int(pp.get("fill_color") or 0),
-        batch_size=int(bs), weights=res.path, tokenizer_name=model_name, allow_download=allow,
-        source=res.kind if res.kind != "unknown-tag" else "file")
-    log.info("loaded %r in %.2fs from %s", backbone, time.perf_counter() - t0, res.path or "open_clip")
-    return backbone
+    return size, pp
 
 
 def backbone_key(spec: BackboneSpec) -> str:
