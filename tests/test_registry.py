@@ -88,3 +88,26 @@ def test_resolve_auto_takes_the_best_scorer_this_machine_can_run(tmp_path: Path,
     (tmp_path / "no-models").mkdir()
     (tmp_path / "no-models" / "fgaesq.safetensors").write_bytes(b"")
     assert resolve_auto().name == "fgaesq"
+
+
+def test_every_registry_refuses_a_name_registered_twice_unless_replaced():
+    """timm warns and lets the later one win; here a second registration is refused (a plugin or a
+    typo must not silently replace the writer of a format), and replace=True warns."""
+    from photocull.inputs.formats import FORMATS, register_format
+    from photocull.metadata.presets import PRESETS, register_preset
+    from photocull.metadata.targets import TARGETS, register_target
+    from photocull.registry import DuplicateRegistration
+
+    for register, table, name in ((register_format, FORMATS, "jpeg"), (register_preset, PRESETS, "lightroom"),
+                                  (register_target, TARGETS, next(iter(TARGETS)))):
+        before = table[name]
+        with pytest.raises(DuplicateRegistration, match=repr(name)):
+            register(before)
+        assert table[name] is before
+        with pytest.warns(UserWarning, match="replaced"):
+            register(before, replace=True)
+        assert table[name] is before
+    factory = lambda req: BrightestScorer()  # noqa: E731
+    with pytest.raises(DuplicateRegistration, match="'technical'"):
+        register_scorer("technical")(factory)
+    assert create_scorer("technical").name == "technical"  # the built-in still holds the name

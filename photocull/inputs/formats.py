@@ -14,6 +14,8 @@ from typing import Callable
 
 from PIL import Image
 
+from ..registry import register_in
+
 
 @dataclass(frozen=True)
 class InputFormat:
@@ -56,9 +58,9 @@ _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b
 FORMATS: dict[str, InputFormat] = {}
 
 
-def register_format(fmt: InputFormat) -> InputFormat:
-    FORMATS[fmt.name] = fmt
-    return fmt
+def register_format(fmt: InputFormat, *, replace: bool = False) -> InputFormat:
+    """Add an input format; a name taken already is refused unless ``replace``."""
+    return register_in(FORMATS, fmt.name, fmt, kind="input format", replace=replace)
 
 
 # Sniffed in this order (TIFF last: it is also the container of several RAW formats).

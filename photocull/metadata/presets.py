@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..registry import register_in
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -34,9 +36,9 @@ class Preset:
 PRESETS: dict[str, Preset] = {}
 
 
-def register_preset(preset: Preset) -> Preset:
-    PRESETS[preset.name] = preset
-    return preset
+def register_preset(preset: Preset, *, replace: bool = False) -> Preset:
+    """Add a preset; a name taken already is refused unless ``replace``."""
+    return register_in(PRESETS, preset.name, preset, kind="preset", replace=replace)
 
 
 def get_preset(name: str) -> Preset:

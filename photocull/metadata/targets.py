@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..records import WriteOutcome
 from . import jpeg_embedded, xmp_sidecar
 from .common import Skip, WriteRequest
+from ..registry import register_in
 
 if TYPE_CHECKING:
     from .journal import Journal
@@ -43,10 +44,10 @@ class Target:
 TARGETS: dict[str, Target] = {}
 
 
-def register_target(target: Target) -> Target:
-    """Add a target (a later one with the same name replaces it); returns it."""
-    TARGETS[target.name] = target
-    return target
+def register_target(target: Target, *, replace: bool = False) -> Target:
+    """Add a target; returns it. A name taken already is refused unless ``replace`` (see
+    :func:`photocull.registry.register_in`)."""
+    return register_in(TARGETS, target.name, target, kind="metadata target", replace=replace)
 
 
 def unregister_target(name: str) -> None:

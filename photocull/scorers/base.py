@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from ..records import Analysis, FrameScore, Series
+from ..registry import register_in
 
 
 class Scorer(Protocol):
@@ -92,14 +93,17 @@ def register_scorer(
     needs_embeddings: bool = False,
     auto_rank: int | None = None,
     unavailable: Callable[[ScorerRequest], str | None] | None = None,
+    replace: bool = False,
 ) -> Callable[[Callable[[ScorerRequest], Scorer]], Callable[[ScorerRequest], Scorer]]:
-    """Decorator: register ``factory(request) -> Scorer`` under ``name`` (lower case)."""
+    """Decorator: register ``factory(request) -> Scorer`` under ``name`` (lower case). A name
+    taken already is refused unless ``replace`` (:func:`photocull.registry.register_in`)."""
     key = name.lower()
     if key == "auto":
         raise ValueError("'auto' is not a scorer name: it means resolve_auto()")
 
     def decorate(factory: Callable[[ScorerRequest], Scorer]) -> Callable[[ScorerRequest], Scorer]:
-        _REGISTRY[key] = ScorerEntry(key, factory, label or f"the {key} scorer", needs_embeddings, auto_rank, unavailable)
+        entry = ScorerEntry(key, factory, label or f"the {key} scorer", needs_embeddings, auto_rank, unavailable)
+        register_in(_REGISTRY, key, entry, kind="scorer", replace=replace)
         return factory
 
     return decorate
