@@ -74,6 +74,32 @@ def parse_exif_datetime(value: object, subsec: object = None, offset: object = N
     return ts - shift if shift is not None else ts
 
 
+def capture_label(frame: Frame) -> str:
+    """When a frame was taken, as the photographer reads it: the camera's local time (in its zone
+    when recorded), the --clock-offset correction named, or the file time said to be one."""
+    if frame.time_source != "exif":
+        return "file time " + _stamp(frame.capture_time) + " UTC"
+    shift = utc_offset_seconds(frame.utc_offset) or 0
+    text = _stamp(frame.capture_time + shift) + (f" {frame.utc_offset}" if frame.utc_offset else "")
+    if frame.clock_offset:
+        text += f" (clock {format_clock(frame.clock_offset)})"
+    return text
+
+
+def _stamp(ts: float) -> str:
+    dt = datetime.fromtimestamp(ts, timezone.utc)
+    frac = f"{dt.microsecond / 1e6:.2f}"[1:] if dt.microsecond else ""
+    return dt.strftime("%Y-%m-%d %H:%M:%S") + frac
+
+
+def format_clock(seconds: float) -> str:
+    """-600 -> '-00:10:00' (the --clock-offset notation)."""
+    sign, rest = ("-" if seconds < 0 else "+"), abs(seconds)
+    whole = int(rest)
+    frac = f"{rest - whole:.2f}"[1:] if rest != whole else ""
+    return f"{sign}{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}{frac}"
+
+
 # ---------------------------------------------------------------- clock corrections
 
 @dataclass(frozen=True)

@@ -195,6 +195,17 @@ def orient(img: Image.Image, orientation: int) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(turn(np.asarray(img))))
 
 
+def read_capture(path: Path, fmt: str) -> CaptureInfo:
+    """Capture time, orientation and camera of a file without decoding its pixels (never raises)."""
+    if fmt == "raw":
+        return _raw_info(path, CaptureInfo(None, 1, None))
+    try:
+        with _open(path, fmt, DEFAULT_MAX_PIXELS) as img:
+            return capture_info(img)
+    except Exception:  # noqa: BLE001 - an unreadable file has no metadata
+        return CaptureInfo(None, 1, None)
+
+
 def _raw_info(path: Path, preview: CaptureInfo) -> CaptureInfo:
     """The RAW's own metadata (exiv2), the embedded preview's EXIF filling what it lacks."""
     from .inputs.raw import raw_tags

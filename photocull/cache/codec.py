@@ -207,6 +207,7 @@ def result_to_dict(result: CullResult) -> dict[str, Any]:
         "notes": result.notes,
         "transfers": [{"path": rel(o.path, root), "status": o.status, "message": o.message} for o in result.transfers],
         "timings": {k: round(v, 4) for k, v in result.timings.items()},
+        "skipped": [error_to_dict(e, root) for e in result.skipped],
     }
 
 
@@ -226,4 +227,5 @@ def result_from_dict(data: dict[str, Any]) -> CullResult:
         [error_from_dict(e, root) for e in data["warnings"]],
         data["scorer"], dict(data.get("timings", {})), decoded, list(data.get("notes", [])),
         [WriteOutcome(root / t["path"], t["status"], t["message"]) for t in data.get("transfers", [])],
+        [error_from_dict(e, root) for e in data.get("skipped", [])],
     )
