@@ -86,3 +86,36 @@ def cr3(preview: Image.Image, exif: dict) -> bytes:
     prev = _box(b"uuid", PREVIEW_UUID + struct.pack(">Q", 1) + prvw)
     ftyp = _box(b"ftyp", b"crx " + struct.pack(">I", 1) + b"crx isom")
     return ftyp + moov + prev + _box(b"mdat", b"")
+
+
+def mp4(payload: bytes = b"\x01" * 64) -> bytes:
+    """A small complete MP4 (ftyp + mdat), what phones append after a motion photo's JPEG."""
+    return _box(b"ftyp", b"isom" + struct.pack(">I", 0) + b"isommp42") + _box(b"mdat", payload)
+
+
+GOOGLE_XMP = """<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:GCamera="http://ns.google.com/photos/1.0/camera/"
+ xmlns:Container="http://ns.google.com/photos/1.0/container/" xmlns:Item="http://ns.google.com/photos/1.0/container/item/"
+ GCamera:MotionPhoto="1" GCamera:MotionPhotoVersion="1" GCamera:MotionPhotoPresentationTimestampUs="0">
+<Container:Directory><rdf:Seq>
+<rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="image/jpeg" Item:Semantic="Primary" Item:Length="0" Item:Padding="0"/></rdf:li>
+<rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="video/mp4" Item:Semantic="MotionPhoto" Item:Length="{length}" Item:Padding="0"/></rdf:li>
+</rdf:Seq></Container:Directory></rdf:Description></rdf:RDF></x:xmpmeta>"""
+
+
+def google_motion_photo(img: Image.Image, exif: bytes, video: bytes) -> bytes:
+    """A Google motion photo (Pixel ``.MP.jpg``): JPEG with the Container XMP, then the MP4,
+    which readers find by its length counted back from the end of the file."""
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=88, exif=exif, xmp=GOOGLE_XMP.format(length=len(video)).encode())
+    return buf.getvalue() + video
+
+
+def samsung_motion_photo(img: Image.Image, exif: bytes, video: bytes) -> bytes:
+    """A Samsung motion photo: JPEG, then a ``MotionPhoto_Data`` block holding the MP4, then
+    the SEF trailer (``SEFH``, version, count, one directory entry whose offset counts back
+    from SEFH, the directory's length, ``SEFT``)."""
+    name = b"MotionPhoto_Data"
+    block = struct.pack("<HHI", 0, 0x0A30, len(name)) + name + video
+    sefh = b"SEFH" + struct.pack("<II", 106, 1) + struct.pack("<HHII", 0, 0x0A30, len(block), len(block))
+    return _jpeg(img, exif, quality=88) + block + sefh + struct.pack("<I", len(sefh)) + b"SEFT"

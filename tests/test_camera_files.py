@@ -219,3 +219,59 @@ def test_every_file_is_a_frame_or_named(tmp_path: Path) -> None:
 def _cull_json(root: Path) -> dict:
     res = runner.invoke(app, ["cull", str(root), "--dry-run", "-q", "--no-faces", "--json", "-"])
     return json.loads(res.stdout)
+
+
+def test_motion_photos_are_rated_with_their_video_kept(tmp_path: Path) -> None:
+    """Google and Samsung motion photos: the rating goes into the JPEG's metadata, the pixel
+    data and the video after the image (with Samsung's trailer) stay byte-identical, undo
+    gives the files back as they were."""
+    from tests.camera_files import google_motion_photo, mp4, samsung_motion_photo
+    from tests.conftest import exif_bytes, scan_data
+
+    root = tmp_path / "phone"
+    video = mp4(bytes(range(256)) * 8)
+    google = _write(root / "PXL_20260601_100000.MP.jpg",
+                    google_motion_photo(scene(1), exif_bytes(datetime(2026, 6, 1, 10, 0, 0)), video))
+    samsung = _write(root / "20260601_110000.jpg",
+                     samsung_motion_photo(scene(2), exif_bytes(datetime(2026, 6, 1, 11, 0, 0)), video))
+    before = {p: p.read_bytes() for p in (google, samsung)}
+    res = runner.invoke(app, ["cull", str(root), "-q", "--no-faces"])
+    assert res.exit_code == 0, res.output
+    for path, old in before.items():
+        new = path.read_bytes()
+        assert new != old and scan_data(new) == scan_data(old)  # from the first scan on: pixels, then the video tail
+    assert google.read_bytes().endswith(video)
+    if shutil.which("exiftool"):
+        def tags(path: Path, *names: str) -> list[str]:
+            return subprocess.run(["exiftool", "-a", "-s3", *(f"-{n}" for n in names), str(path)], capture_output=True,
+                                  text=True, check=True).stdout.split()
+
+        assert tags(google, "XMP:Rating", "MotionPhoto", "DirectoryItemLength")[:2] == ["3", "1"]
+        assert tags(google, "DirectoryItemLength")[-1] == str(len(video))
+        embedded = subprocess.run(["exiftool", "-b", "-EmbeddedVideoFile", str(samsung)], capture_output=True, check=True).stdout
+        assert embedded == video
+    assert runner.invoke(app, ["undo", str(root)]).exit_code == 0
+    assert samsung.read_bytes() == before[samsung]  # it had no XMP: the segments added are taken out again
+    assert scan_data(google.read_bytes()) == scan_data(before[google])  # its XMP packet is restored by value
+    if shutil.which("exiftool"):
+        assert tags(google, "XMP:Rating", "MotionPhoto") == ["1"]
+
+
+def test_heic_capture_time_offset_and_orientation(tmp_path: Path) -> None:
+    pillow_heif = pytest.importorskip("pillow_heif")
+    import piexif
+
+    from tests.camera_files import exif_dict
+
+    pillow_heif.register_heif_opener()
+    path = tmp_path / "IMG_0001.HEIC"
+    exif = exif_dict(datetime(2026, 6, 1, 10, 0, 0), subsec="5", offset="-07:00", make="Apple", model="iPhone 15 Pro",
+                     orientation=6)
+    scene(5, (640, 480)).save(path, exif=piexif.dump(exif), quality=80)
+    frame, analysis = analyse_path(path, "heic")
+    assert frame.time_source == "exif" and frame.utc_offset == "-07:00"
+    assert frame.capture_time == parse_exif_datetime("2026:06:01 10:00:00", "5", "-07:00")
+    assert frame.camera == "Apple iPhone 15 Pro"
+    # pillow-heif turns the picture by the HEIF's rotation box (which matches the EXIF tag) and
+    # then reports it upright: turned once, never twice.
+    assert (analysis.width, analysis.height) == (480, 640)
