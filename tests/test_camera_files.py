@@ -275,3 +275,21 @@ def test_heic_capture_time_offset_and_orientation(tmp_path: Path) -> None:
     # pillow-heif turns the picture by the HEIF's rotation box (which matches the EXIF tag) and
     # then reports it upright: turned once, never twice.
     assert (analysis.width, analysis.height) == (480, 640)
+
+
+def test_mpo_is_rated_and_its_second_picture_kept(tmp_path: Path) -> None:
+    from tests.conftest import exif_bytes, scan_data
+
+    root = tmp_path / "stereo"
+    root.mkdir()
+    path = root / "DSCF0001.MPO"
+    scene(1).save(path, "MPO", save_all=True, append_images=[scene(2)], exif=exif_bytes(datetime(2026, 6, 1, 10, 0, 0)))
+    old = path.read_bytes()
+    res = runner.invoke(app, ["cull", str(root), "-q", "--no-faces"])
+    assert res.exit_code == 0, res.output
+    new = path.read_bytes()
+    assert new != old and scan_data(new) == scan_data(old)  # both pictures, from the first one's scan on
+    if shutil.which("exiftool"):
+        second = [subprocess.run(["exiftool", "-b", "-MPImage2", "-"], input=data, capture_output=True, check=True).stdout
+                  for data in (old, new)]
+        assert second[0] and second[0] == second[1]  # the MP index still points at the second picture
