@@ -293,3 +293,21 @@ def test_mpo_is_rated_and_its_second_picture_kept(tmp_path: Path) -> None:
         second = [subprocess.run(["exiftool", "-b", "-MPImage2", "-"], input=data, capture_output=True, check=True).stdout
                   for data in (old, new)]
         assert second[0] and second[0] == second[1]  # the MP index still points at the second picture
+
+
+def test_offsets_and_labels() -> None:
+    from photocull.capture_time import capture_label, format_clock, normal_offset
+    from photocull.records import Frame
+
+    local = parse_exif_datetime("2026:06:01 10:00:00")
+    assert parse_exif_datetime("2026:06:01 10:00:00", None, "+09:00") == local - 9 * 3600
+    assert parse_exif_datetime("2026:06:01 10:00:00", "5", b"-0330\x00") == local + 0.5 + 3.5 * 3600
+    assert parse_exif_datetime("2026:06:01 10:00:00", None, "+25:00") == local  # no clock is 25 h off UTC: ignored
+    assert parse_exif_datetime("2026:06:01 10:00:00", None, "   :  ") == local
+    assert (normal_offset("+0900"), normal_offset("garbage"), normal_offset(None)) == ("+09:00", None, None)
+    assert format_clock(-600) == "-00:10:00" and format_clock(3723.5) == "+01:02:03.50"
+    frame = Frame(Path("a.jpg"), "jpeg", 1, 0, parse_exif_datetime("2026:06:01 10:00:00", "25", "+09:00") - 600, "exif",
+                  utc_offset="+09:00", clock_offset=-600.0)
+    assert capture_label(frame) == "2026-06-01 09:50:00.25 +09:00 (clock -00:10:00)"
+    frame.time_source = "file"
+    assert capture_label(frame).startswith("file time ")
