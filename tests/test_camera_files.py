@@ -311,3 +311,24 @@ def test_offsets_and_labels() -> None:
     assert capture_label(frame) == "2026-06-01 09:50:00.25 +09:00 (clock -00:10:00)"
     frame.time_source = "file"
     assert capture_label(frame).startswith("file time ")
+
+
+def test_tiff_shaped_raw_without_exiv2_falls_back_to_pillow(tmp_path: Path, monkeypatch) -> None:
+    """Where no pyexiv2 wheel exists, a CR2/NEF/DNG still gives its time through Pillow."""
+    import io
+
+    import piexif
+    from PIL import Image
+
+    from photocull.decode import read_capture
+    from photocull.inputs import raw as raw_module
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(buf, "TIFF", exif=piexif.dump(exif_dict(datetime(2026, 4, 5, 6, 7, 8), subsec="5",
+                                                                            offset="+01:00", model="D850")))
+    path = _write(tmp_path / "DSC_0001.NEF", buf.getvalue())
+    with_exiv2 = read_capture(path, "raw")
+    monkeypatch.setattr(raw_module, "read_exiv2", lambda p: {})
+    without = read_capture(path, "raw")
+    assert with_exiv2 == without
+    assert without.capture_time == parse_exif_datetime("2026:04:05 06:07:08", "5", "+01:00") and without.camera == "TestCam D850"

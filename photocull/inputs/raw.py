@@ -18,8 +18,9 @@ from __future__ import annotations
 import io
 import mmap
 import struct
+import warnings
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from PIL import Image
 
@@ -97,11 +98,24 @@ def raw_tags(path: Path) -> tuple[dict[int, Any], dict[int, Any], str | None] | 
         serial = next((found[k] for k in _SERIAL_KEYS if _printable(found.get(k))), None)
         if ifd0 or sub:
             return ifd0, sub, serial
-    return cr3_tags(path)
+    return cr3_tags(path) or tiff_tags(path)
+
+
+def tiff_tags(path: Path) -> tuple[dict[int, Any], dict[int, Any], str | None] | None:
+    """IFD0 and Exif IFD of a TIFF-shaped RAW as Pillow reads them: the fallback where exiv2
+    is not installed or refuses a file."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a RAW's odd tags and sizes are no reason to warn
+            with Image.open(path) as img:
+                exif = img.getexif()
+                return dict(exif), dict(exif.get_ifd(0x8769)), None
+    except Exception:  # noqa: BLE001 - not TIFF-shaped, or corrupt: no metadata
+        return None
 
 
 def _printable(value: object) -> bool:
-    return isinstance(value, str) and bool(value.strip()) and value.strip().isprintable() and not value.strip().isspace()
+    return isinstance(value, str) and bool(value.strip()) and value.strip().isprintable()
 
 
 # ---------------------------------------------------------------- Canon CR3 (ISO base media)
@@ -166,11 +180,6 @@ def _tiff_ifd(data: bytes) -> dict[int, Any]:
     exif = Image.Exif()
     exif.load(b"Exif\x00\x00" + data)
     return dict(exif)
-
-
-def serial_from(sub: Mapping[int, Any], serial: str | None) -> str | None:
-    value = sub.get(0xA431, serial)
-    return value.strip() if _printable(value) else None
 
 
 # ---------------------------------------------------------------- the preview
