@@ -213,5 +213,5 @@ def open_raw_preview(path: Path, max_pixels: int) -> Image.Image:
             best = None
     if best is None:
         raise DecodeError("camera RAW file has no readable embedded JPEG preview; left unrated "
-                          "(convert it to DNG or export a JPEG to cull it)")
+                          "(export a JPEG of the same name beside it to cull the pair)")
     return best
