@@ -79,6 +79,8 @@ def analyse_file(found: FoundFile, opts: AnalyseOptions) -> tuple[Frame, Analysi
         orientation=d.info.orientation,
         camera=d.info.camera,
         companions=found.companions,
+        utc_offset=d.info.utc_offset if source == "exif" else None,
+        serial=d.info.serial,
     )
     return frame, Analysis(d.width, d.height, hashes.phash, hashes.dhash, metrics, image, faces=faces, face_crops=crops)
 

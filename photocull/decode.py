@@ -8,29 +8,33 @@ image is never needed. Orientation is applied here, once, so no stage has to car
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from .capture_time import normal_offset, parse_exif_datetime
 from .inputs.formats import FORMATS
 from .records import FileError
+
+__all__ = ["CaptureInfo", "DecodeError", "Decoded", "decode", "decode_error", "parse_exif_datetime"]
 
 DEFAULT_MAX_PIXELS = 250_000_000  # 250 MP: larger than any camera, smaller than a bomb
 MIN_SIDE = 64  # the technical measures judge 16 x 16 tiles of at least 4 px: smaller is an icon, not a photo
 DEFAULT_DECODE_SIZE = 640  # the draft decode keeps at least this many pixels on the short side
 
-_PREVIEW_HEADER_BYTES = 512 * 1024  # enough for a preview's EXIF/ICC segments up to its SOF
 _EXIF_IFD = 0x8769
 _DATETIME = 0x0132
 _DATETIME_ORIGINAL = 0x9003
 _SUBSEC_ORIGINAL = 0x9291
 _SUBSEC = 0x9290
+_OFFSET_ORIGINAL = 0x9011
+_OFFSET = 0x9010
 _ORIENTATION = 0x0112
 _MAKE, _MODEL = 0x010F, 0x0110
+_BODY_SERIAL = 0xA431
 
 
 class DecodeError(Exception):
@@ -44,9 +48,12 @@ class DecodeError(Exception):
 
 @dataclass
 class CaptureInfo:
-    capture_time: float | None  # seconds since the epoch, camera local time taken as UTC
+    capture_time: float | None  # seconds since the epoch (see capture_time.parse_exif_datetime)
     orientation: int
     camera: str | None
+    utc_offset: str | None = None  # "+09:00" when the file records it
+    serial: str | None = None  # the body's serial number when recorded
+    found: bool = False  # did the file carry any of these (else defaults)
 
 
 @dataclass
@@ -55,27 +62,6 @@ class Decoded:
     width: int  # full-resolution size after orientation
     height: int
     info: CaptureInfo
-
-
-def parse_exif_datetime(value: object, subsec: object = None) -> float | None:
-    """'YYYY:MM:DD HH:MM:SS' (+ sub-seconds) to epoch seconds; None if unparseable."""
-    if isinstance(value, bytes):
-        value = value.decode("ascii", "replace")
-    if not isinstance(value, str):
-        return None
-    text = value.strip().rstrip("\x00")
-    try:
-        dt = datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return None
-    ts = dt.timestamp()
-    if isinstance(subsec, bytes):
-        subsec = subsec.decode("ascii", "replace")
-    if isinstance(subsec, str):
-        digits = "".join(ch for ch in subsec.strip() if ch.isdigit())
-        if digits:
-            ts += int(digits) / (10 ** len(digits))
-    return ts
 
 
 def capture_info(img: Image.Image) -> CaptureInfo:
@@ -93,49 +79,38 @@ def exif_capture_info(exif: Image.Exif) -> CaptureInfo:
         sub = exif.get_ifd(_EXIF_IFD)
     except Exception:
         sub = {}
-    ts = parse_exif_datetime(sub.get(_DATETIME_ORIGINAL), sub.get(_SUBSEC_ORIGINAL))
+    return capture_from_tags(exif, sub)
+
+
+def capture_from_tags(ifd0: Mapping[int, Any], sub: Mapping[int, Any], serial: str | None = None) -> CaptureInfo:
+    """The one reading of EXIF tags (by number; values as Pillow or exiv2 give them), whoever parsed them."""
+    when, offset = sub.get(_DATETIME_ORIGINAL), sub.get(_OFFSET_ORIGINAL)
+    ts = parse_exif_datetime(when, sub.get(_SUBSEC_ORIGINAL), offset)
     if ts is None:
-        ts = parse_exif_datetime(exif.get(_DATETIME), sub.get(_SUBSEC))
-    orientation = exif.get(_ORIENTATION, 1)
+        offset = sub.get(_OFFSET)
+        ts = parse_exif_datetime(ifd0.get(_DATETIME), sub.get(_SUBSEC), offset)
+    orientation = ifd0.get(_ORIENTATION, 1)
+    if isinstance(orientation, str) and orientation.strip().isdigit():
+        orientation = int(orientation)
     if not isinstance(orientation, int) or not 1 <= orientation <= 8:
         orientation = 1
-    make, model = (str(exif.get(t, "")).strip("\x00 ") for t in (_MAKE, _MODEL))
+    make, model = (_clean(ifd0.get(t)) for t in (_MAKE, _MODEL))
     camera = model if make and model.lower().startswith(make.lower()) else " ".join(p for p in (make, model) if p)
-    return CaptureInfo(ts, orientation, camera or None)
+    body = _clean(sub.get(_BODY_SERIAL)) or _clean(serial)
+    found = ts is not None or bool(camera) or _ORIENTATION in ifd0
+    return CaptureInfo(ts, orientation, camera or None, normal_offset(offset) if ts is not None else None,
+                       body or None, found)
+
+
+def _clean(value: object) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    text = " ".join(str(value).replace("\x00", " ").split()) if value is not None else ""
+    return text if text.isprintable() else ""
 
 
 def _open(path: Path, fmt: str, max_pixels: int) -> Image.Image:
     return FORMATS[fmt].open(path, max_pixels)
-
-
-def open_raw_preview(path: Path, max_pixels: int) -> Image.Image:
-    """The largest JPEG preview embedded in a camera RAW file (no RAW development)."""
-    data = path.read_bytes()
-    best_at, best_pixels = -1, 0
-    start = data.find(b"\xff\xd8\xff")
-    while start != -1:
-        try:  # the header (up to SOF) tells the size: no need to copy the rest of the file
-            head = Image.open(io.BytesIO(data[start : start + _PREVIEW_HEADER_BYTES]))
-            pixels = head.width * head.height
-            if head.format == "JPEG" and best_pixels < pixels <= max_pixels:
-                best_at, best_pixels = start, pixels
-        except Exception:
-            pass
-        start = data.find(b"\xff\xd8\xff", start + 3)
-    try:
-        best = Image.open(io.BytesIO(data[best_at:])) if best_at >= 0 else None
-    except Exception:
-        best = None
-    if best is None:
-        raise DecodeError("camera RAW file has no readable embedded JPEG preview")
-    if best.getexif().get(_ORIENTATION) is None:
-        # The preview often lacks the RAW's EXIF: take capture time/orientation from the RAW's TIFF IFDs.
-        try:
-            raw_exif = Image.open(io.BytesIO(data)).getexif()
-            best.info["photocull_raw_exif"] = raw_exif
-        except Exception:
-            pass
-    return best
 
 
 def decode(path: Path, fmt: str, *, decode_size: int = DEFAULT_DECODE_SIZE, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -167,10 +142,9 @@ def decode(path: Path, fmt: str, *, decode_size: int = DEFAULT_DECODE_SIZE, max_
         if min(w, h) < MIN_SIDE:
             raise DecodeError(f"image is only {w}x{h} pixels, too small to judge (at least {MIN_SIDE} on each side "
                               "is needed); left unrated")
-        raw_exif = img.info.pop("photocull_raw_exif", None)
         info = capture_info(img)
-        if raw_exif is not None:
-            info = _merge_raw_info(info, raw_exif)
+        if fmt == "raw":
+            info = _raw_info(path, info)
         if img.format == "JPEG":
             img.draft(mode, (decode_size, decode_size))
         img.load()
@@ -221,9 +195,34 @@ def orient(img: Image.Image, orientation: int) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(turn(np.asarray(img))))
 
 
-def _merge_raw_info(info: CaptureInfo, exif: Image.Exif) -> CaptureInfo:
-    raw = exif_capture_info(exif)
-    return CaptureInfo(info.capture_time or raw.capture_time, raw.orientation, info.camera or raw.camera)
+def read_capture(path: Path, fmt: str) -> CaptureInfo:
+    """Capture time, orientation and camera of a file without decoding its pixels (never raises)."""
+    if fmt == "raw":
+        return _raw_info(path, CaptureInfo(None, 1, None))
+    try:
+        with _open(path, fmt, DEFAULT_MAX_PIXELS) as img:
+            return capture_info(img)
+    except Exception:  # noqa: BLE001 - an unreadable file has no metadata
+        return CaptureInfo(None, 1, None)
+
+
+def _raw_info(path: Path, preview: CaptureInfo) -> CaptureInfo:
+    """The RAW's own metadata (exiv2), the embedded preview's EXIF filling what it lacks."""
+    from .inputs.raw import raw_tags
+
+    tags = raw_tags(path)
+    if tags is None:
+        return preview
+    raw = capture_from_tags(*tags)
+    if not raw.found:
+        return preview
+    if _ORIENTATION not in tags[0]:  # e.g. a Phase One IIQ: the preview may say how it is held
+        raw.orientation = preview.orientation
+    if raw.capture_time is None:  # e.g. a Sigma X3F: only its preview says when
+        raw.capture_time, raw.utc_offset = preview.capture_time, preview.utc_offset
+    raw.camera = raw.camera or preview.camera
+    raw.serial = raw.serial or preview.serial
+    return raw
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

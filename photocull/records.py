@@ -24,7 +24,7 @@ EYES_CLOSED = "eyes closed"
 FACE_BLURRED = "face out of focus"
 
 # The formats a frame can have (what scan's sniffing decides; see inputs).
-Format = Literal["jpeg", "png", "tiff", "webp", "heic", "raw"]
+Format = Literal["jpeg", "png", "tiff", "webp", "heic", "gif", "raw"]
 # What a write (or undo, copy, move) did to a file. "kept": the photographer's own rating,
 # reject or label was found and left as it is (the message says which: "kept your rating (3★)").
 WriteStatus = Literal["written", "unchanged", "dry-run", "skipped", "kept"]
@@ -51,11 +51,14 @@ class Frame:
     fmt: Format
     size: int
     mtime_ns: int
-    capture_time: float  # seconds since the epoch (camera local time taken as UTC)
-    time_source: str  # "exif" or "file"
+    capture_time: float  # seconds since the epoch: the true instant when the file records its UTC offset, else camera local time taken as UTC; plus clock_offset
+    time_source: str  # "exif" (the file's metadata) or "file" (its modification time)
     orientation: int = 1  # EXIF orientation 1..8
     camera: str | None = None  # "Make Model"
     companions: tuple[Path, ...] = ()  # other files of the same frame (RAW of a RAW+JPEG pair)
+    utc_offset: str | None = None  # "+09:00" when the file records it (OffsetTimeOriginal)
+    serial: str | None = None  # the body's serial number, when recorded
+    clock_offset: float = 0.0  # seconds --clock-offset added to the camera's reading (capture_time includes it)
 
     @property
     def name(self) -> str:
@@ -186,6 +189,7 @@ class CullResult:
     decoded: int = 0  # files actually decoded this run (0 on a fully cached re-run)
     notes: list[str] = field(default_factory=list)  # run-level messages (cache fallbacks, ...)
     transfers: list[WriteOutcome] = field(default_factory=list)  # --copy-picks / --move-rejects
+    skipped: list[FileError] = field(default_factory=list)  # files that are no photo photocull reads (videos, documents)
 
     @property
     def failed(self) -> list[FileError]:

@@ -16,8 +16,9 @@ from .inputs import formats
 from .inputs.formats import sniff
 from .records import FileError
 
-# Sidecars and our own files are not photos, but a photo's companions.
-SIDECAR_EXTS = {".xmp"}
+# Sidecars are not photos but a photo's companions: passed over without a word.
+SIDECAR_EXTS = {".xmp", ".pp3", ".dop", ".on1", ".cos", ".arp"}
+VIDEO_EXTS = {".mov", ".mp4", ".m4v", ".avi", ".mts", ".m2ts", ".mkv", ".3gp", ".mpg", ".wmv", ".webm", ".lrv", ".thm"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,19 @@ class ScanResult:
     errors: list[FileError] = field(default_factory=list)
     warnings: list[FileError] = field(default_factory=list)
     ignored: int = 0  # files that are not photos (documents, sidecars, ...)
+    skipped: list[FileError] = field(default_factory=list)  # those of them named, with the reason (sidecars aside)
+
+
+def skip_reason(path: Path) -> str | None:
+    """Why a file whose extension no format claims is not culled (None: a sidecar, say nothing)."""
+    suffix = path.suffix.lower()
+    if suffix in SIDECAR_EXTS:
+        return None
+    if suffix in VIDEO_EXTS:
+        return f"video ({suffix}): not culled"
+    if not suffix:
+        return "no file extension: not a photo format photocull reads"
+    return f"{suffix} is not a photo format photocull reads"
 
 
 def classify(path: Path, head: bytes) -> tuple[str | None, str | None]:
@@ -141,6 +155,9 @@ def scan(root: Path, recursive: bool = True, follow_links: bool = False, exclude
     for path in paths:
         if formats.by_extension(path.suffix) is None:
             result.ignored += 1
+            reason = skip_reason(path)
+            if reason:
+                result.skipped.append(FileError(path, "skip", reason))
             continue
         try:
             st = path.stat()

@@ -41,6 +41,8 @@ from typing import Any, Callable, Optional, Union
 from . import paths
 from .runtime import cpu_count
 from .analyse import AnalyseOptions
+from .decode import DEFAULT_MAX_PIXELS
+from .capture_time import ClockOffset, parse_clock_offset
 from .backbones.spec import DEFAULT_MODEL, DEFAULT_PRETRAINED
 from .group import GroupOptions
 from .pick import StarMapping
@@ -119,6 +121,20 @@ _MODEL = "Model"
 SERIES_MODES = ("auto", "reference", "all-pairs")
 
 
+def parse_clock_offsets(values: Any) -> tuple[ClockOffset, ...]:
+    """``["EOS R5=+00:01:30", ...]`` (or one such string) -> ClockOffsets; ConfigError naming the bad one."""
+    items = [values] if isinstance(values, str) else list(values or ())
+    out = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigError(f"expected strings MODEL=+HH:MM:SS, got {item!r}")
+        try:
+            out.append(parse_clock_offset(item))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return tuple(out)
+
+
 def parse_targets(value: str) -> frozenset[str]:
     """``"exif,xmp"`` -> the set of metadata targets (ConfigError when empty or unknown)."""
     targets = frozenset(t.strip().lower() for t in value.split(",") if t.strip())
@@ -179,6 +195,10 @@ class RunSettings:
                                        commands=CULL, toml=False, metavar="DIR", path=dict(file_okay=False))
     sidecar_naming: str = opt("name", "'name': IMG_1.xmp (Lightroom, darktable read); 'name-ext': IMG_1.CR2.xmp (darktable writes).",
                               commands=CULL, choices=_sidecar_namings)
+    clock_offset: Optional[list[str]] = opt(None, "Correct a body whose clock was wrong: MODEL=+HH:MM:SS adds that much to "
+                                            "the capture time of every frame whose camera (make and model, model alone, "
+                                            "or serial number) is MODEL; repeat for several bodies.", metavar="MODEL=±HH:MM:SS",
+                                            validate=parse_clock_offsets)
     recursive: bool = opt(True, "Look into subfolders.", flags=("--recursive/--no-recursive",))
     follow_links: bool = opt(False, "Also follow links that lead outside the shoot folder (default: skipped with a warning, "
                              "so a link such as 'up -> ..' on a card never rates other albums).")
@@ -204,6 +224,9 @@ class RunSettings:
     details: bool = opt(False, "Also print every frame with its problems, rating and why (frames with problems first).",
                         toml=False)
     workers: Optional[int] = opt(None, "Decode processes (default: one per core; at most 4 per core).", min=1, max=MAX_WORKERS)
+    max_pixels: int = opt(DEFAULT_MAX_PIXELS // 1_000_000, "Largest image decoded, in megapixels: a larger file is "
+                          "reported and left alone (a guard against decompression bombs on a card); raise it for a "
+                          "genuine giant panorama.", min=1, max=100_000, metavar="MP")
     engine: str = opt("local", "Where files are decoded: local (processes on this machine) or ray (a Ray cluster, "
                       "for whole libraries: pip install 'photocull[ray]').", choices=_engines)
     ray_address: Optional[str] = opt(None, "With --engine ray: the cluster (ray://HOST:10001 or auto; default: start Ray here).",
@@ -250,9 +273,11 @@ def toml_keys(section: str) -> dict[str, type]:
 def value_type(hint: Any) -> type:
     """``Optional[int]`` -> ``int``; ``Path`` stays ``Path``."""
     origin = typing.get_origin(hint)
+    if origin is list:
+        return list
     if origin is Union or (sys.version_info >= (3, 10) and origin is types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
-        return args[0]
+        return value_type(args[0])
     return hint
 
 
@@ -388,6 +413,7 @@ class Settings:
             recursive=c.recursive,
             follow_links=c.follow_links,
             workers=c.workers,
+            analyse=AnalyseOptions(max_pixels=c.max_pixels * 1_000_000),
             group=GroupOptions(max_gap=c.max_gap, hash_threshold=c.hash_threshold, embed_threshold=c.embed_threshold),
             cache=c.cache,
             user_cache=c.user_cache,
@@ -400,6 +426,7 @@ class Settings:
             copy_picks=c.copy_picks if mode == "cull" else None,
             move_rejects=c.move_rejects if mode == "cull" else None,
             faces=faces,
+            clock_offsets=parse_clock_offsets(c.clock_offset),
         )
 
     def rows(self) -> list[tuple[str, Any, str]]:

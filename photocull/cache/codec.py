@@ -31,7 +31,7 @@ from ..records import (
 )
 
 # Frame fields the file's content decides (the cache may keep them; path/size/mtime it may not).
-FRAME_CONTENT_FIELDS = ("capture_time", "time_source", "orientation", "camera")
+FRAME_CONTENT_FIELDS = ("capture_time", "time_source", "orientation", "camera", "utc_offset", "serial")
 
 
 def rel(path: Path, root: Path) -> str:
@@ -56,12 +56,16 @@ def json_text(data: Any, **kwargs: Any) -> str:
 # ---------------------------------------------------------------- frames and analyses
 
 def frame_content_to_dict(frame: Frame) -> dict[str, Any]:
-    return {k: getattr(frame, k) for k in FRAME_CONTENT_FIELDS}
+    """What the file says (a --clock-offset correction is the run's, not the file's: taken off)."""
+    out = {k: getattr(frame, k) for k in FRAME_CONTENT_FIELDS}
+    out["capture_time"] = frame.capture_time - frame.clock_offset
+    return out
 
 
 def frame_to_dict(frame: Frame, root: Path) -> dict[str, Any]:
     return {"path": rel(frame.path, root), "format": frame.fmt, "size": frame.size, "mtime_ns": frame.mtime_ns,
-            "companions": [rel(p, root) for p in frame.companions], **frame_content_to_dict(frame)}
+            "companions": [rel(p, root) for p in frame.companions], **frame_content_to_dict(frame),
+            "capture_time": frame.capture_time, "clock_offset": frame.clock_offset}
 
 
 def frame_from_dict(d: dict[str, Any], root: Path, **where: Any) -> Frame:
@@ -77,6 +81,9 @@ def frame_from_dict(d: dict[str, Any], root: Path, **where: Any) -> Frame:
         time_source=d.get("time_source", "exif"),
         orientation=int(d.get("orientation", 1)),
         camera=d.get("camera"),
+        utc_offset=d.get("utc_offset"),
+        serial=d.get("serial"),
+        clock_offset=float(d.get("clock_offset", 0.0)),
     )
     return Frame(**(fields | where))
 
@@ -103,15 +110,22 @@ def analysis_from_dict(d: dict[str, Any], *, faces: bool = False) -> Analysis:
 
 
 def cache_entry(frame: Frame, analysis: Analysis) -> dict[str, Any]:
-    """What the cache keeps of one decode: content fields of the frame and the analysis."""
-    return frame_content_to_dict(frame) | analysis_to_dict(analysis, faces=True)
+    """What the cache keeps of one decode: content fields of the frame and the analysis,
+    stamped with the capture-time readers' version."""
+    from ..capture_time import CAPTURE_VERSION
+
+    return frame_content_to_dict(frame) | analysis_to_dict(analysis, faces=True) | {"capture_version": CAPTURE_VERSION}
 
 
 def from_cache_entry(d: dict[str, Any], *, path: Path, fmt: str, size: int, mtime_ns: int,
                      companions: tuple[Path, ...] = (), faces: bool = False) -> tuple[Frame, Analysis] | None:
     """The frame and analysis of a cache entry, or None when it cannot serve (another
     version's entry, or face checks asked for and not stored, or stored by another
-    version of the face checks)."""
+    version of the face checks, or a capture time read by other readers)."""
+    from ..capture_time import CAPTURE_VERSION
+
+    if d.get("capture_version") != CAPTURE_VERSION:
+        return None
     if faces:
         from ..faces import FACES_VERSION
 
@@ -193,6 +207,7 @@ def result_to_dict(result: CullResult) -> dict[str, Any]:
         "notes": result.notes,
         "transfers": [{"path": rel(o.path, root), "status": o.status, "message": o.message} for o in result.transfers],
         "timings": {k: round(v, 4) for k, v in result.timings.items()},
+        "skipped": [error_to_dict(e, root) for e in result.skipped],
     }
 
 
@@ -212,4 +227,5 @@ def result_from_dict(data: dict[str, Any]) -> CullResult:
         [error_from_dict(e, root) for e in data["warnings"]],
         data["scorer"], dict(data.get("timings", {})), decoded, list(data.get("notes", [])),
         [WriteOutcome(root / t["path"], t["status"], t["message"]) for t in data.get("transfers", [])],
+        [error_from_dict(e, root) for e in data.get("skipped", [])],
     )

@@ -189,7 +189,7 @@ def finish(result: CullResult, started: Optional[float], json_path: Optional[str
     """Show the result (table, errors, totals; every frame with ``details``) or print/write its
     JSON, write the picks list (``list_path``), then exit 0 or 1."""
     from ..report.json import write_json
-    from ..report.table import details_table, print_errors, printable, series_table, totals_line
+    from ..report.table import details_table, print_errors, print_skipped, printable, series_table, totals_line
     from .errors import fail, note, stderr, warning
 
     if json_path == "-" and list_path == "-":
@@ -204,6 +204,7 @@ def finish(result: CullResult, started: Optional[float], json_path: Optional[str
         if details:
             out.print(details_table(result))
         print_errors(err, result, verbose, run_warnings=started is None)
+        print_skipped(err, result, verbose)
         for message in result.notes:
             note(printable(message), err)
         out.print(escape(totals_line(result, elapsed)))

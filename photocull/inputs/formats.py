@@ -48,10 +48,16 @@ def open_heic(path: Path, max_pixels: int) -> Image.Image:
 
 
 def open_raw_preview(path: Path, max_pixels: int) -> Image.Image:
-    from ..decode import open_raw_preview as preview
+    from .raw import open_raw_preview as preview
 
     return preview(path, max_pixels)
 
+
+# Every RAW extension exiv2 or LibRaw reads (the camera makers' own and DNG). TIFF-shaped ones
+# (NEF, ARW, PEF, SRW, IIQ, 3FR, ...) are sniffed as TIFF and claimed by their extension.
+RAW_EXTENSIONS = (".3fr", ".ari", ".arw", ".cap", ".cr2", ".cr3", ".crw", ".dcr", ".dng", ".erf", ".fff",
+                  ".gpr", ".iiq", ".k25", ".kdc", ".mef", ".mos", ".mrw", ".nef", ".nrw", ".orf", ".ori", ".pef",
+                  ".raf", ".raw", ".rw2", ".rwl", ".sr2", ".srf", ".srw", ".x3f")
 
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif")
 
@@ -65,16 +71,21 @@ def register_format(fmt: InputFormat, *, replace: bool = False) -> InputFormat:
 
 # Sniffed in this order (TIFF last: it is also the container of several RAW formats).
 for _f in (
-    InputFormat("jpeg", (".jpg", ".jpeg", ".jpe", ".jfif"), lambda h: h.startswith(b"\xff\xd8\xff"),
+    # MPO (stereo, multi-picture): its first picture is a JPEG, the others follow it.
+    InputFormat("jpeg", (".jpg", ".jpeg", ".jpe", ".jfif", ".mpo"), lambda h: h.startswith(b"\xff\xd8\xff"),
                 open_with_pillow, 0),
     InputFormat("png", (".png",), lambda h: h.startswith(b"\x89PNG\r\n\x1a\n"), open_with_pillow, 4),
     InputFormat("webp", (".webp",), lambda h: h[:4] == b"RIFF" and h[8:12] == b"WEBP", open_with_pillow, 3),
     InputFormat("heic", (".heic", ".heif", ".hif"), lambda h: h[4:8] == b"ftyp" and h[8:12] in _HEIF_BRANDS,
                 open_heic, 1),
-    InputFormat("raw", (".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".dng", ".rw2"),
+    InputFormat("gif", (".gif",), lambda h: h[:6] in (b"GIF87a", b"GIF89a"), open_with_pillow, 6),
+    InputFormat("raw", RAW_EXTENSIONS,
                 lambda h: (h[4:8] == b"ftyp" and h[8:12] == b"crx ")  # Canon CR3
                 or h.startswith(b"FUJIFILMCCD-RAW")
-                or h[:4] in (b"IIRO", b"IIRS", b"IIU\x00"),  # Olympus ORF, Panasonic RW2
+                or h[:4] in (b"IIRO", b"IIRS", b"IIU\x00")  # Olympus ORF, Panasonic RW2/RWL
+                or h[6:14] == b"HEAPCCDR"  # Canon CRW (CIFF)
+                or h[:4] == b"\x00MRM"  # Minolta MRW
+                or h[:4] == b"FOVb",  # Sigma X3F
                 open_raw_preview, 5, containers=("tiff",)),
     InputFormat("tiff", (".tif", ".tiff"), lambda h: h[:4] in (b"II*\x00", b"MM\x00*"), open_with_pillow, 2),
 ):

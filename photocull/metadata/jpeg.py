@@ -110,6 +110,17 @@ def _skip_scans(data: bytes, pos: int) -> int:
             raise JpegError("damaged JPEG (unexpected marker in image data)")
 
 
+def is_samsung_trailer(data: bytes) -> bool:
+    """Does ``data`` (what follows the image's EOI) end with a complete Samsung SEF trailer
+    (a Samsung motion photo: its video, then ``SEFH`` ... a directory ..., its length, ``SEFT``)?
+    The directory's offsets count back from the trailer, so the tail kept byte-identical stays valid."""
+    if len(data) < 16 or not data.endswith(b"SEFT"):
+        return False
+    size = int.from_bytes(data[-8:-4], "little")
+    start = len(data) - 8 - size
+    return 0 <= start and data[start : start + 4] == b"SEFH"
+
+
 def is_appended_video(data: bytes) -> bool:
     """Is ``data`` (what follows the image's EOI) a complete MP4/MOV, as phones append to a
     motion photo? Its boxes must run exactly to the end: a copy cut short is not complete."""
@@ -182,7 +193,8 @@ def parse(data: bytes, *, head_only: bool = False) -> JpegFile:
         return JpegFile(tuple(segments), data[tail_start:])
     end = _skip_scans(data, pos - 2)  # pos - 2: the 0xFF right before the SOS code
     trailer = data[end:].rstrip(b"\x00")
-    if trailer and not trailer.endswith(b"\xff\xd9") and not is_appended_video(data[end:]):
+    if trailer and not trailer.endswith(b"\xff\xd9") and not is_appended_video(data[end:]) \
+            and not is_samsung_trailer(data[end:]):
         raise JpegError("unrecognised or truncated data after the end of the image")
     return JpegFile(tuple(segments), data[tail_start:])
 

@@ -13,6 +13,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..capture_time import apply_clock_offsets
 from ..records import CullResult, FileError, Writer, iter_ranked
 from ..scorers.base import Scorer
 from . import stages
@@ -107,6 +108,7 @@ def run(
         executor.close()
     stages.remember(cache, slots, backbone)
     frames = slots.frames()
+    apply_clock_offsets((fr.frame for fr in frames), opts.clock_offsets)  # after the cache: it keeps the camera's reading
     with clock("group"):
         series = stages.group(frames, backbone, opts.group)
     faces_before = stages.face_reports(slots) if opts.faces else {}
@@ -120,7 +122,7 @@ def run(
             stages.write(frames, writer, opts.dry_run, cache, slots, progress)
     cache.close()
     result = CullResult(root, frames, series, errors, scanned.warnings, scorer.name, clock.timings,
-                        len(slots.fresh), notes)
+                        len(slots.fresh), notes, skipped=scanned.skipped)
     if journal is not None and (opts.copy_picks or opts.move_rejects):
         with clock("transfer"):
             result.transfers = stages.transfer(frames, opts, journal)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..analyse import AnalyseOptions
+from ..capture_time import ClockOffset
 from ..group import GroupOptions
 from ..pick import StarMapping
 
@@ -39,3 +40,4 @@ class CullOptions:
     faces: bool = False  # closed eyes / face out of focus checks (OpenCV)
     copy_picks: Path | None = None  # copy each pick (with RAW companion and sidecars) here
     move_rejects: Path | None = None  # move technically failed frames here (never deleted)
+    clock_offsets: tuple[ClockOffset, ...] = ()  # --clock-offset corrections of capture times

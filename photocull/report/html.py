@@ -36,6 +36,7 @@ from .. import __version__
 from ..decode import decode
 from ..records import CullResult, iter_ranked
 from ..records import FileError, FrameResult
+from ..capture_time import capture_label
 from ..runtime import cpu_count
 from .json import totals
 from .table import write_label
@@ -153,6 +154,7 @@ outline:none;position:relative}
 padding:1px 6px;border-radius:3px;letter-spacing:.04em}
 .rank{position:absolute;top:10px;right:10px;background:rgba(0,0,0,.65);font-size:11px;padding:1px 6px;border-radius:3px}
 .name{margin:5px 0 1px;font-size:12px;word-break:break-all}
+.when{font-size:11px;color:var(--muted, #777)}
 .line{display:flex;justify-content:space-between;font-size:12px}
 .stars{color:#ffc83d;letter-spacing:1px}.score{color:var(--dim);font-variant-numeric:tabular-nums}
 .problems{display:flex;flex-wrap:wrap;gap:3px;margin:4px 0 0;padding:0;list-style:none;min-height:18px}
@@ -224,6 +226,7 @@ def _frame_html(fr: FrameResult, root: Path, src: str, first_in_row: bool) -> st
         out.append(f'<span class="rank">#{rating.rank}</span>')
     out.append(f'<div class="img"><img src="{src}" alt="{_a(alt)}" loading="lazy" decoding="async"></div>')
     out.append(f'<div class="name" title="{_a(name)}">{_a(name)}</div>')
+    out.append(f'<div class="when" data-time="{fr.frame.capture_time:.3f}">{_a(capture_label(fr.frame))}</div>')
     stars_html = (
         f'<span class="stars" aria-label="{stars} stars">{_stars_text(stars)}</span>' if stars else '<span class="stars">–</span>'
     )

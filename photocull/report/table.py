@@ -146,6 +146,27 @@ def totals_line(result: CullResult, elapsed: float | None) -> str:
     return " · ".join(parts)
 
 
+def skipped_line(result: CullResult) -> str | None:
+    """One line counting the files that are not photos photocull reads, by reason (None: none)."""
+    if not result.skipped:
+        return None
+    reasons = Counter(e.message for e in result.skipped)
+    counts = "; ".join(f"{n} × {printable(reason)}" for reason, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+    n = len(result.skipped)
+    return f"skipped {n} file{'s' if n != 1 else ''} that {'are' if n != 1 else 'is'} not a photo: {counts}"
+
+
+def print_skipped(console: Console, result: CullResult, verbose: bool) -> None:
+    """The skipped-files summary; ``verbose`` lists each file under it."""
+    line = skipped_line(result)
+    if line is None:
+        return
+    console.print(Text(line + ("" if verbose else " (--verbose lists them)"), style="dim"), highlight=False)
+    if verbose:
+        for e in result.skipped:
+            console.print(Text(f"    {_rel(e.path, result.root)}: {printable(e.message)}", style="dim"), highlight=False)
+
+
 def print_errors(console: Console, result: CullResult, verbose: bool, run_warnings: bool = False) -> None:
     """Warnings and errors, one a line; run-level warnings only with ``run_warnings`` (a run
     printed them when they arose; ``photocull report`` shows them again)."""
