@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .capture_time import normal_offset, parse_exif_datetime
+from .inputs.errors import DecodeError
 from .inputs.formats import FORMATS
 from .records import FileError
 
@@ -35,15 +36,6 @@ _OFFSET = 0x9010
 _ORIENTATION = 0x0112
 _MAKE, _MODEL = 0x010F, 0x0110
 _BODY_SERIAL = 0xA431
-
-
-class DecodeError(Exception):
-    """A per-file decode failure with a message meant for the photographer."""
-
-    def __init__(self, message: str, detail: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.detail = detail
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Callable
 from PIL import Image
 
 from ..registry import register_in
+from .errors import DecodeError
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,6 @@ def open_with_pillow(path: Path, max_pixels: int) -> Image.Image:
 
 
 def open_heic(path: Path, max_pixels: int) -> Image.Image:
-    from ..decode import DecodeError
-
     try:
         import pillow_heif  # type: ignore[import-not-found]
     except ImportError as exc:

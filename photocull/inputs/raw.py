@@ -24,7 +24,7 @@ from typing import Any
 
 from PIL import Image
 
-from ..decode import DecodeError
+from .errors import DecodeError
 
 _PREVIEW_HEADER_BYTES = 512 * 1024  # enough for a preview's EXIF/ICC segments up to its SOF
 _MOOV_MAX = 32 * 1024 * 1024  # a CR3's moov holds metadata and tables: never more than this
