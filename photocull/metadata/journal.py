@@ -10,7 +10,11 @@ The journal travels with the card, so undo treats it as untrusted input: every p
 record must resolve (links followed) inside the shoot, with no ``..``. The one exception is
 a copy or move to a folder outside the shoot (``--copy-picks ~/selects``): such a record is
 signed with a key kept on this computer (``paths.user_state_dir()``), so a journal crafted
-elsewhere cannot lead undo out of the card.
+elsewhere cannot lead undo out of the card. The signature also covers the shoot's identity
+(a random id photocull keeps in ``SHOOT/.photocull/shoot.id``), so a record copied from one
+card's journal into another's is refused there. An outside path without a valid signature
+is only ever refused by undo: reading the journal for anything else (the picks folders a
+re-run leaves alone) skips it, never fails.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from .targets import target_of_record
 JOURNAL_DIR = STATE_DIRNAME  # SHOOT/.photocull (photocull.paths)
 JOURNAL_NAME = "journal.jsonl"
 KEY_NAME = "journal.key"
+KEY_BYTES = 32
+SHOOT_ID_NAME = "shoot.id"
 KINDS = ("write", "move", "copy", "undone")
 MAX_LINE = 1 << 20  # a record is a few hundred bytes; a longer line is not one of ours
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -102,7 +108,9 @@ class Journal:
         rec = json.loads(json.dumps(record, default=default))
         if outside:
             rec["outside"] = sorted(set(outside))
-            rec["sig"] = _signature(rec, create=True)
+            rec["sig"] = _signature(rec, self.shoot_id(create=True), create=True)
+            if rec["sig"] is None:  # a record undo could never honour: the copy or move must not happen
+                raise OSError(errno.EPERM, f"cannot sign the journal record with the key in {paths.user_state_dir()}")
         line = (json.dumps(rec, sort_keys=True) + "\n").encode("utf-8")
         with self._lock:
             state = self.path.parent
@@ -117,6 +125,37 @@ class Journal:
                 _append_line(fd, line)
             finally:
                 os.close(fd)
+
+    def shoot_id(self, create: bool = False) -> str | None:
+        """The shoot's random identity, which signatures cover (made on first need)."""
+        path = self.path.parent / SHOOT_ID_NAME
+        try:
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        except FileNotFoundError:
+            fd = -1
+        except OSError:
+            return None
+        if fd >= 0:
+            with os.fdopen(fd, "rb") as fh:
+                data = fh.read(65) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+            text = data.decode("ascii", "replace").strip()
+            return text if len(text) == 32 and all(c in "0123456789abcdef" for c in text) else None
+        if not create:
+            return None
+        state = self.path.parent
+        if os.path.islink(state):
+            raise OSError(errno.ELOOP, f"{state} is a link; photocull does not follow it out of the shoot")
+        state.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+        except FileExistsError:
+            return self.shoot_id()
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(uuid.uuid4().hex.encode("ascii") + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        fsync_dir(state)
+        return self.shoot_id()
 
     def _stamp(self, kind: str) -> dict[str, Any]:
         return {"v": 1, "id": uuid.uuid4().hex, "run": self.run_id, "kind": kind, "time": time.time()}
@@ -170,9 +209,20 @@ class Journal:
         """Let :meth:`resolve` accept the outside paths of ``rec`` if this computer signed it
         (and ``also``: those of the signed move that took its photo away); returns them."""
         out = rec.get("outside")
-        ok = isinstance(out, list) and all(isinstance(x, str) for x in out) and _verify(rec)
+        ok = isinstance(out, list) and all(isinstance(x, str) for x in out) and _verify(rec, self.shoot_id())
         self._trusted = (frozenset(out) if ok else frozenset()) | also
         return self._trusted
+
+    def signed_path(self, rec: dict[str, Any], field: str) -> Path | None:
+        """The path ``rec[field]`` names if undo would accept it (inside the shoot, or outside
+        in a record this computer signed for this shoot); None otherwise, never an error."""
+        self.trusting(rec)
+        try:
+            return self.resolve(rec.get(field))
+        except Skip:
+            return None
+        finally:
+            self.trusting({})
 
 
 def _todo(recs: list[dict[str, Any]], run: str | None) -> list[dict[str, Any]]:
@@ -255,38 +305,57 @@ def _malformed(line: bytes) -> str | dict[str, Any]:
 
 
 def _key(create: bool) -> bytes | None:
-    """This computer's secret for signing journal records (made on first need)."""
+    """This computer's secret for signing journal records (made on first need). A key file
+    shorter than :data:`KEY_BYTES` (cut short, or made by hand) signs nothing and verifies
+    nothing; when a record must be signed it is replaced by a new key (atomically)."""
     folder = paths.user_state_dir()
     path = folder / KEY_NAME
     try:
         data = path.read_bytes()
-        return data if len(data) >= 32 else None
+        if len(data) >= KEY_BYTES:
+            return data
+        if not create:
+            return None
     except FileNotFoundError:
         if not create:
             return None
+        data = None
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(secrets.token_bytes(32))
-        fh.flush()
-        os.fsync(fh.fileno())
-    return path.read_bytes()
+    if data is None:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return _key(create=True)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(KEY_BYTES))
+            fh.flush()
+            os.fsync(fh.fileno())
+    else:
+        tmp = folder / f".{KEY_NAME}.{uuid.uuid4().hex}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(KEY_BYTES))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    data = path.read_bytes()
+    return data if len(data) >= KEY_BYTES else None
 
 
-def _signature(rec: dict[str, Any], create: bool = False) -> str | None:
-    key = _key(create)
+def _signature(rec: dict[str, Any], shoot_id: str | None, create: bool = False) -> str | None:
+    """HMAC of the record (less its signature) and the shoot's identity: valid on this computer,
+    for this shoot only. None without a key or a shoot identity."""
+    key = _key(create) if shoot_id else None
     if key is None:
         return None
-    body = json.dumps({k: v for k, v in rec.items() if k != "sig"}, sort_keys=True, separators=(",", ":"))
+    body = json.dumps({"record": {k: v for k, v in rec.items() if k != "sig"}, "shoot": shoot_id},
+                      sort_keys=True, separators=(",", ":"))
     return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def _verify(rec: dict[str, Any]) -> bool:
+def _verify(rec: dict[str, Any], shoot_id: str | None) -> bool:
     sig = rec.get("sig")
-    want = _signature(rec) if isinstance(sig, str) else None
+    want = _signature(rec, shoot_id) if isinstance(sig, str) else None
     return want is not None and hmac.compare_digest(sig, want)
 
 

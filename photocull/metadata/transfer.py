@@ -69,8 +69,8 @@ def _copies_made(journal: Journal, dest: Path) -> dict[str, Path]:
     for rec in journal.pending():
         if rec.get("kind") != "copy" or not isinstance(rec.get("src"), str) or not isinstance(rec.get("dst"), str):
             continue
-        dst = journal.resolve(rec["dst"])
-        if os.path.lexists(dst) and os.path.realpath(dst.parent) == os.path.realpath(dest):
+        dst = journal.signed_path(rec, "dst")
+        if dst is not None and os.path.lexists(dst) and os.path.realpath(dst.parent) == os.path.realpath(dest):
             out.setdefault(rec["src"], dst)
     return out
 
@@ -86,13 +86,20 @@ def _missing_folders(dest: Path) -> list[str]:
 
 def transfer_folders(shoot: Path, *extra: Path | None) -> tuple[Path, ...]:
     """The picks and rejects folders of a shoot: ``extra`` (this run's) and every folder an
-    earlier run copied or moved into and that was not undone (from the journal)."""
+    earlier run copied or moved into and that was not undone (from the journal). A record
+    undo would refuse (an unsigned path outside the shoot, a torn journal) names no folder."""
     from .. import paths
 
     journal = Journal(paths.shoot_folder(shoot))
     found = {Path(p) for p in extra if p is not None}
-    found |= {journal.resolve(r["dst"]).parent for r in journal.pending()
-              if r.get("kind") in ("move", "copy") and isinstance(r.get("dst"), str)}
+    try:
+        pending = journal.pending()
+    except Skip:  # the journal is not a file photocull can read: undo says so
+        pending = []
+    for r in pending:
+        dst = journal.signed_path(r, "dst") if r.get("kind") in ("move", "copy") else None
+        if dst is not None:
+            found.add(dst.parent)
     return tuple(sorted(found))
 
 
