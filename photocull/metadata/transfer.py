@@ -103,6 +103,28 @@ def transfer_folders(shoot: Path, *extra: Path | None) -> tuple[Path, ...]:
     return tuple(sorted(found))
 
 
+def moved_away(shoot: Path) -> frozenset[Path]:
+    """The files earlier runs moved out of the shoot (``--move-rejects``), not undone and still
+    where photocull put them: they still belong to their series' judgement (a re-run that
+    judged the sharp frame against only the mates left behind would reject it)."""
+    from .. import paths
+
+    journal = Journal(paths.shoot_folder(shoot))
+    try:
+        pending = journal.pending()
+    except Skip:
+        return frozenset()
+    found: set[Path] = set()
+    for r in pending:
+        dst = journal.signed_path(r, "dst") if r.get("kind") == "move" else None
+        try:
+            if dst is not None and os.path.isfile(dst) and not os.path.islink(dst) and _identity_matches(dst, r):
+                found.add(dst)
+        except OSError:
+            continue
+    return frozenset(found)
+
+
 def _inside(path: Path, folder: Path) -> bool:
     try:
         Path(os.path.realpath(path)).relative_to(os.path.realpath(folder))

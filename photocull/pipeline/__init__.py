@@ -89,7 +89,7 @@ def run(
     progress = progress or Silent()
     clock = _Clock()
     with clock("scan"):
-        scanned = stages.scan_files(root, opts)
+        scanned, away = stages.scan_files(root, opts)
     errors: list[FileError] = list(scanned.errors)
     executor = executor or LocalExecutor(opts.workers or default_workers(), preload=stages.worker_modules(opts))
     slots: stages.Slots | None = None
@@ -122,12 +122,12 @@ def run(
         stages.remember_faces(cache, slots, faces_before)
     with clock("write"):
         if opts.write and writer is not None:
-            stages.write(frames, writer, opts.dry_run, cache, slots, progress)
+            stages.write(frames, writer, opts.dry_run, cache, slots, progress, away)
     cache.close()
     result = CullResult(root, frames, series, errors, scanned.warnings, scorer.name, clock.timings,
                         len(slots.fresh), notes)
     if journal is not None and (opts.copy_picks or opts.move_rejects):
         with clock("transfer"):
-            result.transfers = stages.transfer(frames, opts, journal)
+            result.transfers = stages.transfer(frames, opts, journal, away)
     return result
 
