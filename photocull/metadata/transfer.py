@@ -10,6 +10,7 @@ clash-free name. Each file operation is journaled before it happens, so
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -196,8 +197,8 @@ def transfer(
                 extra: dict[str, Any] = {"created_folders": [Path(d) for d in created]} if created else {}
                 if move:
                     journal.record_move(src, dst, **extra)
-                else:
-                    journal.record_copy(src, dst, **extra)
+                else:  # the copy's hash: undo removes it while it is unchanged, whatever its source became
+                    journal.record_copy(src, dst, sha256=_file_sha256(src), **extra)
                 if created:
                     dest.mkdir(parents=True, exist_ok=True)
                     created = []
@@ -254,13 +255,19 @@ def _identity_matches(path: Path, rec: dict[str, Any]) -> bool:
 
 
 def undo_copy(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
-    """Remove a copy photocull made, only while it still equals its source (never user work)."""
+    """Remove a copy photocull made, only while it is unchanged since (never user work): its
+    bytes still hash to what was copied (records from before hashes were kept: while it still
+    equals its source). A later run may have rewritten the source's rating; the copy is still
+    photocull's."""
     src, dst = journal.resolve(rec["src"]), journal.resolve(rec["dst"])
     if not os.path.lexists(dst):
         return WriteOutcome(dst, "unchanged", "copy already removed")
     if os.path.islink(dst) or not os.path.isfile(dst):
         return WriteOutcome(dst, "skipped", "not a copy photocull made (not a regular file); left in place")
-    if not os.path.exists(src) or os.path.samefile(src, dst) or not _same_bytes(src, dst):
+    if isinstance(rec.get("sha256"), str):
+        if _file_sha256(dst) != rec["sha256"]:
+            return WriteOutcome(dst, "skipped", "copy changed since photocull made it (edited?); left in place")
+    elif not os.path.exists(src) or os.path.samefile(src, dst) or not _same_bytes(src, dst):
         return WriteOutcome(dst, "skipped", f"copy differs from {src.name} now (edited?); left in place")
     if dry_run:
         return WriteOutcome(dst, "dry-run", "would remove the copy")
@@ -281,6 +288,14 @@ def remove_created_folders(journal: Journal, rec: dict[str, Any]) -> None:
             return  # a folder the journal may not touch (unsigned, outside the shoot): left alone
         except OSError:
             return  # not empty (the user put something there): leave it and its parents
+
+
+def _file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _same_bytes(a: Path, b: Path, chunk: int = 1 << 20) -> bool:
