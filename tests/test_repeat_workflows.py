@@ -167,3 +167,14 @@ def test_the_shoot_id_is_kept_and_a_foreign_one_breaks_signatures(tmp_path: Path
     sid.write_text(os.urandom(16).hex())  # another card's identity
     assert not Journal(shoot).trusting(rec)
     shutil.rmtree(tmp_path / "picks")
+
+
+def test_install_hints_name_this_checkouts_editable_install() -> None:
+    import sys
+
+    from photocull.install import install_command
+
+    repo = Path(__file__).resolve().parents[1]
+    cmd = install_command("faces")
+    assert cmd.startswith(sys.executable) and " -e " in cmd and f"{repo}[faces]" in cmd
+    assert f"-c {repo / 'constraints.txt'}" in cmd

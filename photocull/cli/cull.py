@@ -80,7 +80,7 @@ def _faces_enabled(requested: bool) -> bool:
 
     reason = unavailable_reason()
     if reason is not None:
-        fail(f"--faces needs OpenCV ({reason}); install it with: pip install 'photocull[faces]'")
+        fail(f"--faces: {reason}")
     return True
 
 
@@ -112,6 +112,16 @@ def _take_shoot(ctx: typer.Context, shoot: Path, c) -> None:
     for folder in (c.copy_picks, c.move_rejects):
         if folder and Path(folder).is_dir():
             cleanup_temp_files(Path(folder), recursive=False)
+
+
+def _no_photos(shoot: Path, recursive: bool) -> str:
+    """What to say when a folder holds no photo at all (exit 2: nothing was done)."""
+    from ..inputs.formats import FORMATS
+
+    kinds = ", ".join(f.name.upper() for f in FORMATS.values())
+    where = "" if recursive else " (subfolders were not searched: drop --no-recursive)"
+    return (f"no photos found in {shoot}{where}; photocull reads {kinds} files. Check that this is the folder "
+            "the photos were copied to (nothing was done)")
 
 
 def execute(ctx: typer.Context, mode: str) -> None:
@@ -147,6 +157,8 @@ def execute(ctx: typer.Context, mode: str) -> None:
     except (ScorerUnavailable, WeightsUnavailable, DeviceUnavailable) as exc:
         fail(str(exc))
     add_run_warnings(result, told)
+    if not result.frames and not result.errors:
+        fail(_no_photos(shoot, c.recursive))
     if not opts.dry_run:  # a dry run leaves the card untouched
         save_last_run(result, shoot)
     if c.html and mode != "group":

@@ -13,6 +13,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..install import install_command
 from ..records import CullResult, FileError, Writer, iter_ranked
 from ..scorers.base import Scorer
 from . import stages
@@ -26,7 +27,7 @@ __all__ = [
 ]
 
 ENGINES = ("local", "ray")  # where per-file work runs: this machine's processes, or a Ray cluster
-RAY_INSTALL_HINT = "the ray engine needs Ray: pip install 'photocull[ray]'"
+RAY_INSTALL_HINT = "the ray engine needs Ray; install it with: " + install_command("ray")
 
 
 class EngineUnavailable(RuntimeError):
