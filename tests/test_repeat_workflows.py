@@ -178,3 +178,25 @@ def test_install_hints_name_this_checkouts_editable_install() -> None:
     cmd = install_command("faces")
     assert cmd.startswith(sys.executable) and " -e " in cmd and f"{repo}[faces]" in cmd
     assert f"-c {repo / 'constraints.txt'}" in cmd
+
+
+def test_undo_removes_the_half_copy_a_killed_copy_picks_left_outside(tmp_path: Path, monkeypatch) -> None:
+    from photocull.metadata import transfer as transfer_mod
+
+    shoot = _shoot(tmp_path / "s", 7)
+    pristine = tree(shoot)
+    picks = tmp_path / "Picks"
+
+    def killed(src: Path, dst: Path) -> None:  # SIGKILL mid-copy: the temp name stays, no clean-up runs
+        shutil.copyfile(src, dst.with_name(f".{dst.name}.photocull-tmp-copy"))
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(transfer_mod, "copy_synced", killed)
+        try:
+            transfer([(shoot / "IMG_1.JPG", ())], picks, move=False, journal=Journal(shoot))
+        except KeyboardInterrupt:
+            pass
+    assert [p.name for p in picks.iterdir()] == [".IMG_1.JPG.photocull-tmp-copy"]
+    cli("undo", str(shoot))
+    assert not picks.exists() and tree(shoot) == pristine

@@ -380,10 +380,14 @@ def undo(directory: Path, *, run: str | None = None, dry_run: bool = False,
     not back (its old name taken by a new file) is followed: its older records are undone
     where it is, never on the file that now has its name.
     """
+    from .transfer import remove_temp_copies
+
     journal = Journal(directory)
     if not dry_run and journal.path.exists():
         cleanup_temp_files(journal.root)
     try:
+        if not dry_run:
+            remove_temp_copies(journal)  # a killed --copy-picks: also in a picks folder outside the shoot
         recs = journal.records()
     except Skip as exc:
         return [WriteOutcome(journal.path, "skipped", str(exc))]

@@ -134,9 +134,31 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
+def _temp_copy(dst: Path) -> Path:
+    """The name a copy to ``dst`` has until it is complete (a kill can leave it behind)."""
+    return dst.with_name(f".{dst.name}.photocull-tmp-copy")
+
+
+def remove_temp_copies(journal: Journal) -> list[Path]:
+    """Remove the half-made copies a killed ``--copy-picks`` (or cross-device move) left
+    beside the destinations its journal names, also in a folder outside the shoot; only
+    those exact names, only regular files, only where undo may go (signed records)."""
+    removed: list[Path] = []
+    for rec in journal.pending():
+        dst = journal.signed_path(rec, "dst") if rec.get("kind") in ("move", "copy") else None
+        tmp = _temp_copy(dst) if dst is not None else None
+        try:
+            if tmp is not None and os.path.isfile(tmp) and not os.path.islink(tmp):
+                os.unlink(tmp)
+                removed.append(tmp)
+        except OSError:
+            continue
+    return removed
+
+
 def copy_synced(src: Path, dst: Path) -> None:
     """Copy with metadata through a temp name, fsync, then rename into place."""
-    tmp = dst.with_name(f".{dst.name}.photocull-tmp-copy")
+    tmp = _temp_copy(dst)
     try:
         shutil.copy2(src, tmp)
         with open(tmp, "rb+") as fh:
@@ -261,6 +283,8 @@ def undo_copy(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutc
     photocull's."""
     src, dst = journal.resolve(rec["src"]), journal.resolve(rec["dst"])
     if not os.path.lexists(dst):
+        if not dry_run:
+            remove_created_folders(journal, rec)  # a copy a kill cut short: its folder goes all the same
         return WriteOutcome(dst, "unchanged", "copy already removed")
     if os.path.islink(dst) or not os.path.isfile(dst):
         return WriteOutcome(dst, "skipped", "not a copy photocull made (not a regular file); left in place")
