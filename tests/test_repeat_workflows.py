@@ -200,3 +200,39 @@ def test_undo_removes_the_half_copy_a_killed_copy_picks_left_outside(tmp_path: P
     assert [p.name for p in picks.iterdir()] == [".IMG_1.JPG.photocull-tmp-copy"]
     cli("undo", str(shoot))
     assert not picks.exists() and tree(shoot) == pristine
+
+
+def _plant(lock: Path, kind: str, tmp_path: Path) -> None:
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "folder":
+        lock.mkdir()
+    elif kind == "link":
+        (tmp_path / "elsewhere").write_text("")
+        lock.symlink_to(tmp_path / "elsewhere")
+    else:
+        os.mkfifo(lock)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("kind", ["folder", "link", "fifo"])
+def test_a_planted_lock_that_is_no_file_stops_photocull_and_never_hangs(tmp_path: Path, kind: str) -> None:
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    shoot = _shoot(tmp_path / "s", 8)
+    pristine = tree(shoot)
+    _plant(shoot / ".photocull" / "lock", kind, tmp_path)
+    for cmd in (["cull", str(shoot), *CULL], ["undo", str(shoot)]):
+        # A subprocess with a timeout: a lock that blocks would hang the test run itself.
+        script = "import sys; from photocull.cli import main; sys.argv[0] = 'photocull'; main()"
+        res = subprocess.run([sys.executable, "-c", script, *cmd], cwd=REPO, capture_output=True, text=True,
+                             timeout=120, env=os.environ | {"PYTHONPATH": str(REPO)})
+        assert res.returncode == 2, res.stderr
+        assert "is not a regular file" in res.stderr and "Traceback" not in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1  # one plain line on a pipe
+    assert tree(shoot) == pristine
+    assert not (shoot / ".photocull" / "journal.jsonl").exists()
