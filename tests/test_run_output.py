@@ -67,3 +67,15 @@ def test_the_table_never_cuts_a_picks_name_at_80_columns(sample_copy: Path) -> N
         assert name in res.stdout, name
     totals = [line for line in lines if " photos · " in line]
     assert len(totals) == 1 and "errors" in totals[0]  # the totals: one line, never wrapped
+
+
+def test_the_readme_says_what_the_darktable_preset_writes() -> None:
+    from photocull.metadata.presets import get_preset
+
+    from conftest import REPO
+
+    row = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| darktable |"))
+    preset = get_preset("darktable")
+    assert {"exif", "xmp"} <= set(preset.write.split(","))  # it writes embedded ratings ...
+    assert "ignores ratings embedded" not in row and "embedded" in row  # ... which darktable reads
+    assert preset.sidecar_naming == "name-ext" and "NAME.EXT.xmp" in row
