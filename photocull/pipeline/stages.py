@@ -55,7 +55,7 @@ def scan_files(root: Path, opts: CullOptions) -> tuple[ScanResult, frozenset[Pat
 
     scanned = scan(root, recursive=opts.recursive, follow_links=opts.follow_links,
                    exclude=transfer_folders(root, opts.copy_picks, opts.move_rejects))
-    away = moved_away(root) if Path(root).is_dir() else frozenset()
+    away = frozenset(_as_given(p, Path(root)) for p in moved_away(root)) if Path(root).is_dir() else frozenset()
     for folder in sorted({p.parent for p in away}):
         there = scan(folder, recursive=False)
         for f in there.files:
@@ -64,6 +64,15 @@ def scan_files(root: Path, opts: CullOptions) -> tuple[ScanResult, frozenset[Pat
         scanned.errors += [e for e in there.errors if Path(e.path) in away]
         scanned.warnings += [w for w in there.warnings if Path(w.path) in away]
     return scanned, away
+
+
+def _as_given(path: Path, root: Path) -> Path:
+    """``path`` (from the journal, under the resolved shoot) under ``root`` as the user named it,
+    like the scanned files' paths (so reports name it relative to the shoot)."""
+    try:
+        return root / path.relative_to(root.resolve())
+    except ValueError:
+        return path  # outside the shoot (--move-rejects ~/rejects)
 
 
 def moved_out(fr: FrameResult, away: frozenset[Path]) -> bool:
