@@ -236,3 +236,16 @@ def test_a_planted_lock_that_is_no_file_stops_photocull_and_never_hangs(tmp_path
         assert len(res.stderr.strip().splitlines()) == 1  # one plain line on a pipe
     assert tree(shoot) == pristine
     assert not (shoot / ".photocull" / "journal.jsonl").exists()
+
+
+@pytest.mark.parametrize("kind", ["folder", "link", "fifo"])
+def test_a_planted_journal_that_is_no_file_stops_every_command_cleanly(tmp_path: Path, kind: str) -> None:
+    shoot = _shoot(tmp_path / "s", 9)
+    pristine = tree(shoot)
+    _plant(shoot / ".photocull" / "journal.jsonl", kind, tmp_path)
+    for cmd in (["cull", *CULL], ["cull", *CULL, "--dry-run"], ["cull", *CULL, "--copy-picks", str(tmp_path / "p")],
+                ["undo"], ["undo", "--last"]):
+        res = cli(cmd[0], str(shoot), *cmd[1:], code=2)
+        assert "journal" in res.stderr and "Traceback" not in res.stderr
+    cli("score", str(shoot), *CULL)  # a command that writes nothing needs no journal
+    assert tree(shoot) == pristine and not (tmp_path / "p").exists()

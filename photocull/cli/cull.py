@@ -145,6 +145,8 @@ def execute(ctx: typer.Context, mode: str) -> None:
         from ..metadata.journal import Journal
 
         journal = Journal(paths.shoot_folder(shoot))
+        if c.dry_run and (problem := journal.problem()) is not None:  # (a real run checked it with the lock)
+            fail(problem)
         writer = create_writer(journal=journal, **settings.writer_options())
     from ..backbones import WeightsUnavailable
     from ..runtime import DeviceUnavailable

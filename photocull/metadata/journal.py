@@ -48,6 +48,7 @@ SHOOT_ID_NAME = "shoot.id"
 KINDS = ("write", "move", "copy", "undone")
 MAX_LINE = 1 << 20  # a record is a few hundred bytes; a longer line is not one of ours
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 class OutsideShoot(Skip):
@@ -120,8 +121,10 @@ class Journal:
                 state.mkdir(parents=True, exist_ok=True)
                 fsync_dir(state.parent)
                 self._ready = True
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _NONBLOCK, 0o644)
             try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):  # a pipe would swallow the record: no undo
+                    raise OSError(errno.EINVAL, f"the journal {self.path} is not a regular file")
                 _append_line(fd, line)
             finally:
                 os.close(fd)
@@ -130,7 +133,7 @@ class Journal:
         """The shoot's random identity, which signatures cover (made on first need)."""
         path = self.path.parent / SHOOT_ID_NAME
         try:
-            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
         except FileNotFoundError:
             fd = -1
         except OSError:
@@ -196,6 +199,16 @@ class Journal:
             else:
                 out.append(why)
         return out
+
+    def problem(self) -> str | None:
+        """Why the journal cannot be used (not a regular file, unreadable), or None: commands
+        that write ask first and stop with this message, before touching any photo."""
+        try:
+            for _ in _lines(self.path):
+                break
+        except Skip as exc:
+            return str(exc)
+        return None
 
     def pending(self, run: str | None = None) -> list[dict[str, Any]]:
         """Write/move records not yet undone, newest first (optionally of one run only)."""
@@ -265,14 +278,16 @@ def _append_line(fd: int, line: bytes) -> None:
 def _lines(path: Path):
     """(number, bytes) of each line of a regular file, no line longer than MAX_LINE kept whole."""
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
     except FileNotFoundError:
         return
     except OSError as exc:
         raise Skip(f"cannot read the journal {path} ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # (before fdopen, which refuses a folder with its own error)
+        os.close(fd)
+        raise Skip(f"the journal {path} is not a regular file (a folder, link or pipe: a crafted card?); "
+                   "nothing was done. Remove it and run again")
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise Skip(f"the journal {path} is not a regular file; nothing undone")
         n = 0
         while True:
             line = fh.readline(MAX_LINE + 1)
