@@ -1,8 +1,8 @@
 """Scenario test (issue 23): any sequence of the README's commands on one shoot, ended by
 ``undo``, leaves every file byte-identical to the pristine copy and nothing behind.
 
-Commands: cull, cull --preset X, --keep N, --copy-picks inside and outside the shoot,
---move-rejects, a decision in the review page, undo --last, undo. The sequences (2 to 4
+Commands: cull, cull --preset X, --keep N, --copy-picks and --move-rejects inside and
+outside the shoot, a decision in the review page, undo --last, undo. The sequences (2 to 4
 commands, the last always ``undo``) are chosen so that every ordered pair of commands
 occurs in one of them. The shoot is small and generated: a burst (sharp, blurred, noisy), a
 RAW+JPEG pair beside a blurred RAW+JPEG mate, a photo without EXIF, and one carrying the
@@ -27,7 +27,7 @@ from conftest import blurred, noisy, save_jpeg, scene
 runner = CliRunner()
 CULL = ["-q", "--scorer", "technical", "--no-embeddings", "--workers", "1"]
 PRESETS = ("lightroom", "darktable", "digikam", "rawtherapee")
-COMMANDS = ("cull", "preset", "keep", "copy_in", "copy_out", "move", "review", "undo_last", "undo")
+COMMANDS = ("cull", "preset", "keep", "copy_in", "copy_out", "move", "move_out", "review", "undo_last", "undo")
 
 
 def sequences() -> list[tuple[str, ...]]:
@@ -95,6 +95,7 @@ def run_command(name: str, shoot: Path, outside: Path, n: int) -> None:
         "copy_in": ["cull", str(shoot), *CULL, "--copy-picks", str(shoot / "_picks")],
         "copy_out": ["cull", str(shoot), *CULL, "--copy-picks", str(outside / "Picks")],
         "move": ["cull", str(shoot), *CULL, "--move-rejects", str(shoot / "_rejects")],
+        "move_out": ["cull", str(shoot), *CULL, "--move-rejects", str(outside / "Rejects")],
         "undo_last": ["undo", str(shoot), "--last"],
         "undo": ["undo", str(shoot)],
     }[name]
@@ -131,4 +132,4 @@ def test_any_sequence_ended_by_undo_restores_the_shoot(seq: tuple[str, ...], pri
     for n, name in enumerate(seq):
         run_command(name, shoot, outside, SEQUENCES.index(seq) + n)
     assert tree(shoot) == before
-    assert list(outside.iterdir()) == []  # the outside picks folder photocull made is gone
+    assert list(outside.iterdir()) == []  # the outside folders photocull made are gone
