@@ -327,34 +327,26 @@ def _key(create: bool) -> bytes | None:
     path = folder / KEY_NAME
     try:
         data = path.read_bytes()
-        if len(data) >= KEY_BYTES:
-            return data
-        if not create:
-            return None
     except FileNotFoundError:
-        if not create:
-            return None
         data = None
+    if data is not None and len(data) >= KEY_BYTES:
+        return data
+    if not create:
+        return None
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if data is None:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return _key(create=True)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(secrets.token_bytes(KEY_BYTES))
-            fh.flush()
-            os.fsync(fh.fileno())
-    else:
-        tmp = folder / f".{KEY_NAME}.{uuid.uuid4().hex}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(secrets.token_bytes(KEY_BYTES))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    data = path.read_bytes()
-    return data if len(data) >= KEY_BYTES else None
+    # A first key is created exclusively (two first runs agree on one key); a short one is replaced.
+    target = path if data is None else folder / f".{KEY_NAME}.{uuid.uuid4().hex}.tmp"
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _key(create=False)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(secrets.token_bytes(KEY_BYTES))
+        fh.flush()
+        os.fsync(fh.fileno())
+    if target != path:
+        os.replace(target, path)
+    return _key(create=False)
 
 
 def _signature(rec: dict[str, Any], shoot_id: str | None, create: bool = False) -> str | None:
