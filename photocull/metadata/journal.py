@@ -67,6 +67,7 @@ class Journal:
         self._ready = False
         self._real_root = os.path.realpath(self.root)
         self._trusted: frozenset[str] = frozenset()  # outside paths of the signed record being undone
+        self._shoot_id: str | None = None
 
     def rel(self, path: Path) -> str:
         p = Path(os.path.abspath(path))
@@ -130,7 +131,12 @@ class Journal:
                 os.close(fd)
 
     def shoot_id(self, create: bool = False) -> str | None:
-        """The shoot's random identity, which signatures cover (made on first need)."""
+        """The shoot's random identity, which signatures cover (made on first need; read once)."""
+        if self._shoot_id is None:
+            self._shoot_id = self._read_or_make_shoot_id(create)
+        return self._shoot_id
+
+    def _read_or_make_shoot_id(self, create: bool) -> str | None:
         path = self.path.parent / SHOOT_ID_NAME
         try:
             fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
@@ -152,13 +158,13 @@ class Journal:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
         except FileExistsError:
-            return self.shoot_id()
+            return self._read_or_make_shoot_id(False)
         with os.fdopen(fd, "wb") as fh:
             fh.write(uuid.uuid4().hex.encode("ascii") + b"\n")
             fh.flush()
             os.fsync(fh.fileno())
         fsync_dir(state)
-        return self.shoot_id()
+        return self._read_or_make_shoot_id(False)
 
     def _stamp(self, kind: str) -> dict[str, Any]:
         return {"v": 1, "id": uuid.uuid4().hex, "run": self.run_id, "kind": kind, "time": time.time()}
