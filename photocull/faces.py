@@ -51,6 +51,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .face_detector import area_resize, to_gray
+from .install import install_command
 from .records import EYES_CLOSED, FACE_BLURRED, FrameScore
 
 FACES_VERSION = 2  # bumped when face reports change meaning: cached reports of another version are re-made (2: BlazeFace on the luma)
@@ -76,7 +77,7 @@ FACE_VS_FRAME = 0.1  # main_face_blurred: face sharpness under this fraction of 
 EYES_CLOSED_PENALTY = 3.0
 FACE_BLURRED_PENALTY = 2.0
 
-_INSTALL_NOTE = "face checks need OpenCV with Haar cascades: pip install 'opencv-python-headless<5'"
+_INSTALL_NOTE = "face checks need OpenCV with Haar cascades; install it with: " + install_command("faces")
 
 
 class FacesUnavailable(RuntimeError):

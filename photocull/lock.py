@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import stat
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from . import paths
 LOCK_NAME = "lock"
 SERVER_WAIT_S = 2.0  # how long a review write waits for a running cull or undo
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted as the lock must never block an open
 
 try:  # POSIX
     import fcntl
@@ -43,7 +45,8 @@ class ShootBusy(Exception):
 
 
 class UnsafeStateFolder(Exception):
-    """``SHOOT/.photocull`` is a link (a crafted card?): photocull will not write through it."""
+    """``SHOOT/.photocull`` is a link, or its lock is not a regular file (a crafted card?):
+    photocull will not write through it, nor run unlocked because of it."""
 
 
 @dataclass
@@ -77,8 +80,10 @@ def _try_lock(fd: int) -> bool:
 def holder(shoot: Path) -> str:
     """Who holds (or last held) the shoot's lock, in words, from the lock file's content."""
     try:
-        fd = os.open(paths.state_dir(shoot) / LOCK_NAME, os.O_RDONLY | _NOFOLLOW)
+        fd = os.open(paths.state_dir(shoot) / LOCK_NAME, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
         with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return "another photocull process"
             info = json.loads(fh.read(4096))
         return f"photocull {str(info['command'])[:40]} (pid {int(info['pid'])})"
     except (OSError, ValueError, KeyError, TypeError):
@@ -94,13 +99,19 @@ def shoot_lock(shoot: Path, command: str, *, wait: float = 0.0, poll: float = 0.
     if os.path.islink(state):
         raise UnsafeStateFolder(f"{state} is a link, not a folder; photocull keeps its journal there and will not "
                                 "follow a link out of the shoot. Remove the link and run again")
+    path = state / LOCK_NAME
     try:
         state.mkdir(exist_ok=True)
-        fd = os.open(state / LOCK_NAME, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
+        _refuse_odd_lock(path)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _NONBLOCK, 0o644)
+    except UnsafeStateFolder:
+        raise
     except OSError as exc:
-        yield ShootLock(shoot, False, f"cannot create {state / LOCK_NAME} ({exc.strerror or exc})")
+        yield ShootLock(shoot, False, f"cannot create {path} ({exc.strerror or exc})")
         return
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped in between the check and the open
+            raise UnsafeStateFolder(_odd_lock_message(path))
         try:
             deadline = time.monotonic() + max(0.0, wait)
             while not _try_lock(fd):
@@ -123,6 +134,22 @@ def shoot_lock(shoot: Path, command: str, *, wait: float = 0.0, poll: float = 0.
         yield ShootLock(shoot, True)
     finally:
         os.close(fd)  # releases the lock
+
+
+def _odd_lock_message(path: Path) -> str:
+    return (f"{path} is not a regular file (a folder, link or pipe: a crafted card?); photocull will not run "
+            "without its lock. Remove it and run again")
+
+
+def _refuse_odd_lock(path: Path) -> None:
+    """Raise :class:`UnsafeStateFolder` when the lock's name holds anything but a regular file:
+    with a folder or link there no lock could be taken, and a pipe would block every reader."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafeStateFolder(_odd_lock_message(path))
 
 
 @contextmanager

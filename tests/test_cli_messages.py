@@ -59,3 +59,26 @@ def test_photocull_s_own_messages_are_never_wrapped(tmp_path: Path) -> None:
     line = next(line for line in res.stderr.splitlines() if "in use by photocull review" in line)
     assert str(shoot) in line and line.startswith("error: ")
     assert "\x1b" not in res.stderr
+
+
+def test_per_file_errors_notes_and_totals_are_one_line_each_on_a_pipe(tmp_path: Path) -> None:
+    shoot = _long(tmp_path) / "shoot"
+    save_jpeg(shoot / "IMG_0001.JPG", scene(0, (160, 120)))
+    (shoot / "IMG_0002.JPG").write_bytes(b"not a photo at all, only a name")  # a per-file error
+    (shoot / "IMG_0003.JPG").write_bytes(b"")  # another one: an empty file
+    json_path = shoot / "report.json"
+    res = _run("cull", str(shoot), "-q", "--scorer", "technical", "--no-embeddings", "--json", str(json_path),
+               cwd=tmp_path)
+    assert res.returncode == 1, res.stderr  # some files failed
+    lines = res.stderr.splitlines()
+    for name in ("IMG_0002.JPG", "IMG_0003.JPG"):
+        line = next(x for x in lines if name in x)
+        assert line.startswith("error: ")
+    note = next(x for x in lines if "report written to" in x)
+    assert str(json_path) in note and note.startswith("note: ")
+    assert all(x.startswith(("error: ", "warning: ", "note: ")) for x in lines), lines
+    totals = [x for x in res.stdout.splitlines() if " photos · " in x]
+    assert len(totals) == 1 and totals[0].rstrip().endswith("images/s)")
+    res = _run("undo", str(shoot), "--verbose", cwd=tmp_path)
+    restored = [x for x in res.stdout.splitlines() if x.startswith("restored ")]
+    assert restored == [f"restored {shoot / 'IMG_0001.JPG'}"]

@@ -241,12 +241,16 @@ def test_rerunning_copy_picks_and_move_rejects_changes_nothing(burst_shoot: Path
     assert sorted(p.name for p in rejects.iterdir()) == ["A1.jpg", "A4.jpg", "B2.jpg"]  # the failures
     assert len(first["files"]) == 7
     picked, moved, names = snapshot(picks), snapshot(rejects), sorted(snapshot(burst_shoot))
-    for extra in (args, []):  # the same command again, then a plain cull: the folders are not part of the shoot
-        report = cull(burst_shoot, *extra)
-        assert sorted(Path(f["path"]).name for f in report["files"]) == ["A2.jpg", "A3.jpg", "B1.jpg", "C1.jpg"]
-        # No duplicate copy, no renamed reject. (Stars may move: the technical scorer judges a
-        # frame against its mates, and the rejects have left; a copy is recognised all the same.)
+    for extra in (args, []):  # the same command again, then a plain cull: the copies are not part of the shoot,
+        report = cull(burst_shoot, *extra)  # the frames moved out still are (issue 23: judged with their series)
+        assert sorted(f["path"] for f in report["files"]) == ["A2.jpg", "A3.jpg", "B1.jpg", "C1.jpg", "_rejects/A1.jpg",
+                                                              "_rejects/A4.jpg", "_rejects/B2.jpg"]
+        if extra:
+            assert [f["rejected"] for f in report["files"] if f["path"].startswith("_rejects/")] == [True] * 3
+        # No duplicate copy, no renamed or rewritten reject, the same picks and stars as the first run.
         assert (snapshot(picks), snapshot(rejects), sorted(snapshot(burst_shoot))) == (picked, moved, names)
+        assert {f["path"].rpartition("/")[2]: f["stars"] for f in report["files"]} == {
+            f["path"]: f["stars"] for f in first["files"]}
         if extra:
             assert {o["status"] for o in report["transfers"]} == {"unchanged"}
     res = runner.invoke(app, ["undo", str(burst_shoot)])

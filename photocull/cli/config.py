@@ -6,13 +6,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from .. import paths
 from .app import app
-from .errors import fail
+from .errors import fail, stdout
 
 
 @app.command("config")
@@ -45,7 +44,7 @@ def show_config(
         table.add_column(col)
     for name, value, source in settings.rows():
         table.add_row(name, escape(repr(value)), escape(source))
-    out = Console(highlight=False)
+    out = stdout()
     out.print(table)
     user = paths.user_config_path()
     out.print(escape(f"user settings file: {user}" + ("" if user.exists() else " (none)")))

@@ -80,7 +80,7 @@ def _faces_enabled(requested: bool) -> bool:
 
     reason = unavailable_reason()
     if reason is not None:
-        fail(f"--faces needs OpenCV ({reason}); install it with: pip install 'photocull[faces]'")
+        fail(f"--faces: {reason}")
     return True
 
 
@@ -114,6 +114,16 @@ def _take_shoot(ctx: typer.Context, shoot: Path, c) -> None:
             cleanup_temp_files(Path(folder), recursive=False)
 
 
+def _no_photos(shoot: Path, recursive: bool) -> str:
+    """What to say when a folder holds no photo at all (exit 2: nothing was done)."""
+    from ..inputs.formats import FORMATS
+
+    kinds = ", ".join(f.name.upper() for f in FORMATS.values())
+    where = "" if recursive else " (subfolders were not searched: drop --no-recursive)"
+    return (f"no photos found in {shoot}{where}; photocull reads {kinds} files. Check that this is the folder "
+            "the photos were copied to (nothing was done)")
+
+
 def execute(ctx: typer.Context, mode: str) -> None:
     """The body of cull / score / group."""
     from ..pipeline import run
@@ -135,6 +145,8 @@ def execute(ctx: typer.Context, mode: str) -> None:
         from ..metadata.journal import Journal
 
         journal = Journal(paths.shoot_folder(shoot))
+        if c.dry_run and (problem := journal.problem()) is not None:  # (a real run checked it with the lock)
+            fail(problem)
         writer = create_writer(journal=journal, **settings.writer_options())
     from ..backbones import WeightsUnavailable
     from ..runtime import DeviceUnavailable
@@ -147,6 +159,8 @@ def execute(ctx: typer.Context, mode: str) -> None:
     except (ScorerUnavailable, WeightsUnavailable, DeviceUnavailable) as exc:
         fail(str(exc))
     add_run_warnings(result, told)
+    if not result.frames and not result.errors:
+        fail(_no_photos(shoot, c.recursive))
     if not opts.dry_run:  # a dry run leaves the card untouched
         save_last_run(result, shoot)
     if c.html and mode != "group":

@@ -22,6 +22,12 @@ def stderr() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def stdout() -> Console:
+    """The console for results (tables, totals, what undo restored): lines of text are never
+    wrapped either (``soft_wrap``); a table still fits the terminal's width."""
+    return Console(highlight=False, soft_wrap=True)
+
+
 def stderr_is_terminal() -> bool:
     """Whether stderr is a terminal as Rich decides it (``FORCE_COLOR``/``TTY_COMPATIBLE`` honoured)."""
     return stderr().is_terminal

@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from .app import app
-from .errors import EXIT_PARTIAL, error, fail, stderr
+from .errors import EXIT_PARTIAL, error, fail, stderr, stdout
 
 models_app = typer.Typer(help="Model weights: download them, see where they are, import a checkpoint you have.",
                          no_args_is_help=True)
@@ -85,7 +84,7 @@ def download(
             path = fetch(key, on_plan=plan, progress=not quiet, tqdm_class=_rich_tqdm(bars, key))
     except DownloadError as exc:
         fail(str(exc), EXIT_PARTIAL)
-    Console(highlight=False).print(f"stored {escape(str(path))}")
+    stdout().print(f"stored {escape(str(path))}")
 app.add_typer(models_app, name="models")
 
 
@@ -111,7 +110,7 @@ def import_fgaesq(
         path, report = convert_official(checkpoint, dest, dtype=torch.float16 if half else None, strict=False)
     except (ValueError, OSError, RuntimeError, KeyError) as exc:
         fail(f"{checkpoint}: cannot import: {exc}")
-    out = Console(highlight=False)
+    out = stdout()
     out.print(escape(report.summary()))
     if not report.ok:
         error(f"the checkpoint does not fill the model; stored anyway at {path} for inspection")
@@ -125,7 +124,7 @@ def list_models() -> None:
     from ..backbones import BACKBONES, DEFAULT_BACKBONE, searched_locations, surely_absent
     from ..model.paths import default_model_dir, find_model
 
-    out = Console(highlight=False)
+    out = stdout()
     found = find_model()
     out.print(escape(f"FGAesQ: {found or 'not found'} (folder {default_model_dir()}; set PHOTOCULL_MODEL_DIR to change)"))
     spec = BACKBONES[DEFAULT_BACKBONE].spec

@@ -67,7 +67,7 @@ def progress_bars(enabled: bool) -> Iterator[RichProgress]:
 
 def result_console(json_path: Optional[str], list_path: Optional[str] = None) -> Console:
     """Where results go: stdout, unless ``--json -`` or ``--list -`` owns it (then the table goes to stderr)."""
-    return Console(stderr="-" in (json_path, list_path), highlight=False)
+    return Console(stderr="-" in (json_path, list_path), highlight=False, soft_wrap=True)
 
 
 def write_list(result: CullResult, target: str) -> list[str]:
@@ -85,7 +85,7 @@ def write_list(result: CullResult, target: str) -> list[str]:
     for fr in result.frames:
         if not (fr.rating and fr.rating.is_pick):
             continue
-        raw = os.fsencode(Path(result.root, fr.frame.path))
+        raw = os.fsencode(os.path.abspath(fr.frame.path))  # it already starts with the shoot's folder
         if b"\n" in raw or b"\r" in raw:
             left_out.append(f"{fr.frame.path!r} has a line break in its name: not in the list")
             continue

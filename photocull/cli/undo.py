@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from .. import paths
 from .app import app
-from .errors import EXIT_OK, EXIT_PARTIAL, error, stderr, warning
+from .errors import EXIT_OK, EXIT_PARTIAL, error, stderr, stdout, warning
 from .options import settings_option
 
 UNDONE_LAST_RUN = "last_run.undone.json"  # the last run's report, set aside by an undo
@@ -40,7 +39,7 @@ def undo(
     from .locking import hold_shoot
 
     hold_shoot(ctx, shoot, "undo")
-    out, err = Console(highlight=False), stderr()
+    out, err = stdout(), stderr()
     warnings: list[str] = []  # unreadable journal lines, by number: skipped, the rest undone
     run = Journal(shoot).last_run() if last else None
     outcomes = undo_journal(shoot, run=run, warnings=warnings) if run is not None or not last else []

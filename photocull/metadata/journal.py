@@ -10,7 +10,11 @@ The journal travels with the card, so undo treats it as untrusted input: every p
 record must resolve (links followed) inside the shoot, with no ``..``. The one exception is
 a copy or move to a folder outside the shoot (``--copy-picks ~/selects``): such a record is
 signed with a key kept on this computer (``paths.user_state_dir()``), so a journal crafted
-elsewhere cannot lead undo out of the card.
+elsewhere cannot lead undo out of the card. The signature also covers the shoot's identity
+(a random id photocull keeps in ``SHOOT/.photocull/shoot.id``), so a record copied from one
+card's journal into another's is refused there. An outside path without a valid signature
+is only ever refused by undo: reading the journal for anything else (the picks folders a
+re-run leaves alone) skips it, never fails.
 """
 
 from __future__ import annotations
@@ -39,9 +43,12 @@ from .targets import target_of_record
 JOURNAL_DIR = STATE_DIRNAME  # SHOOT/.photocull (photocull.paths)
 JOURNAL_NAME = "journal.jsonl"
 KEY_NAME = "journal.key"
+KEY_BYTES = 32
+SHOOT_ID_NAME = "shoot.id"
 KINDS = ("write", "move", "copy", "undone")
 MAX_LINE = 1 << 20  # a record is a few hundred bytes; a longer line is not one of ours
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 class OutsideShoot(Skip):
@@ -60,6 +67,7 @@ class Journal:
         self._ready = False
         self._real_root = os.path.realpath(self.root)
         self._trusted: frozenset[str] = frozenset()  # outside paths of the signed record being undone
+        self._shoot_id: str | None = None
 
     def rel(self, path: Path) -> str:
         p = Path(os.path.abspath(path))
@@ -102,7 +110,9 @@ class Journal:
         rec = json.loads(json.dumps(record, default=default))
         if outside:
             rec["outside"] = sorted(set(outside))
-            rec["sig"] = _signature(rec, create=True)
+            rec["sig"] = _signature(rec, self.shoot_id(create=True), create=True)
+            if rec["sig"] is None:  # a record undo could never honour: the copy or move must not happen
+                raise OSError(errno.EPERM, f"cannot sign the journal record with the key in {paths.user_state_dir()}")
         line = (json.dumps(rec, sort_keys=True) + "\n").encode("utf-8")
         with self._lock:
             state = self.path.parent
@@ -112,11 +122,49 @@ class Journal:
                 state.mkdir(parents=True, exist_ok=True)
                 fsync_dir(state.parent)
                 self._ready = True
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _NONBLOCK, 0o644)
             try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):  # a pipe would swallow the record: no undo
+                    raise OSError(errno.EINVAL, f"the journal {self.path} is not a regular file")
                 _append_line(fd, line)
             finally:
                 os.close(fd)
+
+    def shoot_id(self, create: bool = False) -> str | None:
+        """The shoot's random identity, which signatures cover (made on first need; read once)."""
+        if self._shoot_id is None:
+            self._shoot_id = self._read_or_make_shoot_id(create)
+        return self._shoot_id
+
+    def _read_or_make_shoot_id(self, create: bool) -> str | None:
+        path = self.path.parent / SHOOT_ID_NAME
+        try:
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
+        except FileNotFoundError:
+            fd = -1
+        except OSError:
+            return None
+        if fd >= 0:
+            with os.fdopen(fd, "rb") as fh:
+                data = fh.read(65) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+            text = data.decode("ascii", "replace").strip()
+            return text if len(text) == 32 and all(c in "0123456789abcdef" for c in text) else None
+        if not create:
+            return None
+        state = self.path.parent
+        if os.path.islink(state):
+            raise OSError(errno.ELOOP, f"{state} is a link; photocull does not follow it out of the shoot")
+        state.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+        except FileExistsError:
+            return self._read_or_make_shoot_id(False)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(uuid.uuid4().hex.encode("ascii") + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        fsync_dir(state)
+        return self._read_or_make_shoot_id(False)
 
     def _stamp(self, kind: str) -> dict[str, Any]:
         return {"v": 1, "id": uuid.uuid4().hex, "run": self.run_id, "kind": kind, "time": time.time()}
@@ -158,6 +206,16 @@ class Journal:
                 out.append(why)
         return out
 
+    def problem(self) -> str | None:
+        """Why the journal cannot be used (not a regular file, unreadable), or None: commands
+        that write ask first and stop with this message, before touching any photo."""
+        try:
+            for _ in _lines(self.path):
+                break
+        except Skip as exc:
+            return str(exc)
+        return None
+
     def pending(self, run: str | None = None) -> list[dict[str, Any]]:
         """Write/move records not yet undone, newest first (optionally of one run only)."""
         return _todo(self.records(), run)
@@ -170,9 +228,20 @@ class Journal:
         """Let :meth:`resolve` accept the outside paths of ``rec`` if this computer signed it
         (and ``also``: those of the signed move that took its photo away); returns them."""
         out = rec.get("outside")
-        ok = isinstance(out, list) and all(isinstance(x, str) for x in out) and _verify(rec)
+        ok = isinstance(out, list) and all(isinstance(x, str) for x in out) and _verify(rec, self.shoot_id())
         self._trusted = (frozenset(out) if ok else frozenset()) | also
         return self._trusted
+
+    def signed_path(self, rec: dict[str, Any], field: str) -> Path | None:
+        """The path ``rec[field]`` names if undo would accept it (inside the shoot, or outside
+        in a record this computer signed for this shoot); None otherwise, never an error."""
+        self.trusting(rec)
+        try:
+            return self.resolve(rec.get(field))
+        except Skip:
+            return None
+        finally:
+            self.trusting({})
 
 
 def _todo(recs: list[dict[str, Any]], run: str | None) -> list[dict[str, Any]]:
@@ -215,14 +284,16 @@ def _append_line(fd: int, line: bytes) -> None:
 def _lines(path: Path):
     """(number, bytes) of each line of a regular file, no line longer than MAX_LINE kept whole."""
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
     except FileNotFoundError:
         return
     except OSError as exc:
         raise Skip(f"cannot read the journal {path} ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # (before fdopen, which refuses a folder with its own error)
+        os.close(fd)
+        raise Skip(f"the journal {path} is not a regular file (a folder, link or pipe: a crafted card?); "
+                   "nothing was done. Remove it and run again")
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise Skip(f"the journal {path} is not a regular file; nothing undone")
         n = 0
         while True:
             line = fh.readline(MAX_LINE + 1)
@@ -255,38 +326,49 @@ def _malformed(line: bytes) -> str | dict[str, Any]:
 
 
 def _key(create: bool) -> bytes | None:
-    """This computer's secret for signing journal records (made on first need)."""
+    """This computer's secret for signing journal records (made on first need). A key file
+    shorter than :data:`KEY_BYTES` (cut short, or made by hand) signs nothing and verifies
+    nothing; when a record must be signed it is replaced by a new key (atomically)."""
     folder = paths.user_state_dir()
     path = folder / KEY_NAME
     try:
         data = path.read_bytes()
-        return data if len(data) >= 32 else None
     except FileNotFoundError:
-        if not create:
-            return None
+        data = None
+    if data is not None and len(data) >= KEY_BYTES:
+        return data
+    if not create:
+        return None
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # A first key is created exclusively (two first runs agree on one key); a short one is replaced.
+    target = path if data is None else folder / f".{KEY_NAME}.{uuid.uuid4().hex}.tmp"
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_bytes()
+        return _key(create=False)
     with os.fdopen(fd, "wb") as fh:
-        fh.write(secrets.token_bytes(32))
+        fh.write(secrets.token_bytes(KEY_BYTES))
         fh.flush()
         os.fsync(fh.fileno())
-    return path.read_bytes()
+    if target != path:
+        os.replace(target, path)
+    return _key(create=False)
 
 
-def _signature(rec: dict[str, Any], create: bool = False) -> str | None:
-    key = _key(create)
+def _signature(rec: dict[str, Any], shoot_id: str | None, create: bool = False) -> str | None:
+    """HMAC of the record (less its signature) and the shoot's identity: valid on this computer,
+    for this shoot only. None without a key or a shoot identity."""
+    key = _key(create) if shoot_id else None
     if key is None:
         return None
-    body = json.dumps({k: v for k, v in rec.items() if k != "sig"}, sort_keys=True, separators=(",", ":"))
+    body = json.dumps({"record": {k: v for k, v in rec.items() if k != "sig"}, "shoot": shoot_id},
+                      sort_keys=True, separators=(",", ":"))
     return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def _verify(rec: dict[str, Any]) -> bool:
+def _verify(rec: dict[str, Any], shoot_id: str | None) -> bool:
     sig = rec.get("sig")
-    want = _signature(rec) if isinstance(sig, str) else None
+    want = _signature(rec, shoot_id) if isinstance(sig, str) else None
     return want is not None and hmac.compare_digest(sig, want)
 
 
@@ -311,10 +393,14 @@ def undo(directory: Path, *, run: str | None = None, dry_run: bool = False,
     not back (its old name taken by a new file) is followed: its older records are undone
     where it is, never on the file that now has its name.
     """
+    from .transfer import remove_temp_copies
+
     journal = Journal(directory)
     if not dry_run and journal.path.exists():
         cleanup_temp_files(journal.root)
     try:
+        if not dry_run:
+            remove_temp_copies(journal)  # a killed --copy-picks: also in a picks folder outside the shoot
         recs = journal.records()
     except Skip as exc:
         return [WriteOutcome(journal.path, "skipped", str(exc))]

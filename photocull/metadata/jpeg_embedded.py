@@ -259,7 +259,9 @@ def undo(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
             r = dict(r, before=restored_values(xm_now, r["before"], r["after"]))
             rec = dict(rec, xmp=r)
             xmp.update(packet, r["before"])
-            new_xm = xmp_payload(packet)
+            # A block photocull created, that later runs rewrote: once nothing is left in it, it goes
+            # (an empty packet would leave the file different from before the first run).
+            new_xm = None if not r["existed"] and xmp.is_empty(packet) else xmp_payload(packet)
     data = splice(ld.jf, exif_payload=new_ex, xmp_payload_=new_xm)
     verify(data, ld.jf, rec["exif"]["before"] if "exif" in todo else None,
            rec["xmp"]["before"] if "xmp" in todo else None)

@@ -10,6 +10,7 @@ clash-free name. Each file operation is journaled before it happens, so
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -69,8 +70,8 @@ def _copies_made(journal: Journal, dest: Path) -> dict[str, Path]:
     for rec in journal.pending():
         if rec.get("kind") != "copy" or not isinstance(rec.get("src"), str) or not isinstance(rec.get("dst"), str):
             continue
-        dst = journal.resolve(rec["dst"])
-        if os.path.lexists(dst) and os.path.realpath(dst.parent) == os.path.realpath(dest):
+        dst = journal.signed_path(rec, "dst")
+        if dst is not None and os.path.lexists(dst) and os.path.realpath(dst.parent) == os.path.realpath(dest):
             out.setdefault(rec["src"], dst)
     return out
 
@@ -86,14 +87,43 @@ def _missing_folders(dest: Path) -> list[str]:
 
 def transfer_folders(shoot: Path, *extra: Path | None) -> tuple[Path, ...]:
     """The picks and rejects folders of a shoot: ``extra`` (this run's) and every folder an
-    earlier run copied or moved into and that was not undone (from the journal)."""
+    earlier run copied or moved into and that was not undone (from the journal). A record
+    undo would refuse (an unsigned path outside the shoot, a torn journal) names no folder."""
     from .. import paths
 
     journal = Journal(paths.shoot_folder(shoot))
     found = {Path(p) for p in extra if p is not None}
-    found |= {journal.resolve(r["dst"]).parent for r in journal.pending()
-              if r.get("kind") in ("move", "copy") and isinstance(r.get("dst"), str)}
+    try:
+        pending = journal.pending()
+    except Skip:  # the journal is not a file photocull can read: undo says so
+        pending = []
+    for r in pending:
+        dst = journal.signed_path(r, "dst") if r.get("kind") in ("move", "copy") else None
+        if dst is not None:
+            found.add(dst.parent)
     return tuple(sorted(found))
+
+
+def moved_away(shoot: Path) -> frozenset[Path]:
+    """The files earlier runs moved out of the shoot (``--move-rejects``), not undone and still
+    where photocull put them: they still belong to their series' judgement (a re-run that
+    judged the sharp frame against only the mates left behind would reject it)."""
+    from .. import paths
+
+    journal = Journal(paths.shoot_folder(shoot))
+    try:
+        pending = journal.pending()
+    except Skip:
+        return frozenset()
+    found: set[Path] = set()
+    for r in pending:
+        dst = journal.signed_path(r, "dst") if r.get("kind") == "move" else None
+        try:
+            if dst is not None and os.path.isfile(dst) and not os.path.islink(dst) and _identity_matches(dst, r):
+                found.add(dst)
+        except OSError:
+            continue
+    return frozenset(found)
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -104,9 +134,31 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
+def _temp_copy(dst: Path) -> Path:
+    """The name a copy to ``dst`` has until it is complete (a kill can leave it behind)."""
+    return dst.with_name(f".{dst.name}.photocull-tmp-copy")
+
+
+def remove_temp_copies(journal: Journal) -> list[Path]:
+    """Remove the half-made copies a killed ``--copy-picks`` (or cross-device move) left
+    beside the destinations its journal names, also in a folder outside the shoot; only
+    those exact names, only regular files, only where undo may go (signed records)."""
+    removed: list[Path] = []
+    for rec in journal.pending():
+        dst = journal.signed_path(rec, "dst") if rec.get("kind") in ("move", "copy") else None
+        tmp = _temp_copy(dst) if dst is not None else None
+        try:
+            if tmp is not None and os.path.isfile(tmp) and not os.path.islink(tmp):
+                os.unlink(tmp)
+                removed.append(tmp)
+        except OSError:
+            continue
+    return removed
+
+
 def copy_synced(src: Path, dst: Path) -> None:
     """Copy with metadata through a temp name, fsync, then rename into place."""
-    tmp = dst.with_name(f".{dst.name}.photocull-tmp-copy")
+    tmp = _temp_copy(dst)
     try:
         shutil.copy2(src, tmp)
         with open(tmp, "rb+") as fh:
@@ -167,8 +219,8 @@ def transfer(
                 extra: dict[str, Any] = {"created_folders": [Path(d) for d in created]} if created else {}
                 if move:
                     journal.record_move(src, dst, **extra)
-                else:
-                    journal.record_copy(src, dst, **extra)
+                else:  # the copy's hash: undo removes it while it is unchanged, whatever its source became
+                    journal.record_copy(src, dst, sha256=_file_sha256(src), **extra)
                 if created:
                     dest.mkdir(parents=True, exist_ok=True)
                     created = []
@@ -225,13 +277,21 @@ def _identity_matches(path: Path, rec: dict[str, Any]) -> bool:
 
 
 def undo_copy(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
-    """Remove a copy photocull made, only while it still equals its source (never user work)."""
+    """Remove a copy photocull made, only while it is unchanged since (never user work): its
+    bytes still hash to what was copied (records from before hashes were kept: while it still
+    equals its source). A later run may have rewritten the source's rating; the copy is still
+    photocull's."""
     src, dst = journal.resolve(rec["src"]), journal.resolve(rec["dst"])
     if not os.path.lexists(dst):
+        if not dry_run:
+            remove_created_folders(journal, rec)  # a copy a kill cut short: its folder goes all the same
         return WriteOutcome(dst, "unchanged", "copy already removed")
     if os.path.islink(dst) or not os.path.isfile(dst):
         return WriteOutcome(dst, "skipped", "not a copy photocull made (not a regular file); left in place")
-    if not os.path.exists(src) or os.path.samefile(src, dst) or not _same_bytes(src, dst):
+    if isinstance(rec.get("sha256"), str):
+        if _file_sha256(dst) != rec["sha256"]:
+            return WriteOutcome(dst, "skipped", "copy changed since photocull made it (edited?); left in place")
+    elif not os.path.exists(src) or os.path.samefile(src, dst) or not _same_bytes(src, dst):
         return WriteOutcome(dst, "skipped", f"copy differs from {src.name} now (edited?); left in place")
     if dry_run:
         return WriteOutcome(dst, "dry-run", "would remove the copy")
@@ -252,6 +312,14 @@ def remove_created_folders(journal: Journal, rec: dict[str, Any]) -> None:
             return  # a folder the journal may not touch (unsigned, outside the shoot): left alone
         except OSError:
             return  # not empty (the user put something there): leave it and its parents
+
+
+def _file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _same_bytes(a: Path, b: Path, chunk: int = 1 << 20) -> bool:

@@ -102,7 +102,7 @@ def create_writer(
     The photographer's decisions come first: a rating, reject or label photocull did not
     write (:mod:`.ownership` asks the journal) is kept, the outcome "kept" says so, and the
     frame's Rating is updated to what its file says (a kept reject stays a reject, a kept
-    rating is no reject); ``overwrite`` replaces them. ``reject``: the pick stage's rejects
+    rating is no reject, and its stars are the file's); ``overwrite`` replaces them. ``reject``: the pick stage's rejects
     are written as xmp:Rating -1 (else as their stars only). ``label_picks``: picks get the
     Green label, rejects Red. ``keywords``: picks and rejects also get the hierarchical
     keyword ``photocull|pick`` / ``photocull|reject`` (lr:hierarchicalSubject + dc:subject).
@@ -140,9 +140,11 @@ def create_writer(
         found = [t for t, _ in looked]
         kept = next((t for t in found if t.rating is not None), None)
         if kept is not None:
-            # Their rating wins for the whole frame (a RAW and its JPEG never disagree).
+            # Their rating wins for the whole frame (a RAW and its JPEG never disagree), and the
+            # reports show it: the stars the file keeps, not the ones photocull would have given.
             r.rejected = kept.rating is not None and kept.rating < 0
             r.is_pick = r.is_pick and not r.rejected
+            r.stars = kept.rating if kept.rating > 0 else 1
             return WriteOutcome(fr.frame.path, "kept", kept.message)
         # A frame that is neither pick nor reject (now) loses photocull's own label and keyword
         # ("" clears; None leaves alone), never the photographer's.

@@ -216,6 +216,20 @@ def update(p: Packet, values: dict[str, str | None]) -> None:
             home.attrib[name] = value
 
 
+def is_empty(p: Packet) -> bool:
+    """Whether the packet states nothing (no property in any rdf:Description, nothing beside
+    them): what a packet photocull created holds once undo removed every field it wrote."""
+    rdf = _rdf(p.root)
+    if rdf is None:
+        return False
+    descs = list(rdf)
+    if any(el is not p.root and el is not rdf and el not in descs for el in p.root.iter()):
+        return False  # another element (a property, or something beside the rdf:RDF)
+    about = _q(RDF_NS, "about")
+    return all(d.tag == _q(RDF_NS, "Description") and set(d.attrib) <= {about} and not d.get(about)
+               and not (d.text or "").strip() for d in descs)
+
+
 def _remove_child(parent: ET.Element, child: ET.Element) -> None:
     """Remove ``child`` and the whitespace that preceded it, keeping the layout tidy."""
     kids = list(parent)

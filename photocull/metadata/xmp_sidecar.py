@@ -189,7 +189,10 @@ def undo(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
         return WriteOutcome(image, "skipped", f"rating in {sc.name} changed since photocull wrote it; left alone")
     if state == "before":
         return WriteOutcome(image, "unchanged", "already as before photocull", ("sidecar",))
-    delete = r["created"] and sha256(data) == r["sha256"]
+    restored = restored_values(current, r["before"], r["after"])
+    # Created by photocull, and either untouched since or holding nothing once restored (later
+    # runs rewrote it): deleted, so the folder is as before the first run.
+    delete = r["created"] and (sha256(data) == r["sha256"] or _empty_after(data, restored))
     if dry_run:
         verb = "delete" if delete else "restore"
         return WriteOutcome(image, "dry-run", f"would {verb} sidecar {sc.name}", ("sidecar",))
@@ -199,8 +202,15 @@ def undo(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
         atomic_unlink(sc)
         return WriteOutcome(image, "written", f"deleted sidecar {sc.name} created by photocull", ("sidecar",))
     try:
-        atomic_write_bytes(sc, render(data, restored_values(current, r["before"], r["after"])), expected=stamp,
+        atomic_write_bytes(sc, render(data, restored), expected=stamp,
                            preserve_mtime=True, mtime_ns=undo_mtime(rec, r.get("mtime_ns")))
     except ChangedSinceRead:
         raise Skip(f"sidecar {sc.name} changed while undoing; re-run undo") from None
     return WriteOutcome(image, "written", f"restored the previous rating in {sc.name}", ("sidecar",))
+
+
+def _empty_after(data: bytes, values: dict[str, str | None]) -> bool:
+    """Whether the sidecar ``data`` states nothing once ``values`` are set."""
+    packet = xmp.parse(data)
+    xmp.update(packet, values)
+    return xmp.is_empty(packet)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..capture_time import apply_clock_offsets
+from ..install import install_command
 from ..records import CullResult, FileError, Writer, iter_ranked
 from ..scorers.base import Scorer
 from . import stages
@@ -26,7 +27,7 @@ __all__ = [
     "LocalExecutor", "Progress", "Silent", "Writer", "create_executor", "default_workers", "iter_ranked", "run",
 ]
 
-RAY_INSTALL_HINT = "the ray engine needs Ray: pip install 'photocull[ray]'"
+RAY_INSTALL_HINT = "the ray engine needs Ray; install it with: " + install_command("ray")
 
 
 def create_executor(engine: str = "local", workers: int | None = None, address: str | None = None) -> Executor:
@@ -85,7 +86,7 @@ def run(
     progress = progress or Silent()
     clock = _Clock()
     with clock("scan"):
-        scanned = stages.scan_files(root, opts)
+        scanned, away = stages.scan_files(root, opts)
     errors: list[FileError] = list(scanned.errors)
     executor = executor or LocalExecutor(opts.workers or default_workers(), preload=stages.worker_modules(opts))
     slots: stages.Slots | None = None
@@ -119,12 +120,12 @@ def run(
         stages.remember_faces(cache, slots, faces_before)
     with clock("write"):
         if opts.write and writer is not None:
-            stages.write(frames, writer, opts.dry_run, cache, slots, progress)
+            stages.write(frames, writer, opts.dry_run, cache, slots, progress, away)
     cache.close()
     result = CullResult(root, frames, series, errors, scanned.warnings, scorer.name, clock.timings,
                         len(slots.fresh), notes, skipped=scanned.skipped)
     if journal is not None and (opts.copy_picks or opts.move_rejects):
         with clock("transfer"):
-            result.transfers = stages.transfer(frames, opts, journal)
+            result.transfers = stages.transfer(frames, opts, journal, away)
     return result
 

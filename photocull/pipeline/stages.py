@@ -5,7 +5,7 @@ pick, write, transfer. Each takes records and returns (or fills in) records; onl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -46,12 +46,38 @@ class Slots:
         return {id(fr): self.idents[k] for k, fr in enumerate(self.results) if fr is not None}
 
 
-def scan_files(root: Path, opts: CullOptions) -> ScanResult:
-    """The shoot's photos, never those in a picks or rejects folder (this run's or earlier ones')."""
-    from ..metadata.transfer import transfer_folders
+def scan_files(root: Path, opts: CullOptions) -> tuple[ScanResult, frozenset[Path]]:
+    """The shoot's photos, never those in a picks or rejects folder (this run's or earlier ones'),
+    except the frames earlier runs moved out (``--move-rejects``): they rejoin their series, so
+    a re-run judges each series as the first run did. Returns the scan and those moved frames
+    (their photo and companion paths), which this run neither writes nor moves again."""
+    from ..metadata.transfer import moved_away, transfer_folders
 
-    return scan(root, recursive=opts.recursive, follow_links=opts.follow_links,
-                exclude=transfer_folders(root, opts.copy_picks, opts.move_rejects))
+    scanned = scan(root, recursive=opts.recursive, follow_links=opts.follow_links,
+                   exclude=transfer_folders(root, opts.copy_picks, opts.move_rejects))
+    away = frozenset(_as_given(p, Path(root)) for p in moved_away(root)) if Path(root).is_dir() else frozenset()
+    for folder in sorted({p.parent for p in away}):
+        there = scan(folder, recursive=False)
+        for f in there.files:
+            if f.path in away:
+                scanned.files.append(replace(f, companions=tuple(c for c in f.companions if c in away)))
+        scanned.errors += [e for e in there.errors if Path(e.path) in away]
+        scanned.warnings += [w for w in there.warnings if Path(w.path) in away]
+    return scanned, away
+
+
+def _as_given(path: Path, root: Path) -> Path:
+    """``path`` (from the journal, under the resolved shoot) under ``root`` as the user named it,
+    like the scanned files' paths (so reports name it relative to the shoot)."""
+    try:
+        return root / path.relative_to(root.resolve())
+    except ValueError:
+        return path  # outside the shoot (--move-rejects ~/rejects)
+
+
+def moved_out(fr: FrameResult, away: frozenset[Path]) -> bool:
+    """Whether an earlier run moved this frame out of the shoot (it is left where it is)."""
+    return fr.frame.path in away
 
 
 def open_cache(root: Path, opts: CullOptions) -> Cache:
@@ -367,11 +393,16 @@ def remember_faces(cache: Cache, slots: Slots, before: dict[int, object]) -> Non
 
 
 def write(frames: Sequence[FrameResult], writer: Writer, dry_run: bool, cache: Cache, slots: Slots,
-          progress: Progress) -> None:
-    """Each frame's rating into its file; a skipped write is that frame's error."""
+          progress: Progress, away: frozenset[Path] = frozenset()) -> None:
+    """Each frame's rating into its file; a skipped write is that frame's error. A frame an
+    earlier run moved out (``away``) keeps what that run wrote (it may lie outside the shoot)."""
     ident_of = slots.ident_of()
     advance = progress.stage("Writing ratings" if not dry_run else "Checking (dry run)", len(frames))
     for fr in frames:
+        if moved_out(fr, away):
+            fr.write = WriteOutcome(fr.frame.path, "unchanged", "moved out by an earlier run; left as it is")
+            advance(1)
+            continue
         fr.write = writer(fr, dry_run)
         if fr.write.status == "skipped":
             fr.errors.append(FileError(fr.frame.path, "write", fr.write.message))
@@ -384,15 +415,18 @@ def write(frames: Sequence[FrameResult], writer: Writer, dry_run: bool, cache: C
         advance(1)
 
 
-def transfer(frames: Sequence[FrameResult], opts: CullOptions, journal) -> list[WriteOutcome]:
-    """Copy picks and move rejects after the ratings are written (so copies carry them)."""
+def transfer(frames: Sequence[FrameResult], opts: CullOptions, journal,
+             away: frozenset[Path] = frozenset()) -> list[WriteOutcome]:
+    """Copy picks and move rejects after the ratings are written (so copies carry them). A
+    frame an earlier run moved out stays where it is (never moved twice, never copied from there)."""
     from ..metadata.transfer import transfer as transfer_frames
 
     outcomes: list[WriteOutcome] = []
+    here = [fr for fr in frames if fr.rating and not moved_out(fr, away)]
     if opts.copy_picks:
-        picks = [(fr.frame.path, fr.frame.companions) for fr in frames if fr.rating and fr.rating.is_pick]
+        picks = [(fr.frame.path, fr.frame.companions) for fr in here if fr.rating.is_pick]
         outcomes += transfer_frames(picks, Path(opts.copy_picks), move=False, journal=journal, dry_run=opts.dry_run)
     if opts.move_rejects:
-        rejects = [(fr.frame.path, fr.frame.companions) for fr in frames if fr.rating and fr.rating.rejected]
+        rejects = [(fr.frame.path, fr.frame.companions) for fr in here if fr.rating.rejected]
         outcomes += transfer_frames(rejects, Path(opts.move_rejects), move=True, journal=journal, dry_run=opts.dry_run)
     return outcomes

@@ -58,25 +58,30 @@ def write_label(fr: FrameResult) -> str:
 def series_table(result: CullResult, show_scores: bool = True) -> Table:
     explain(result)
     table = Table(title=Text(f"photocull — {printable(str(result.root))}"), title_justify="left")
-    table.add_column("Series", justify="right", style="dim")
-    table.add_column("Frames", justify="right")
-    table.add_column("Pick", style="bold")
+    # A pick's name is what the photographer looks for, and numbers and stars are short: never cut
+    # at any width (the problems and the reasons wrap instead).
+    ranked = list(iter_ranked(result))
+    names = [_rel(members[0].frame.path, result.root) for _, members in ranked]
+    digits = len(str(max((s.number for s, _ in ranked), default=1)))
+    table.add_column("Series", justify="right", style="dim", no_wrap=True, min_width=digits)
+    table.add_column("Frames", justify="right", no_wrap=True, min_width=digits)
+    table.add_column("Pick", style="bold", no_wrap=True, min_width=max(map(len, names), default=4))
     if show_scores:
-        table.add_column("Score", justify="right")
-        table.add_column("Stars", style="yellow")
+        table.add_column("Score", justify="right", no_wrap=True, min_width=5)
+        table.add_column("Stars", style="yellow", no_wrap=True, min_width=5)
     table.add_column("Problems in series")
     if show_scores:
         table.add_column("Why")
     kept = any(fr.write and fr.write.status == "kept" for fr in result.frames)
     if kept:
         table.add_column("Rating")
-    for s, members in iter_ranked(result):
+    for s, members in ranked:
         best = members[0]
         problems = Counter(p for fr in members for p in (fr.score.problems if fr.score else []))
         row = [
             Text(str(s.number)),
             Text(str(len(members))),
-            Text(_rel(best.frame.path, result.root)),
+            Text(_rel(best.frame.path, result.root), overflow="fold"),
         ]
         if show_scores:
             row += [
