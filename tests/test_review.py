@@ -217,12 +217,12 @@ def test_thumbnail_folder_linked_out_of_the_shoot_is_not_written(app: ReviewApp,
 
 
 def test_sidecar_formats_get_their_decision_in_an_xmp_sidecar(tmp_path: Path):
-    from photocull.review.decisions import ReviewJournal, read_decision, write_decision
+    from photocull.review.decisions import Change, ReviewJournal, read_decision, write_decision
 
     png = tmp_path / "a.png"
     scene(4).save(png)
     journal = ReviewJournal(tmp_path)
-    out = write_decision(png, "png", (), 4, False, "Green", journal)
+    out = write_decision(png, "png", (), Change(4, False, "Green", None), journal)
     assert out.status == "written" and (tmp_path / "a.xmp").is_file()
     d = read_decision(png, "png")
     assert (d.stars, d.pick, d.rejected) == (4, True, False)
