@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -307,6 +308,193 @@ def test_real_server_on_loopback(app: ReviewApp):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+# ---------------------------------------------------------------- issue 23: counts, cleared ratings, cache, requests
+
+def test_picks_counted_from_the_run_not_only_green_labels(app: ReviewApp, shoot: Path):
+    frames = json.loads(app.handle("GET", f"/api/shoot?t={TOKEN}", HOST).body)["frames"]
+    run_picks = [e.id for e in app.session.entries if e.fr.rating and e.fr.rating.is_pick]
+    assert len(run_picks) >= 5  # the cull made picks and wrote their stars (no Green label without --label-picks)
+    assert not any(exiftool(app.session.entries[i].path, "XMP-xmp:Label").get("Label") for i in run_picks[:2])
+    assert sorted(f["id"] for f in frames if f["pick"]) == run_picks
+    # un-flagging a photocull pick is the photographer's decision: it stays un-picked, in a new session too
+    i = run_picks[0]
+    r = json.loads(decide(app, i, "unflag").body)
+    assert r["status"] == "written" and r["frame"]["pick"] is False
+    again = ReviewApp(shoot, token=TOKEN)
+    assert next(f for f in json.loads(again.handle("GET", f"/api/shoot?t={TOKEN}", HOST).body)["frames"] if f["id"] == i)["pick"] is False
+    # its undo gives the pick back
+    r = json.loads(app.handle("POST", "/api/undo", WRITE, b"{}").body)
+    assert r["status"] == "undone" and r["frame"]["pick"] is True
+
+
+def test_a_rating_cleared_in_review_is_kept_by_the_next_cull(app: ReviewApp, shoot: Path):
+    p = shoot / "IMG_0002.JPG"
+    i = frame_id(app, p.name)
+    assert exiftool(p, "EXIF:Rating")["Rating"] > 0  # the cull rated it
+    assert json.loads(decide(app, i, "stars", 0).body)["status"] == "written"
+    assert exiftool(p, "EXIF:Rating")["Rating"] == 0
+    res = runner.invoke(cli_app, ["cull", str(shoot), "-q", "--scorer", "technical", "--no-embeddings", "--json", "-"])
+    assert res.exit_code == 0, res.output
+    row = next(f for f in json.loads(res.output[res.output.index("{"):])["files"] if f["path"] == p.name)
+    assert row["write"]["status"] == "kept" and "cleared" in row["write"]["message"]
+    assert exiftool(p, "EXIF:Rating")["Rating"] == 0 and xmp_rating(p) == "0"
+
+
+def test_planted_thumbnail_under_a_predictable_key_is_not_served(app: ReviewApp, shoot: Path, tmp_path: Path, monkeypatch):
+    import hashlib
+
+    p = shoot / "IMG_0003.JPG"
+    i = frame_id(app, p.name)
+    folder = shoot / ".photocull" / "review-thumbs"
+    folder.mkdir(exist_ok=True)
+    st = os.stat(p)
+    planted = io.BytesIO()
+    Image.new("RGB", (64, 48), (255, 0, 255)).save(planted, "JPEG")
+    # the key the page used to derive from the file alone: a card could compute (and plant) it
+    old = hashlib.sha256(f"{p.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:32]
+    for name in (old, hashlib.sha256(p.read_bytes()).hexdigest()):
+        (folder / f"{name}.jpg").write_bytes(planted.getvalue())
+    r = app.handle("GET", f"/thumb/{i}?t={TOKEN}", HOST)
+    assert r.status == 200 and r.body != planted.getvalue()
+    assert Image.open(io.BytesIO(r.body)).getpixel((5, 5)) != (255, 0, 255)
+    # the key needs this computer's secret: another computer derives another name
+    key_here = ThumbCache.key(p, st)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "other-computer"))
+    assert ThumbCache.key(p, st) != key_here
+
+
+def test_writes_need_the_header_token_not_the_address(app: ReviewApp, shoot: Path):
+    before = (shoot / "IMG_0005.JPG").read_bytes()
+    body = json.dumps({"id": frame_id(app, "IMG_0005.JPG"), "action": "stars", "stars": 5}).encode()
+    for headers in ({**HOST, "X-Photocull-Token": ""}, {**HOST, "X-Photocull-Token": "wrong"}, HOST):
+        assert app.handle("POST", f"/api/decide?t={TOKEN}", headers, body).status == 403, headers
+    assert (shoot / "IMG_0005.JPG").read_bytes() == before
+
+
+def test_hostile_bodies_are_a_400_over_a_real_socket(app: ReviewApp, shoot: Path):
+    import http.client
+
+    httpd = make_server(app, 0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    before = (shoot / "IMG_0005.JPG").read_bytes()
+    i = frame_id(app, "IMG_0005.JPG")
+    bodies = [f'{{"id": {i}, "action": "stars", "stars": 1e999}}', f'{{"id": 1e999, "action": "pick"}}',
+              "[" * 2000 + "]" * 2000, '{"id": ' + "[" * 1900 + "]" * 1900 + "}", f'{{"id": {i}, "action": "stars", "stars": NaN}}',
+              f'{{"id": {i}, "action": "stars", "stars": true}}', f'{{"id": {i}, "action": "stars", "stars": 4.0}}',
+              f'{{"id": {i}, "action": "label", "label": ["Red"]}}', "\"just a string\"", "\udcff"]
+    try:
+        for body in bodies:
+            conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=10)
+            conn.request("POST", "/api/decide", body.encode("utf-8", "surrogatepass"),
+                         {"X-Photocull-Token": TOKEN, "Content-Type": "application/json"})
+            r = conn.getresponse()
+            assert r.status == 400 and r.read().startswith(b"bad request"), body[:40]
+            conn.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert (shoot / "IMG_0005.JPG").read_bytes() == before
+
+
+def test_browser_opened_without_the_token_on_its_command_line(shoot: Path, monkeypatch):
+    import photocull.review.server as server
+
+    opened: list[str] = []
+    monkeypatch.setattr(server.webbrowser, "open", lambda url: opened.append(url))
+    monkeypatch.setattr(server, "BYE_GRACE_S", 0.2)
+    said: list[str] = []
+    t = threading.Thread(target=server.serve, args=(shoot,), kwargs={"announce": said.append}, daemon=True)
+    t.start()
+    deadline = __import__("time").monotonic() + 30
+    while not opened and __import__("time").monotonic() < deadline:
+        __import__("time").sleep(0.05)
+    assert opened and opened[0].startswith("file://")
+    launcher = Path(urllib.request.url2pathname(urllib.parse.urlsplit(opened[0]).path))
+    token = urllib.parse.parse_qs(urllib.parse.urlsplit(said[0].split()[3]).query)["t"][0]
+    assert token not in opened[0] and token in launcher.read_text()
+    assert launcher.stat().st_mode & 0o077 == 0 and launcher.parent.stat().st_mode & 0o077 == 0  # private to this user
+    port = urllib.parse.urlsplit(said[0].split()[3]).port
+    app_id = 1
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/decide", method="POST",
+                                 data=json.dumps({"id": app_id, "action": "reject"}).encode(), headers={"X-Photocull-Token": token})
+    assert json.loads(urllib.request.urlopen(req, timeout=10).read())["frame"]["rejected"] is True
+    bye = urllib.request.Request(f"http://127.0.0.1:{port}/api/bye", method="POST", data=b"{}", headers={"X-Photocull-Token": token})
+    urllib.request.urlopen(bye, timeout=10).read()
+    t.join(30)
+    assert not t.is_alive()  # the page closed: the server ended, its launcher removed
+    assert not launcher.exists()
+    assert said[-1].startswith("Reviewed shoot: 1 decision on 1 of ") and "0 kept, 1 rejected" in said[-1]
+    total = len(ReviewApp(shoot).session.entries)
+    assert said[-1].endswith(f"{total - 1} left untouched.")
+
+
+# ---------------------------------------------------------------- the run's writer settings
+
+def test_review_writes_with_the_writer_options_of_the_cull(culled_template: Path, tmp_path: Path):
+    shoot = tmp_path / "dt"
+    pristine_sample(shoot)
+    res = runner.invoke(cli_app, ["cull", str(shoot), "-q", "--scorer", "technical", "--no-embeddings",
+                                  "--preset", "darktable", "--write", "sidecar"])
+    assert res.exit_code == 0, res.output
+    saved = json.loads((shoot / ".photocull" / "writer.json").read_text())
+    assert saved == {"targets": ["sidecar"], "sidecar_naming": "name-ext", "preserve_mtime": True, "reject": True,
+                     "keywords": True}
+    p = shoot / "IMG_0004.JPG"
+    assert (shoot / "IMG_0004.JPG.xmp").is_file() and not (shoot / "IMG_0004.xmp").exists()
+    jpeg = p.read_bytes()
+    app = ReviewApp(shoot, token=TOKEN)
+    i = frame_id(app, p.name)
+    r = json.loads(decide(app, i, "reject").body)
+    assert r["status"] == "written" and r["frame"]["rejected"] is True
+    assert not (shoot / "IMG_0004.xmp").exists() and p.read_bytes() == jpeg  # the sidecar the cull used, the JPEG untouched
+    sc = exiftool(shoot / "IMG_0004.JPG.xmp", "XMP-xmp:Rating", "XMP-lr:HierarchicalSubject")
+    assert sc["Rating"] == -1 and "photocull|reject" in str(sc["HierarchicalSubject"])
+    r = json.loads(decide(app, i, "pick").body)
+    sc = exiftool(shoot / "IMG_0004.JPG.xmp", "XMP-xmp:Label", "XMP-lr:HierarchicalSubject")
+    assert r["frame"]["pick"] is True and sc["Label"] == "Green" and "photocull|pick" in str(sc["HierarchicalSubject"])
+
+
+def test_hostile_or_missing_writer_options_fall_back_to_the_defaults(shoot: Path):
+    from photocull.review.run_writer import RunWriter, load_run_writer
+
+    saved = shoot / ".photocull" / "writer.json"
+    assert load_run_writer(shoot) == RunWriter()  # the template's cull used the defaults
+    for bad in ('{"targets": ["exif", "../../etc"], "sidecar_naming": "name", "preserve_mtime": true, "reject": true, "keywords": false}',
+                '{"targets": ["xmp"], "sidecar_naming": "../x", "preserve_mtime": true, "reject": true, "keywords": false}',
+                "[" * 3000, "not json"):
+        saved.write_text(bad)
+        w = load_run_writer(shoot)
+        assert w == RunWriter() and "defaults" in w.note, bad[:30]
+    saved.unlink()
+    assert "older photocull" in load_run_writer(shoot).note
+
+
+def test_face_strip_serves_each_face_at_100_percent(app: ReviewApp, shoot: Path):
+    from photocull.cache.store import Cache
+
+    p = shoot / "IMG_0006.JPG"
+    i = frame_id(app, p.name)
+    W, H = ImageOps.exif_transpose(Image.open(p)).size
+    report = {"faces": [{"box": [100, 80, 60, 70], "sharpness": 1.0, "eyes_open": False, "eyes_found": 0},
+                        {"box": [300, 90, 40, 50], "sharpness": 2.0, "eyes_open": True, "eyes_found": 2}],
+              "main_face_blurred": False, "eyes_closed": True, "size": [W // 2, H // 2], "frame_sharpness": 1.0, "notes": []}
+    with Cache.for_shoot(shoot) as c:
+        c.put_analysis(c.identify(p), {"faces": report})
+    fresh = ReviewApp(shoot, token=TOKEN)
+    faces = json.loads(fresh.handle("GET", f"/api/faces/{i}?t={TOKEN}", HOST).body)["faces"]
+    assert [f["verdict"] for f in faces] == ["eyes closed", "eyes open"]
+    crop = Image.open(io.BytesIO(fresh.handle("GET", f"/face/{i}/0?t={TOKEN}", HOST).body))
+    # the face box at the photo's own scale (x2) with its margin: 100 %, not an enlarged thumbnail
+    assert crop.size == (int((100 + 60 * 1.35) * 2) - int((100 - 0.35 * 60) * 2), int((80 + 70 * 1.35) * 2) - int((80 - 0.35 * 70) * 2))
+    assert fresh.handle("GET", f"/face/{i}/2?t={TOKEN}", HOST).status == 404
+    assert json.loads(fresh.handle("GET", f"/api/faces/{frame_id(fresh, 'IMG_0007.JPG')}?t={TOKEN}", HOST).body)["faces"] == []
+    # a crafted box outside the image: no strip, no error
+    report["faces"][0]["box"] = [10**6, 0, 5, 5]
+    with Cache.for_shoot(shoot) as c:
+        c.put_analysis(c.identify(p), {"faces": report})
+    assert json.loads(ReviewApp(shoot, token=TOKEN).handle("GET", f"/api/faces/{i}?t={TOKEN}", HOST).body)["faces"] == []
 
 
 # ---------------------------------------------------------------- real browser (Debian's chromium + chromium-driver)
