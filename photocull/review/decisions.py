@@ -17,7 +17,7 @@ reject is 1 star, the Red label and the ``photocull|reject`` keyword, as the cul
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ class Decision:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"stars": self.stars, "rejected": self.rejected, "pick": self.pick, "label": self.label, "error": self.error}
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,12 @@ class ReviewApp:
         self._undo: list[tuple[int, list[str]]] = []  # (frame, journal record ids) per decision, newest last
         self.tally = Tally(len(self.session.entries))
         self.reviewed, self.flagged = review_marks(self.journal)
+        # Every frame's rating header, read in the background from the start: the first screen
+        # is drawn from the saved run, the files' own decisions follow (/api/decisions).
+        self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="review-read")
+        self._reads = [self._readers.submit(read_decision, e.path, e.fr.frame.fmt, self.writer)
+                       for e in self.session.entries]
+        self._written: set[int] = set()  # frames written in this session: their reads are stale
         self.last_request = time.monotonic()
         self.bye_at: float | None = None
 
@@ -212,6 +218,8 @@ class ReviewApp:
             return Response(200, _static(name), STATIC[name])
         if path == "/api/shoot":
             return _json(self.shoot_json())
+        if path == "/api/decisions":
+            return _json(self.decisions_json())
         m = _ROUTE.match(path)
         if m:
             entry = self._entry(int(m.group(2)))
@@ -264,7 +272,7 @@ class ReviewApp:
         return Response(200, data, "image/jpeg", {"Cache-Control": cache})
 
     def rel(self, e: Entry) -> str:
-        return self.journal.rel(e.path)
+        return e.name
 
     def current(self, e: Entry, d: Decision | None = None) -> Decision:
         """The frame's decision as the page shows it: the file's, with photocull's pick from the
@@ -281,7 +289,7 @@ class ReviewApp:
         d = self.current(e, decision)
         return {
             "id": e.id,
-            "name": e.path.relative_to(self.root).as_posix() if inside(e.path, self.root) else e.path.name,
+            "name": e.name,
             "series": e.series,
             "in_series": e.in_series,
             "rank": fr.rating.rank if fr.rating else None,
@@ -297,14 +305,31 @@ class ReviewApp:
             **d.to_json(),
         }
 
+    def from_run(self, e: Entry) -> Decision:
+        """What the cull wrote, as the saved run says (the first screen's guess until the read)."""
+        r, w = e.fr.rating, e.fr.write
+        if r is None or w is None or w.status not in ("written", "unchanged"):
+            return Decision(None, False, False)
+        return Decision(None if r.rejected else r.stars, r.rejected, False)
+
+    def decision(self, e: Entry) -> Decision:
+        """The file's decision: the background read, or a fresh one if written since."""
+        if e.id in self._written:
+            return read_decision(e.path, e.fr.frame.fmt, self.writer)
+        return self._reads[e.id].result()
+
+    def decisions_json(self) -> dict[str, Any]:
+        keys = ("id", "stars", "rejected", "pick", "label", "error", "reviewed")
+        return {"frames": [{k: f[k] for k in keys} for f in (self.frame_json(e, self.decision(e))
+                                                              for e in self.session.entries)]}
+
     def shoot_json(self) -> dict[str, Any]:
+        """The frames as the saved run has them (no file read: the first screen comes at once)."""
         entries = self.session.entries
-        with ThreadPoolExecutor(max_workers=8) as pool:  # header reads: I/O bound
-            decisions = list(pool.map(lambda e: read_decision(e.path, e.fr.frame.fmt, self.writer), entries))
         return {
             "root": self.root.name or str(self.root),
             "scorer": self.session.scorer,
-            "frames": [self.frame_json(e, d) for e, d in zip(entries, decisions)],
+            "frames": [self.frame_json(e, self.from_run(e)) for e in entries],
             "refused": self.session.refused,
             "writer": self.writer.to_json() | {"note": self.writer.note},
             "undo": len(self._undo),
@@ -331,6 +356,7 @@ class ReviewApp:
             except ValueError as exc:
                 return _text(HTTPStatus.BAD_REQUEST, f"bad request: {exc}")
             self.journal.written = []
+            self._written.add(e.id)
             outcome = write_decision(e.path, e.fr.frame.fmt, e.fr.frame.companions, change, self.journal, self.writer)
             ids = list(self.journal.written)
             if ids:
@@ -353,6 +379,7 @@ class ReviewApp:
             if not self._undo:
                 return _json({"frame": None, "status": "nothing", "message": "nothing to undo", "undo": 0})
             i, ids = self._undo.pop()
+            self._written.add(i)
             outcomes = undo(self.root, ids=frozenset(ids))
             self.reviewed, self.flagged = review_marks(self.journal)
             e = self.session.entries[i]

@@ -15,6 +15,7 @@
   var queue = Promise.resolve(), writes = 0, undoDepth = 0;
   var prefetched = {};      // url -> Image (decoded), the loupe's neighbours
   var faceInfo = {};        // id -> faces json
+  var written = {};         // ids decided on in this page (their state came with the answer)
   var lat = window.__pcLatency = { loupe: [], compare: [] };  // key -> painted, ms (the benchmark reads it)
   var $ = function (id) { return document.getElementById(id); };
   var grid = $("grid"), status = $("status");
@@ -121,9 +122,24 @@
     var notes = [];
     if (data.refused.length) notes.push(data.refused.length + " file(s) in the saved run point outside the shoot and are not shown.");
     if (data.writer && data.writer.note) notes.push(data.writer.note);
-    say(notes.join(" "));
+    say(notes.join(" ") || "reading the ratings in the files…");
     apply();
-    document.body.dataset.ready = "1";
+    document.body.dataset.drawn = "1";
+    // The first screen comes from the saved run; the files' own ratings (read meanwhile) follow.
+    fetch("/api/decisions" + q).then(function (r) {
+      if (!r.ok) return r.text().then(function (t) { throw new Error(t); });
+      return r.json();
+    }).then(function (d) {
+      d.frames.forEach(function (x) {
+        var f = frames[x.id];
+        if (!f || written[x.id]) return;  // a decision made meanwhile already brought the file's state
+        ["stars", "rejected", "pick", "label", "error", "reviewed"].forEach(function (k) { f[k] = x[k]; });
+        fill(cards[x.id], f);
+      });
+      counts();
+      say(notes.join(" "));
+      document.body.dataset.ready = "1";
+    }).catch(function (e) { say("cannot read the ratings in the files: " + e.message); });
   }
 
   function counts() {
@@ -229,6 +245,7 @@
     var id = current();
     if (id < 0) return;
     body.id = id;
+    written[id] = true;
     document.body.dataset.pending = String(+(document.body.dataset.pending || 0) + 1);
     queue = queue.then(function () { return post("/api/decide", body); }).then(function (res) {
       if (!res.frame) throw new Error(res.message || "not written");
@@ -248,6 +265,7 @@
     queue = queue.then(function () { return post("/api/undo", {}); }).then(function (res) {
       undoDepth = res.undo;
       if (!res.frame) { say("nothing to undo"); return; }
+      written[res.frame.id] = true;
       update(res.frame);
       var at = order.indexOf(res.frame.id);
       if (at >= 0 && view !== "compare") select(at);
