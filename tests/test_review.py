@@ -758,3 +758,31 @@ def test_compare_shows_two_frames_at_100_percent_that_pan_together(page: Page):
     # a decision in compare goes to the selected (left) frame
     page.decide("2", modifier="\ue008")
     assert exiftool(cand.path, "EXIF:Rating")["Rating"] == 2
+
+
+@needs_browser
+def test_face_strip_in_the_loupe_shows_crops_at_100_percent(app: ReviewApp, shoot: Path, driver):
+    from photocull.cache.store import Cache
+
+    p = shoot / "IMG_0006.JPG"
+    i = frame_id(app, p.name)
+    W, H = ImageOps.exif_transpose(Image.open(p)).size
+    report = {"faces": [{"box": [200, 150, 80, 90], "sharpness": 1.0, "eyes_open": False, "eyes_found": 0}],
+              "main_face_blurred": False, "eyes_closed": True, "size": [W, H], "frame_sharpness": 1.0, "notes": []}
+    with Cache.for_shoot(shoot) as c:
+        c.put_analysis(c.identify(p), {"faces": report})
+    page = Page(app, driver)
+    try:
+        page.chord("\ue008", "s")
+        page.wait.until(lambda d: len(page.visible_ids()) == len(app.session.entries))
+        page.js("arguments[0].click()", page.d.find_element("css selector", f'.frame[data-id="{i}"]'))
+        page.keys("e")
+        page.wait.until(lambda d: page.js("var i=document.querySelector('#faces img');return !!i&&i.complete&&i.naturalWidth>0"))
+        got = page.js("var i=document.querySelector('#faces img');return [i.naturalWidth, i.getBoundingClientRect().width - 4,"
+                      "document.querySelector('#faces figcaption').textContent, document.getElementById('faces').hidden]")
+        want_w = int(200 + 80 * 1.35) - int(200 - 0.35 * 80)
+        assert got == [want_w, want_w, "eyes closed", False]  # at 100 % (2 px border each side)
+        page.keys("\ue014")  # the next frame has no faces: no strip
+        page.wait.until(lambda d: page.js("return document.getElementById('faces').hidden"))
+    finally:
+        page.close()
