@@ -97,9 +97,10 @@ def browser(profile: Path):
     return d
 
 
-def start_review(shoot: Path) -> tuple[subprocess.Popen, str]:
-    """``photocull review SHOOT --no-browser`` in a new process; its address once it listens."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+def start_review(shoot: Path, code: Path = REPO) -> tuple[subprocess.Popen, str]:
+    """``photocull review SHOOT --no-browser`` in a new process (photocull from ``code``); its
+    address once it listens."""
+    env = dict(os.environ, PYTHONPATH=str(code))
     proc = subprocess.Popen([sys.executable, "-c", "from photocull.cli import main; main()", "review", str(shoot),
                              "--no-browser"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
     assert proc.stderr is not None
@@ -120,12 +121,16 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 FIRST_SCREEN_JS = """
-if (document.body.dataset.drawn !== "1") return false;
-var h = window.innerHeight, imgs = document.querySelectorAll('#grid .frame:not(.hidden) .thumb img'), n = 0;
-for (var i = 0; i < imgs.length; i++) {
-  var r = imgs[i].getBoundingClientRect();
-  if (r.bottom < 0 || r.top > h) continue;
-  if (!imgs[i].complete || !imgs[i].naturalWidth) return false;
+if (document.body.dataset.drawn !== "1" && document.body.dataset.ready !== "1") return false;
+var h = window.innerHeight, cards = document.querySelectorAll('#grid .frame:not(.hidden)');
+var lo = 0, hi = cards.length;  // the first card not above the window (cards are in page order)
+while (lo < hi) { var mid = (lo + hi) >> 1; if (cards[mid].getBoundingClientRect().bottom < 0) lo = mid + 1; else hi = mid; }
+var n = 0;
+for (var i = lo; i < cards.length; i++) {
+  var r = cards[i].getBoundingClientRect();
+  if (r.top > h) break;
+  var img = cards[i].querySelector('.thumb img');
+  if (!img.complete || !img.naturalWidth) return false;
   n++;
 }
 return n;
@@ -142,16 +147,37 @@ def wait_for(driver, fn, timeout: float = 120.0, poll: float = 0.005):
     raise TimeoutError("condition not met")
 
 
-def first_screen(driver, shoot: Path) -> tuple[float, float, int, subprocess.Popen]:
-    """Seconds to the first screen, seconds until every file's rating was read, thumbnails shown."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (its share of a loaded machine)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def first_screen(driver, shoot: Path, code: Path = REPO) -> dict[str, Any]:
+    """Seconds to the server listening, to the first screen (and the server's CPU seconds by
+    then), until every file's rating was read; thumbnails on the first screen; the process."""
     driver.get("about:blank")
     t0 = time.perf_counter()
-    proc, url = start_review(shoot)
+    proc, url = start_review(shoot, code)
+    listening = time.perf_counter() - t0
     driver.get(url)
     n = wait_for(driver, lambda: driver.execute_script(FIRST_SCREEN_JS))
     t1 = time.perf_counter()
+    cpu = cpu_seconds(proc.pid)
     wait_for(driver, lambda: driver.execute_script("return document.body.dataset.ready") == "1")
-    return t1 - t0, time.perf_counter() - t0, int(n), proc
+    return {"s": t1 - t0, "listening_s": listening, "server_cpu_s": cpu, "read_s": time.perf_counter() - t0,
+            "thumbs": int(n), "proc": proc}
+
+
+def baseline_code(rev: str, dst: Path) -> Path | None:
+    """photocull as of ``rev`` (the page before this work), unpacked from git, or None."""
+    try:
+        data = subprocess.run(["git", "-C", str(REPO), "archive", rev, "photocull"], capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    dst.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(dst)], input=data, check=True)
+    return dst
 
 
 def latencies(driver, kind: str) -> list[float]:
@@ -257,6 +283,8 @@ def add_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--pace", type=float, default=0.3, help="seconds between presses (a photographer looking)")
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--height", type=int, default=427)
+    ap.add_argument("--baseline", default="fcdffb3", help="git revision whose review page is the baseline "
+                    "(default: the page before issue 24); '' for none")
     ap.add_argument("--out", type=Path, default=None)
 
 
@@ -265,45 +293,66 @@ def main(argv: list[str] | None = None) -> dict:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     add_args(ap)
     a = ap.parse_args(argv)
-    cold, warm, shown, loupe, compare, memory, read = [], [], [], [], [], [], []
+    runs: dict[str, list] = {k: [] for k in ("cold", "warm", "base_cold", "base_warm", "listening", "server_cpu", "read")}
+    shown, loupe, compare, memory = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="pc-review-bench-") as tmp:
         shoot = make_shoot(Path(tmp), a.frames, a.width, a.height)
+        base = baseline_code(a.baseline, Path(tmp) / "baseline") if a.baseline else None
         driver = browser(Path(tmp) / "chrome")
         try:
             for rep in range(a.repeats):
+                if base is not None:  # the same shoot, the same browser, the page before this work
+                    for key in ("base_cold", "base_warm"):
+                        if key == "base_cold":
+                            shutil.rmtree(shoot / ".photocull" / "review-thumbs", ignore_errors=True)
+                        r = first_screen(driver, shoot, base)
+                        stop(r["proc"])
+                        runs[key].append(r["s"])
                 shutil.rmtree(shoot / ".photocull" / "review-thumbs", ignore_errors=True)
-                s, r, n, proc = first_screen(driver, shoot)
-                stop(proc)
-                cold.append(s)
-                shown.append(n)
-                s, r, n, proc = first_screen(driver, shoot)
-                warm.append(s)
-                read.append(r)
+                r = first_screen(driver, shoot)
+                stop(r["proc"])
+                runs["cold"].append(r["s"])
+                shown.append(r["thumbs"])
+                r = first_screen(driver, shoot)
+                for key, k in (("warm", "s"), ("listening", "listening_s"), ("server_cpu", "server_cpu_s"), ("read", "read_s")):
+                    runs[key].append(r[k])
                 try:
                     loupe += loupe_steps(driver, a.steps, a.pace)
                     compare += compare_steps(driver, a.steps, a.pace)
                     if rep == 0:
                         memory = scroll_memory(driver)
                 finally:
-                    stop(proc)
+                    stop(r["proc"])
         finally:
             driver.quit()
     res: dict[str, Any] = {
         "frames": a.frames, "repeats": a.repeats, "steps": a.steps, "pace_s": a.pace, "size": [a.width, a.height],
         "window": [1400, 1000], "thumbnails_on_first_screen": median(shown),
-        "first_screen_cold_s": median(cold), "first_screen_warm_s": median(warm), "ratings_read_warm_s": median(read),
+        "first_screen_cold_s": median(runs["cold"]), "first_screen_warm_s": median(runs["warm"]),
+        "baseline": a.baseline or None, "baseline_first_screen_cold_s": median(runs["base_cold"]),
+        "baseline_first_screen_warm_s": median(runs["base_warm"]),
+        "warm_breakdown": {"listening_s": median(runs["listening"]), "server_cpu_s_at_first_screen": median(runs["server_cpu"]),
+                           "ratings_read_s": median(runs["read"])},
+        "load_average": os.getloadavg(),
         "next_frame_ms": {"p50": pct(loupe, 0.5), "p95": pct(loupe, 0.95), "n": len(loupe)},
         "compare_ms": {"p50": pct(compare, 0.5), "p95": pct(compare, 0.95), "n": len(compare)},
         "memory_while_scrolling": memory, "targets": TARGETS,
-        "runs": {"cold": cold, "warm": warm, "ratings_read_warm": read, "loupe_ms": loupe, "compare_ms": compare},
+        "runs": runs | {"loupe_ms": loupe, "compare_ms": compare},
         "machine_info": machine_info(),
     }
     path = write_results("review", machine_label(), res, a.out)
     m0, m1 = (memory[0], memory[-1]) if memory else ({}, {})
     print(f"photocull review, {a.frames} frames, headless Chromium 1400x1000, medians of {a.repeats}:")
+    wb = res["warm_breakdown"]
     print(f"  first screen ({res['thumbnails_on_first_screen']} thumbnails): cold {res['first_screen_cold_s']:.2f} s, "
-          f"warm {res['first_screen_warm_s']:.2f} s (target <= {TARGETS['first_screen_s']} s); every file's rating read "
-          f"by {res['ratings_read_warm_s']:.2f} s")
+          f"warm {res['first_screen_warm_s']:.2f} s (target <= {TARGETS['first_screen_s']} s); listening after "
+          f"{wb['listening_s']:.2f} s, server CPU {wb['server_cpu_s_at_first_screen']:.2f} s by then; every file's rating "
+          f"read by {wb['ratings_read_s']:.2f} s")
+    if res["baseline_first_screen_cold_s"] is not None:
+        print(f"  baseline ({a.baseline}, the page before): cold {res['baseline_first_screen_cold_s']:.2f} s, warm "
+              f"{res['baseline_first_screen_warm_s']:.2f} s -> {res['baseline_first_screen_cold_s'] / res['first_screen_cold_s']:.2f}x "
+              f"/ {res['baseline_first_screen_warm_s'] / res['first_screen_warm_s']:.2f}x faster now")
+    print(f"  load average during the run: {res['load_average'][0]:.1f} (2 cores shared)")
     for name, key, target in (("next frame (loupe)", "next_frame_ms", "next_frame_ms"), ("compare", "compare_ms", "compare_ms")):
         r = res[key]
         print(f"  {name}: p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms over {r['n']} key presses (target <= {TARGETS[target]:.0f} ms)")

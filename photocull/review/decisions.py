@@ -16,6 +16,7 @@ reject is 1 star, the Red label and the ``photocull|reject`` keyword, as the cul
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,5 +153,11 @@ def write_decision(path: Path, fmt: str, companions: tuple[Path, ...], change: C
 def inside(path: Path, root: Path) -> bool:
     """Whether ``path`` (symlinks followed) lies inside ``root`` (itself resolved)."""
     real = os.path.realpath(path)
-    base = os.path.realpath(root)
+    base = _real_root(os.fspath(root))
     return os.path.commonpath([real, base]) == base and real != base
+
+
+@functools.lru_cache(maxsize=8)
+def _real_root(root: str) -> str:
+    """A shoot folder's real path, resolved once per session (checked for every frame)."""
+    return os.path.realpath(root)

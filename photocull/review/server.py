@@ -36,7 +36,6 @@ import tempfile
 import threading
 import time
 import webbrowser
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -143,12 +142,8 @@ class ReviewApp:
         self._undo: list[tuple[int, list[str]]] = []  # (frame, journal record ids) per decision, newest last
         self.tally = Tally(len(self.session.entries))
         self.reviewed, self.flagged = review_marks(self.journal)
-        # Every frame's rating header, read in the background from the start: the first screen
-        # is drawn from the saved run, the files' own decisions follow (/api/decisions).
-        self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="review-read")
-        self._reads = [self._readers.submit(read_decision, e.path, e.fr.frame.fmt, self.writer)
-                       for e in self.session.entries]
-        self._written: set[int] = set()  # frames written in this session: their reads are stale
+        # The first screen is drawn from the saved run; every frame's rating header is read
+        # when the page asks (/api/decisions, right after drawing), not while it starts.
         self.last_request = time.monotonic()
         self.bye_at: float | None = None
 
@@ -313,10 +308,11 @@ class ReviewApp:
         return Decision(None if r.rejected else r.stars, r.rejected, False)
 
     def decision(self, e: Entry) -> Decision:
-        """The file's decision: the background read, or a fresh one if written since."""
-        if e.id in self._written:
+        """The file's decision now (one header read; a broken one is that frame's error)."""
+        try:
             return read_decision(e.path, e.fr.frame.fmt, self.writer)
-        return self._reads[e.id].result()
+        except Exception as exc:  # noqa: BLE001 - one unreadable header is one frame's error
+            return Decision(None, False, False, None, f"cannot read its rating ({exc})")
 
     def decisions_json(self) -> dict[str, Any]:
         keys = ("id", "stars", "rejected", "pick", "label", "error", "reviewed")
@@ -356,7 +352,6 @@ class ReviewApp:
             except ValueError as exc:
                 return _text(HTTPStatus.BAD_REQUEST, f"bad request: {exc}")
             self.journal.written = []
-            self._written.add(e.id)
             outcome = write_decision(e.path, e.fr.frame.fmt, e.fr.frame.companions, change, self.journal, self.writer)
             ids = list(self.journal.written)
             if ids:
@@ -379,7 +374,6 @@ class ReviewApp:
             if not self._undo:
                 return _json({"frame": None, "status": "nothing", "message": "nothing to undo", "undo": 0})
             i, ids = self._undo.pop()
-            self._written.add(i)
             outcomes = undo(self.root, ids=frozenset(ids))
             self.reviewed, self.flagged = review_marks(self.journal)
             e = self.session.entries[i]

@@ -21,6 +21,16 @@
   var grid = $("grid"), status = $("status");
   var loupe = $("loupe"), loupeView = $("loupe-view"), loupeImg = $("loupe-img");
 
+  // Thumbnails load as their card comes near the window and are dropped once it is far
+  // away again: memory stays flat however far a 3,000-frame shoot is scrolled.
+  var near = new IntersectionObserver(function (entries) {
+    entries.forEach(function (en) {
+      var img = en.target.querySelector(".thumb img");
+      if (en.isIntersecting) { if (!img.getAttribute("src")) img.src = img.dataset.src; }
+      else if (img.getAttribute("src")) img.removeAttribute("src");
+    });
+  }, { rootMargin: "1500px 0px" });
+
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -77,11 +87,11 @@
     if (badge) card.appendChild(el("span", "badge-num", badge));
     card.appendChild(el("span", "stack hidden"));
     var thumb = el("div", "thumb"), img = el("img");
-    img.loading = "lazy";
     img.decoding = "async";
     img.alt = f.name;
-    img.addEventListener("error", function () { thumb.classList.add("broken"); thumb.dataset.msg = "no preview"; });
-    img.src = "/thumb/" + f.id + q;
+    img.dataset.src = "/thumb/" + f.id + q;
+    img.addEventListener("error", function () { if (img.getAttribute("src")) { thumb.classList.add("broken"); thumb.dataset.msg = "no preview"; } });
+    near.observe(card);
     thumb.appendChild(img);
     card.appendChild(thumb);
     card.appendChild(el("div", "name", f.name));
