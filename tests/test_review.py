@@ -360,9 +360,10 @@ def test_planted_thumbnail_under_a_predictable_key_is_not_served(app: ReviewApp,
     assert r.status == 200 and r.body != planted.getvalue()
     assert Image.open(io.BytesIO(r.body)).getpixel((5, 5)) != (255, 0, 255)
     # the key needs this computer's secret: another computer derives another name
-    key_here = ThumbCache.key(p, st)
+    key_here = ThumbCache(shoot).key(p, st)
+    assert (folder / f"{key_here}.jpg").read_bytes() == r.body  # cached under the name only this computer derives
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "other-computer"))
-    assert ThumbCache.key(p, st) != key_here
+    assert ThumbCache(shoot).key(p, st) != key_here
 
 
 def test_writes_need_the_header_token_not_the_address(app: ReviewApp, shoot: Path):
@@ -786,3 +787,26 @@ def test_face_strip_in_the_loupe_shows_crops_at_100_percent(app: ReviewApp, shoo
         page.wait.until(lambda d: page.js("return document.getElementById('faces').hidden"))
     finally:
         page.close()
+
+
+@needs_browser
+def test_label_keys_clear_key_and_space(page: Page):
+    from selenium.webdriver.common.keys import Keys
+
+    app = page.app
+    page.chord(Keys.SHIFT, "s")
+    page.wait.until(lambda d: len(page.visible_ids()) == len(app.session.entries))
+    i = page.sel()
+    p = page.path(i)
+    for key, label in (("7", "Yellow"), ("8", "Green"), ("8", None)):  # the same label again: off
+        page.decide(key, modifier=Keys.SHIFT)
+        assert exiftool(p, "XMP-xmp:Label").get("Label") == label, key
+    assert exiftool(p, "EXIF:Rating")["Rating"] > 0  # the cull's stars
+    page.decide("0", modifier=Keys.SHIFT)  # 0 clears the rating (a decision a later cull keeps)
+    assert exiftool(p, "EXIF:Rating")["Rating"] == 0 and xmp_rating(p) == "0"
+    assert page.js(f"return document.querySelector('.frame[data-id=\"{i}\"]').dataset.stars") == "0"
+    page.keys(" ")  # Space: the loupe, and back
+    page.view("loupe")
+    page.wait.until(lambda d: page.js("return document.getElementById('loupe-img').dataset.id") == str(i))
+    page.keys(" ")
+    page.view("grid")

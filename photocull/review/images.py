@@ -46,15 +46,18 @@ class ThumbCache:
         pc = self.root / ".photocull"
         # Only a real folder of the shoot (a crafted symlink to elsewhere is not written into).
         self.folder = pc / THUMB_DIR if pc.is_dir() and not pc.is_symlink() and inside(pc, self.root) else None
+        try:
+            self._secret = local_secret(True) or b""
+        except OSError:  # no state folder to keep a secret in: thumbnails in memory only
+            self._secret, self.folder = b"", None
         self._memory: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
         self.made = 0  # thumbnails decoded (not served from the cache): for tests and stats
 
-    @staticmethod
-    def key(path: Path, st: os.stat_result) -> str:
+    def key(self, path: Path, st: os.stat_result) -> str:
         """The HMAC of the file's identity under this computer's secret (unguessable on a card)."""
         ident = f"review-thumb\0{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}"
-        return hmac.new(local_secret(True) or b"", ident.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:40]
+        return hmac.new(self._secret, ident.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:40]
 
     def get(self, path: Path, fmt: str) -> bytes:
         key = self.key(path, os.stat(path))
