@@ -810,3 +810,25 @@ def test_label_keys_clear_key_and_space(page: Page):
     page.wait.until(lambda d: page.js("return document.getElementById('loupe-img').dataset.id") == str(i))
     page.keys(" ")
     page.view("grid")
+
+
+@needs_browser
+def test_compare_up_to_four_frames_chosen_with_ctrl_click(page: Page):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    app = page.app
+    page.chord(Keys.SHIFT, "s")
+    page.wait.until(lambda d: len(page.visible_ids()) == len(app.session.entries))
+    chosen = [e.id for e in app.session.entries if e.path.name in ("IMG_0002.JPG", "IMG_0003.JPG", "IMG_0004.JPG")]
+    for i in chosen:
+        card = page.d.find_element("css selector", f'.frame[data-id="{i}"]')
+        page.js("arguments[0].scrollIntoView({block: 'center'})", card)
+        ActionChains(page.d).key_down(Keys.CONTROL).click(card).key_up(Keys.CONTROL).perform()
+    page.wait.until(lambda d: sorted(page.js("return Array.from(document.querySelectorAll('.frame.marked')).map(c => +c.dataset.id)")) == sorted(chosen))
+    page.keys("c")
+    page.view("compare")
+    page.wait.until(lambda d: page.js("return Array.from(document.querySelectorAll('.cpanel')).map(p => +p.dataset.id)") == chosen)
+    page.wait.until(lambda d: page.js("return Array.from(document.querySelectorAll('.cscroll img')).every(i => i.complete && i.naturalWidth > 0)"))
+    page.js("var s=document.querySelectorAll('.cscroll')[2]; s.scrollLeft=50;")
+    page.wait.until(lambda d: page.js("return Array.from(document.querySelectorAll('.cscroll')).map(s => s.scrollLeft)") == [50, 50, 50])
