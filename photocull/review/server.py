@@ -45,7 +45,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from ..lock import busy_reason
-from ..metadata.journal import Journal, undo
+from ..metadata.journal import undo
 from ..report.table import write_label
 from .decisions import ACTIONS, Decision, ReviewJournal, apply_action, inside, read_decision, write_decision
 from .faces import FaceCache
@@ -128,7 +128,7 @@ def parse_body(body: bytes) -> dict[str, Any]:
 class ReviewApp:
     """One review session of one shoot: its token, frames, caches, writer options and journal."""
 
-    def __init__(self, shoot: Path, *, token: str | None = None, journal: Journal | None = None) -> None:
+    def __init__(self, shoot: Path, *, token: str | None = None, journal: ReviewJournal | None = None) -> None:
         self.session: Session = load_session(shoot)
         self.root = self.session.root
         self.token = token or secrets.token_urlsafe(24)
@@ -142,8 +142,6 @@ class ReviewApp:
         self._undo: list[tuple[int, list[str]]] = []  # (frame, journal record ids) per decision, newest last
         self.tally = Tally(len(self.session.entries))
         self.reviewed, self.flagged = review_marks(self.journal)
-        # The first screen is drawn from the saved run; every frame's rating header is read
-        # when the page asks (/api/decisions, right after drawing), not while it starts.
         self.last_request = time.monotonic()
         self.bye_at: float | None = None
 
@@ -320,7 +318,8 @@ class ReviewApp:
                                                               for e in self.session.entries)]}
 
     def shoot_json(self) -> dict[str, Any]:
-        """The frames as the saved run has them (no file read: the first screen comes at once)."""
+        """The frames as the saved run has them (no file read: the first screen comes at once;
+        every frame's rating header is read when the page asks, /api/decisions, right after)."""
         entries = self.session.entries
         return {
             "root": self.root.name or str(self.root),
