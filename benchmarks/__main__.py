@@ -8,6 +8,7 @@
     python -m benchmarks pick [--long-side 2000] [--photos N]   # best of burst on real photographs
     python -m benchmarks scale-engines [--n 10000] [--repeats 3]   # local vs Ray engine
     python -m benchmarks face-recall        # faces found by size, and CPU ms per frame: BlazeFace vs Haar
+    python -m benchmarks review [--frames 3000]   # the review page in headless Chromium: first screen, next frame, compare, memory
     python -m benchmarks gpu-path [--n 100] [--tiny]   # nvJPEG -> ViT-B/16 -> FGAesQ series on CUDA (--tiny: CPU dry run)
     python -m benchmarks all [--quick]      # all three (--quick: small sizes)
     python -m benchmarks data speed|grouping|scale   # only generate (cached) data
@@ -31,6 +32,11 @@ def main(argv: list[str] | None = None) -> None:
         from .face_recall import main as face_recall_main
 
         face_recall_main(argv[1:])
+        return None
+    if argv and argv[0] == "review":
+        from .review import main as review_main
+
+        review_main(argv[1:])
         return None
     if argv and argv[0] == "gpu-path":
         from .gpu_path import main as gpu_path_main

@@ -163,6 +163,10 @@ def execute(ctx: typer.Context, mode: str) -> None:
         fail(_no_photos(shoot, c.recursive))
     if not opts.dry_run:  # a dry run leaves the card untouched
         save_last_run(result, shoot)
+        if mode == "cull":  # the review page writes as this cull did
+            from ..review.run_writer import save_run_writer
+
+            save_run_writer(settings.writer_options(), shoot)
     if c.html and mode != "group":
         from ..report.html import write_html
 

@@ -384,10 +384,11 @@ class _Away:
 
 
 def undo(directory: Path, *, run: str | None = None, dry_run: bool = False,
-         warnings: list[str] | None = None) -> list[WriteOutcome]:
+         warnings: list[str] | None = None, ids: frozenset[str] | None = None) -> list[WriteOutcome]:
     """Revert photocull's writes and moves in ``directory``, newest first.
 
-    ``run``: only that run's records (``Journal(d).last_run()`` for the latest). Safe to run
+    ``run``: only that run's records (``Journal(d).last_run()`` for the latest); ``ids``: only
+    the records with these ids (one decision of a review session: its Ctrl+Z). Safe to run
     twice and to re-run after an interruption. Unreadable journal lines are skipped and
     described (by line number) in ``warnings``. A photo that a move took away and that is
     not back (its old name taken by a new file) is followed: its older records are undone
@@ -410,6 +411,8 @@ def undo(directory: Path, *, run: str | None = None, dry_run: bool = False,
     away: dict[str, _Away] = {}  # a moved photo's old name (normalised) -> where it is now
     outcomes = []
     for rec in _todo(recs, run):
+        if ids is not None and rec["id"] not in ids:
+            continue
         own = journal.trusting(rec)  # judged on the record as signed, before any merge below
         journal.trusting({})
         if rec["kind"] == "move" and rec["id"] in since:

@@ -8,7 +8,8 @@ there (undone writes do not count; a write made in ``photocull review`` carries
 set in an editor, with exiftool, on the camera) is the photographer's.
 
 Rating 0 means "unrated" to every editor, and an empty label is no label: neither is a
-decision to keep.
+decision to keep, except a 0 the photographer set in ``photocull review`` (the journal says
+so): clearing a rating there is a decision a later cull keeps.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class Theirs:
         """"kept your rating (3★)", "kept your reject", "kept your label (Red)"."""
         parts = []
         if self.rating is not None:
-            parts.append("kept your reject" if self.rating < 0 else f"kept your rating ({self.rating}★)")
+            parts.append("kept your reject" if self.rating < 0 else "kept your cleared rating (0★)"
+                         if self.rating == 0 else f"kept your rating ({self.rating}★)")
         if self.label:
             parts.append(f"kept your label ({self.label})")
         return "; ".join(parts)
@@ -78,6 +80,11 @@ class Ledger:
             return (written or None) == (value or None)
         return _as_int(written) == _as_int(value)
 
+    def cleared_in_review(self, photo: str, loc: str, key: str, value: Any) -> bool:
+        """Whether ``value`` is a 0 the photographer set in review (their decision, not "unrated")."""
+        got = self._last.get((photo, loc, key))
+        return got is not None and got[1] == REVIEW_SOURCE and _as_int(value) == 0 == _as_int(got[0])
+
     def theirs(self, photo: str, current: dict[str, Any], sidecar: str | None = None) -> Theirs:
         """The photographer's decisions among ``current`` (a ``read_rating`` dict) of ``photo``;
         ``photo`` and ``sidecar`` are paths as the journal stores them."""
@@ -85,7 +92,8 @@ class Ledger:
         for key, (loc, fld) in _RATINGS.items():
             v = current.get(key)
             where = sidecar if loc == "sidecar" else photo
-            if v not in (None, 0) and not self.photocull_wrote(str(where), loc, fld, v):
+            if (v not in (None, 0) and not self.photocull_wrote(str(where), loc, fld, v)) \
+                    or (v == 0 and self.cleared_in_review(str(where), loc, fld, v)):
                 rating = v
                 break
         for key, (loc, fld) in _LABELS.items():

@@ -12,13 +12,17 @@ def review(
     port: int = typer.Option(0, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free port)."),
     no_browser: bool = typer.Option(False, "--no-browser", help="Print the address instead of opening a browser."),
 ) -> None:
-    """Cull in a browser: series side by side, a 100 % loupe, keys for stars, pick and reject.
+    """Cull in a browser with Lightroom's keys: stacks, loupe, compare, survey, face close-ups.
 
     Serves a page on 127.0.0.1 only, behind a one-time token in its address.
 
-    Keys: arrows move, 0-5 set stars, P picks, X rejects, U un-flags, Space opens the loupe.
+    Keys: 0-5 stars, 6-9 red/yellow/green/blue label, P pick, X reject, U un-flag (auto-advance
+    on; Shift+key or Caps Lock the other way), Ctrl+Z undo, S open/close a series' stack,
+    G grid, E/Space loupe (Z 100 %), C compare (shared zoom and pan), N survey, ? all keys.
 
-    Every decision is written at once (atomically, journaled) and kept as yours by later culls; 'photocull undo SHOOT/' reverts them.
+    Every decision is written at once (atomically, journaled) with the writer settings of the
+    cull that made the shoot, and kept as yours by later culls; 'photocull undo SHOOT/ --last'
+    reverts the session. Closing the page (or Ctrl-C) stops the server and prints a summary.
 
     Example:  photocull review SHOOT/
     """

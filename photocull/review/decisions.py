@@ -1,30 +1,38 @@
 """The photographer's decisions: read them from a photo's metadata, write them back.
 
-:func:`write_decision` is the ONE place the review page reaches the metadata writer, so
-that re-pointing it (e.g. at ``photocull.metadata.create_writer``) is a one-function change.
+:func:`write_decision` is the ONE place the review page reaches the metadata writer. It
+writes with the options of the cull that made the shoot (:mod:`.run_writer`: ``--write``
+fields, sidecar naming, how a reject is written, keywords), so after ``--preset darktable``
+a sidecar edit lands in ``IMG.JPG.xmp`` as the cull's did.
 
 A decision made in review is the photographer's own: its journal record carries
-``"source": "review"`` so a later cull treats the rating as user-set (kept unless
-``--overwrite``), not as something photocull wrote and may replace.
+``"source": "review"`` so a later cull treats the rating (a cleared 0 included) and the
+label as user-set (kept unless ``--overwrite``), not as something photocull wrote.
+
+A pick is the Green label (what ``cull --label-picks`` and the presets write), a reject
+Lightroom's ``xmp:Rating -1``; with a preset whose editor shows -1 as 1 star (digiKam) a
+reject is 1 star, the Red label and the ``photocull|reject`` keyword, as the cull writes it.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..metadata import SIDECAR_NAMINGS, write_fields, xmp
-from ..metadata.common import Skip
-from ..metadata.jpeg_embedded import exif_fields, load_jpeg_head, xmp_fields
+from ..metadata.common import PICK_KEYWORD, REJECT_KEYWORD
 from ..metadata.journal import Journal
-from ..metadata.writer import write_rating
-from ..metadata.xmp_sidecar import find_sidecar, read_fields
-from ..records import WriteOutcome
+from ..metadata.ownership import REVIEW_SOURCE
+from ..metadata.writer import read_rating, write_rating
+from .run_writer import RunWriter
 
 PICK_LABEL = "Green"  # the label ``cull --label-picks`` gives a pick
-SOURCE = "review"
+REJECT_LABEL = "Red"  # ... and a reject
+LABELS = ("Red", "Yellow", "Green", "Blue")  # keys 6, 7, 8, 9 (Lightroom's order)
+SOURCE = REVIEW_SOURCE
+ACTIONS = ("stars", "pick", "reject", "unflag", "label")
 
 
 @dataclass
@@ -34,78 +42,109 @@ class Decision:
     stars: int | None
     rejected: bool
     pick: bool
+    label: str | None = None
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"stars": self.stars, "rejected": self.rejected, "pick": self.pick, "label": self.label, "error": self.error}
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one key press writes: stars, the reject flag, the label (None: leave it) and
+    photocull's keyword (None: leave keywords alone; "" drops ours)."""
+
+    stars: int
+    rejected: bool
+    label: str | None
+    keyword: str | None
 
 
 class ReviewJournal(Journal):
-    """The shoot's journal, marking every write as the photographer's (``source: review``)."""
+    """The shoot's journal, marking every write as the photographer's (``source: review``)
+    and remembering the ids of the records of the decision being written (for page undo)."""
+
+    def __init__(self, root: Path, run_id: str | None = None) -> None:
+        super().__init__(root, run_id)
+        self.written: list[str] = []
 
     def record_write(self, entry: dict[str, Any]) -> str:
-        return super().record_write(entry | {"source": SOURCE})
+        rid = super().record_write(entry | {"source": SOURCE})
+        self.written.append(rid)
+        return rid
 
 
-def _as_int(v: str | None) -> int | None:
-    return xmp.as_int(v) if v is not None else None
+def read_decision(path: Path, fmt: str, writer: RunWriter | None = None) -> Decision:
+    """The rating, flags and label of one photo, from its metadata segments and sidecar
+    only (a header read, not the whole file: listing a 3,000-frame shoot stays fast)."""
+    w = writer or RunWriter()
+    got = read_rating(path, fmt, w.sidecar_naming)
+    sidecar_first = "exif" not in w.targets and "xmp" not in w.targets
+    embedded = (got["exif_rating"], got["xmp_rating"], got["xmp_label"], got["xmp_keywords"])
+    sidecar = (None, got["sidecar_rating"], got["sidecar_label"], got["sidecar_keywords"])
+    first, second = (sidecar, embedded) if sidecar_first else (embedded, sidecar)
+    exif_r, xmp_r, label, keywords = (a if a is not None else b for a, b in zip(first, second))
+    keywords = list(keywords or [])
+    rejected = (xmp_r is not None and xmp_r < 0) or REJECT_KEYWORD in keywords
+    stars = xmp_r if xmp_r is not None and xmp_r >= 0 else exif_r
+    if rejected and xmp_r is not None and xmp_r < 0:
+        stars = None
+    pick = not rejected and (label == PICK_LABEL or PICK_KEYWORD in keywords)
+    error = "; ".join(got["errors"]) or None
+    return Decision(stars, rejected, pick, label or None, error)
 
 
-def read_decision(path: Path, fmt: str) -> Decision:
-    """The rating, reject flag and pick label of one photo, from its metadata segments only
-    (a header read, not the whole file: listing a 3,000-frame shoot stays fast)."""
-    try:
-        if fmt == "jpeg":
-            ld = load_jpeg_head(path)
-            ex = exif_fields(ld.jf)[1]
-            raw = xmp_fields(ld.jf)[2]
-            return _decision(ex.get("Rating"), _as_int(raw["Rating"]), raw["Label"])
-        sc = next((s for s in (find_sidecar(path, n) for n in SIDECAR_NAMINGS) if s), None)
-        if sc is None:
-            return Decision(None, False, False)
-        raw = read_fields(sc)
-        return _decision(None, _as_int(raw["Rating"]), raw["Label"])
-    except (Skip, OSError, xmp.XmpError) as exc:
-        return Decision(None, False, False, str(exc))
+def apply_action(current: Decision, action: str, stars: int | None = None, label: str | None = None,
+                 writer: RunWriter | None = None) -> Change:
+    """What to write for a key press (ValueError for a bad one).
 
-
-def _decision(exif_rating: int | None, xmp_rating: int | None, label: str | None) -> Decision:
-    rejected = xmp_rating is not None and xmp_rating < 0
-    stars = exif_rating if exif_rating is not None else (xmp_rating if xmp_rating is not None and xmp_rating >= 0 else None)
-    return Decision(stars, rejected, label == PICK_LABEL)
-
-
-def apply_action(current: Decision, action: str, stars: int | None = None) -> tuple[int, bool, str | None]:
-    """(stars, rejected, label) to write for a key press; label None leaves the label alone.
-
-    A reject is Lightroom's ``xmp:Rating -1`` with 1 star in EXIF (which cannot say
-    "rejected"); a pick is the green label. Un-flagging clears only photocull's own label.
+    Stars keep a pick (and end a reject); a pick clears a reject and gives Green; a reject
+    gives the run's reject form; un-flag clears them (and only a flag label, Green or Red,
+    never another label of the photographer's); a label key toggles that label (pressing 6
+    on a Red frame clears it, as Lightroom does). ``current.pick`` may come from the run (a
+    photocull pick with no label): un-flagging it writes an empty label, so the journal
+    records the photographer's flag decision.
     """
+    w = writer or RunWriter()
     now = current.stars or 0
-    if action == "stars":
-        if stars is None or not 0 <= stars <= 5:
+    flag_label = current.label if current.label in (PICK_LABEL, REJECT_LABEL) else None
+    keyword_off = "" if w.keywords else None
+    if action == "stars":  # a rating ends a reject (one xmp:Rating cannot say both)
+        if not isinstance(stars, int) or isinstance(stars, bool) or not 0 <= stars <= 5:
             raise ValueError("stars must be 0..5")
-        return stars, False, None
+        if not current.rejected:
+            return Change(stars, False, None, None)
+        return Change(stars, False, "" if flag_label == REJECT_LABEL and not w.reject else None, keyword_off)
+    if action == "label":
+        if label not in LABELS:
+            raise ValueError(f"label must be one of {', '.join(LABELS)}")
+        toggled = "" if current.label == label else label
+        if current.rejected and w.reject:
+            return Change(1, True, toggled, None)
+        return Change(now, False, toggled, None)
     if action == "pick":
-        return (now if not current.rejected else 0), False, PICK_LABEL
+        return Change(0 if current.rejected else now, False, PICK_LABEL, PICK_KEYWORD if w.keywords else None)
     if action == "reject":
-        return 1, True, ("" if current.pick else None)
+        if w.reject:  # EXIF cannot say "rejected": it gets 1 star
+            return Change(1, True, "" if flag_label == PICK_LABEL or (current.pick and not current.label) else None,
+                          REJECT_KEYWORD if w.keywords else None)
+        return Change(1, False, REJECT_LABEL, REJECT_KEYWORD if w.keywords else None)
     if action == "unflag":
-        return (now if not current.rejected else 0), False, ("" if current.pick else None)
-    raise ValueError(f"unknown action {action!r}")
+        return Change(0 if current.rejected else now, False, "" if flag_label or (current.pick and not current.label) else None,
+                      keyword_off if (current.pick or current.rejected) else None)
+    raise ValueError(f"unknown action {action!r}; choose from {', '.join(ACTIONS)}")
 
 
-def write_decision(path: Path, fmt: str, companions: tuple[Path, ...], stars: int, rejected: bool,
-                   label: str | None, journal: Journal) -> WriteOutcome:
-    """Write one decision (and the same to a RAW companion's sidecar), journaled first.
-
-    Mirrors the cull's writer (metadata.create_writer) for one decision, without a scored frame.
-    """
-    common: dict[str, Any] = dict(targets=frozenset(write_fields()), rejected=rejected, label=label, journal=journal,
-                                  dry_run=False, preserve_mtime=True, sidecar_naming="name")
-    outcome = write_rating(path, stars, fmt=fmt, **common)
+def write_decision(path: Path, fmt: str, companions: tuple[Path, ...], change: Change, journal: Journal,
+                   writer: RunWriter | None = None):
+    """Write one decision (and the same to a RAW companion's sidecar), journaled first."""
+    w = writer or RunWriter()
+    common: dict[str, Any] = dict(rejected=change.rejected, label=change.label, keyword=change.keyword,
+                                  journal=journal, dry_run=False, preserve_mtime=w.preserve_mtime,
+                                  sidecar_naming=w.sidecar_naming)
+    outcome = write_rating(path, change.stars, fmt=fmt, targets=w.targets, **common)
     for companion in companions:
-        extra = write_rating(companion, stars, fmt="raw", **common)
+        extra = write_rating(companion, change.stars, fmt="raw", targets=w.targets | {"sidecar"}, **common)
         if extra.status == "skipped" and outcome.status != "skipped":
             outcome = extra
     return outcome
@@ -114,5 +153,11 @@ def write_decision(path: Path, fmt: str, companions: tuple[Path, ...], stars: in
 def inside(path: Path, root: Path) -> bool:
     """Whether ``path`` (symlinks followed) lies inside ``root`` (itself resolved)."""
     real = os.path.realpath(path)
-    base = os.path.realpath(root)
+    base = _real_root(os.fspath(root))
     return os.path.commonpath([real, base]) == base and real != base
+
+
+@functools.lru_cache(maxsize=8)
+def _real_root(root: str) -> str:
+    """A shoot folder's real path, resolved once per session (checked for every frame)."""
+    return os.path.realpath(root)

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..pipeline import iter_ranked
-from ..records import FrameResult
+from ..records import FrameResult, iter_ranked
 from ..report.json import from_dict
 from ..report.why import explain
 from .decisions import inside
@@ -30,6 +29,7 @@ class Entry:
     fr: FrameResult
     series: int  # the series number shown everywhere (records.series_number; 0: in no series)
     in_series: bool  # part of a multi-frame series (else a single)
+    name: str = ""  # POSIX path relative to the shoot: what the page shows and the journal stores
 
     @property
     def path(self) -> Path:
@@ -74,8 +74,16 @@ def load_session(shoot: Path) -> Session:
         for fr in members:
             seen.add(id(fr))
             if safe(fr):
-                entries.append(Entry(len(entries), fr, s.number, len(members) > 1))
+                entries.append(Entry(len(entries), fr, s.number, len(members) > 1, _rel(fr, root)))
     for fr in result.frames:  # a frame in no series (a failed decode) is still shown
         if id(fr) not in seen and safe(fr):
-            entries.append(Entry(len(entries), fr, 0, False))
+            entries.append(Entry(len(entries), fr, 0, False, _rel(fr, root)))
     return Session(root, entries, refused, result.scorer)
+
+
+def _rel(fr: FrameResult, root: Path) -> str:
+    """The frame's path relative to the shoot, as ``Journal.rel`` writes it (checked inside already)."""
+    try:
+        return fr.frame.path.relative_to(root).as_posix()
+    except ValueError:
+        return fr.frame.path.name
