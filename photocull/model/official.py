@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from photocull.model.official_tokens import OfficialTokens, as_array, pair_tokens, single_tokens
 
-__all__ = ["FrameCache", "SeriesScores", "blend", "forward_official", "frame_index", "score_images",
+__all__ = ["FrameCache", "SeriesPlan", "SeriesScores", "blend", "forward_official", "frame_index", "score_images",
            "score_series", "score_single", "series_naming", "thumbnail_similarity"]
 
 
@@ -222,6 +222,62 @@ def _ordered(i: int, j: int, idx: Sequence[int]) -> tuple[int, int]:
     return (i, j) if idx[i] < idx[j] else (j, i)
 
 
+@dataclass
+class SeriesPlan:
+    """Which token sets a series needs: ``pairs`` (official order, lower number first) and
+    ``wanted`` ``{(i, j)}`` (frame ``i`` scored given ``j``); :meth:`finish` turns their scores
+    into the frames' scores."""
+
+    n: int
+    numbers: list[int]
+    exhaustive: bool
+    pairs: list[tuple[int, int]]
+    wanted: set[tuple[int, int]]
+    references: list[int | None]
+
+    @classmethod
+    def make(cls, n: int, indices: Sequence[int] | None, exhaustive: bool,
+             references: Sequence[int | None] | None) -> "SeriesPlan":
+        idx = list(indices) if indices is not None else list(range(1, n + 1))
+        if len(set(idx)) != n:
+            raise ValueError(f"frame numbers must be distinct: {idx}")
+        by_number = sorted(range(n), key=lambda k: idx[k])
+        if exhaustive:
+            pairs = list(itertools.combinations(by_number, 2))
+            wanted = {(i, j) for i, j in pairs} | {(j, i) for i, j in pairs}
+            return cls(n, idx, True, pairs, wanted, [None] * n)
+        if references is None:
+            raise ValueError("O(n) series scoring needs references")
+        refs = list(references)
+        wanted = {(i, r) for i, r in enumerate(refs) if r is not None}
+        pairs = sorted({_ordered(i, r, idx) for i, r in wanted}, key=lambda p: (idx[p[0]], idx[p[1]]))
+        return cls(n, idx, False, pairs, wanted, refs)
+
+    def token_sets(self, pos_embed: torch.Tensor, images: Sequence, series_id: str,
+                   budget: int = 320 << 20):
+        """``((i, j), tokens)`` for every wanted token set, pair by pair, frames read on demand."""
+        frames = FrameCache(images, budget)
+        for i, j in self.pairs:
+            a = frames.get(i, keep=(j,))
+            b = frames.get(j, keep=(i,))
+            need = ((i, j) in self.wanted, (j, i) in self.wanted)
+            ta, tb = pair_tokens(a, b, pos_embed, f"{series_id}_{self.numbers[i]}_{self.numbers[j]}", need=need)
+            del a, b
+            for key, t in (((i, j), ta), ((j, i), tb)):
+                if t is not None:
+                    yield key, t
+
+    def finish(self, pair_scores: dict[tuple[int, int], float]) -> SeriesScores:
+        n = self.n
+        if self.exhaustive:
+            order = sorted(range(n), key=lambda k: self.numbers[k])
+            final = blend({i: [pair_scores[(i, j)] for j in order if j != i] for i in range(n)})
+            return SeriesScores(np.array([final[i] for i in range(n)]), "exhaustive", pair_scores,
+                                passes=len(pair_scores))
+        scores = np.array([pair_scores[(i, self.references[i])] for i in range(n)])
+        return SeriesScores(scores, "reference", pair_scores, self.references, passes=len(pair_scores))
+
+
 def score_series(model: torch.nn.Module, images: Sequence, *, series_id: str = "0",
                  indices: Sequence[int] | None = None, exhaustive: bool = True,
                  references: Sequence[int | None] | None = None, seed: int = 0,
@@ -238,25 +294,10 @@ def score_series(model: torch.nn.Module, images: Sequence, *, series_id: str = "
     (see :func:`photocull.model.series.choose_references`) and builds and scores only the
     token sets it uses (each one still exactly the exhaustive run's).
     """
-    n = len(images)
-    idx = list(indices) if indices is not None else list(range(1, n + 1))
-    if len(set(idx)) != n:
-        raise ValueError(f"frame numbers must be distinct: {idx}")
-    if n == 1:
+    if len(images) == 1:
         s = score_images(model, images, seed, batch_size=batch_size, **kw)
         return SeriesScores(scores=s, mode="single", passes=1)
-    by_number = sorted(range(n), key=lambda k: idx[k])
-    if exhaustive:
-        pairs = list(itertools.combinations(by_number, 2))
-        wanted = {(i, j) for i, j in pairs} | {(j, i) for i, j in pairs}
-    else:
-        if references is None:
-            raise ValueError("O(n) series scoring needs references")
-        refs = list(references)
-        wanted = {(i, r) for i, r in enumerate(refs) if r is not None}
-        pairs = sorted({_ordered(i, r, idx) for i, r in wanted}, key=lambda p: (idx[p[0]], idx[p[1]]))
-    pe = _pos_embed(model)
-    frames = FrameCache(images, budget)
+    plan = SeriesPlan.make(len(images), indices, exhaustive, references)
     pair_scores: dict[tuple[int, int], float] = {}
     pending: list[tuple[tuple[int, int], OfficialTokens]] = []
 
@@ -268,21 +309,10 @@ def score_series(model: torch.nn.Module, images: Sequence, *, series_id: str = "
             progress(len(pending))
         pending.clear()
 
-    for i, j in pairs:
-        a = frames.get(i, keep=(j,))
-        b = frames.get(j, keep=(i,))
-        need = ((i, j) in wanted, (j, i) in wanted)
-        ta, tb = pair_tokens(a, b, pe, f"{series_id}_{idx[i]}_{idx[j]}", need=need)
-        del a, b
-        pending += [(k, t) for k, t in (((i, j), ta), ((j, i), tb)) if t is not None]
+    for key, t in plan.token_sets(_pos_embed(model), images, series_id, budget):
+        pending.append((key, t))
         if len(pending) >= batch_size:
             flush()
     if pending:
         flush()
-    if exhaustive:
-        per = {i: [pair_scores[(i, j)] for j in by_number if j != i] for i in range(n)}
-        final = blend(per)
-        return SeriesScores(np.array([final[i] for i in range(n)]), "exhaustive", pair_scores,
-                            passes=len(pair_scores))
-    scores = np.array([pair_scores[(i, refs[i])] for i in range(n)])
-    return SeriesScores(scores, "reference", pair_scores, refs, passes=len(pair_scores))
+    return plan.finish(pair_scores)
