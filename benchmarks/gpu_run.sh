@@ -69,7 +69,7 @@ fi
 nproc; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
 
 if [ "$DRY" = 1 ]; then
-  DEV=cpu; PATH_ARGS="--tiny"; SPEED_ARGS="--device cpu --n 6 --repeats 1"; SUFFIX="-dry-run"
+  DEV=cpu; PATH_ARGS="--tiny"; SPEED_ARGS="--device cpu --n 6 --width 800 --height 600 --repeats 1"; SUFFIX="-dry-run"
 else
   DEV=cuda; PATH_ARGS="--device cuda --n $N --series-limit $SERIES"; SPEED_ARGS="--device cuda --n $N --repeats $REPEATS"; SUFFIX=""
 fi
