@@ -623,26 +623,30 @@ def _blocks_at_ranks(values: list[float], errors: np.ndarray, ranks: list[int], 
     ties: Python's stable ``sorted(..., reverse=True)``), from approximate ``values`` within
     ``errors``: a block whose interval lies wholly above (below) the interval of the rank's
     value is certainly before (after) it; only the rest get their reference value."""
-    f = np.asarray(values, np.float64)
-    err = np.asarray(errors, np.float64)
-    v = f.copy()
-    lo, hi = f - err, f + err
-    lo_desc, hi_desc = np.sort(lo)[::-1], np.sort(hi)[::-1]
-    above = [lo > hi_desc[p] for p in ranks]
-    unsure = [~a & (hi >= lo_desc[p]) for a, p in zip(above, ranks)]
-    need = np.flatnonzero(np.logical_or.reduce(unsure) & (err > 0))
-    if len(need):  # one call for all ranks: the reference SSIM of those blocks
-        v[need] = exact(need)
+    v = np.asarray(values, np.float64).copy()
+    err = np.asarray(errors, np.float64).copy()
+    for round_ in range(8):
+        lo, hi = v - err, v + err
+        lo_desc, hi_desc = np.sort(lo)[::-1], np.sort(hi)[::-1]
+        above = [lo > hi_desc[p] for p in ranks]
+        unsure = [~a & (hi >= lo_desc[p]) for a, p in zip(above, ranks)]
+        need = np.flatnonzero(np.logical_or.reduce(unsure) & (err > 0))
+        if not len(need):
+            break
+        if len(need) > 64 and round_ < 7:  # the widest bounds first: they widen every rank's bracket
+            need = need[err[need] >= np.quantile(err[need], 0.75)]
+        v[need] = exact(need)  # reference values of those blocks, in one call
+        err[need] = 0.0
     out = []
     for p, a, u in zip(ranks, above, unsure):
         cand = np.flatnonzero(u)
         order = cand[np.lexsort((cand, -v[cand]))]
         k = p - int(a.sum())
         if not 0 <= k < len(order):  # cannot happen with true bounds; stay exact regardless
-            rest = np.flatnonzero((err > 0) & ~np.isin(np.arange(len(v)), need))
+            rest = np.flatnonzero(err > 0)
             if len(rest):
                 v[rest] = exact(rest)
-            err = np.zeros_like(err)
+            err[:] = 0.0
             order, k = np.lexsort((np.arange(len(v)), -v)), p
         out.append(int(order[k]))
     return out
