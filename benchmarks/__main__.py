@@ -5,6 +5,7 @@
     python -m benchmarks scale [--sizes 100,1000,10000]
     python -m benchmarks fgaesq [--series 24] [--lengths 5,8] [--device cuda]   # O(n) vs exhaustive
     python -m benchmarks fgaesq-official [--lengths 3,5,8,15,30]   # the same with the official tokens
+    python -m benchmarks fgaesq-burst [--frames 10] [--size 6000x4000]   # CLI on a 24 MP burst: s/frame, peak RSS
     python -m benchmarks pick [--long-side 2000] [--photos N]   # best of burst on real photographs
     python -m benchmarks scale-engines [--n 10000] [--repeats 3]   # local vs Ray engine
     python -m benchmarks face-recall        # faces found by size, and CPU ms per frame: BlazeFace vs Haar
@@ -57,6 +58,9 @@ def main(argv: list[str] | None = None) -> None:
     from .fgaesq_official import add_args as add_official_args, main as main_official
 
     add_official_args(sub.add_parser("fgaesq-official", help="FGAesQ official tokens: O(n) vs all pairs, passes/s"))
+    from .fgaesq_burst import add_args as add_burst_args, main as main_burst
+
+    add_burst_args(sub.add_parser("fgaesq-burst", help="FGAesQ through the CLI on a 24 MP burst: s/frame, peak memory"))
     from .pick import add_pick_args, main_pick
 
     add_pick_args(sub.add_parser("pick", help="best of burst and flags on bursts rendered from real photographs"))
@@ -81,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
         main_scale_engines(a)
     elif a.cmd == "fgaesq-official":
         main_official(a)
+    elif a.cmd == "fgaesq-burst":
+        main_burst(a)
     else:
         q = a.quick
         sp = argparse.ArgumentParser()

@@ -13,11 +13,15 @@ run, what the GPU path would give a cull of 24 MP JPEGs:
   decoded by a process pool in Pillow's draft mode at the same time (the CPUs feed the GPU
   alongside nvJPEG; photocull's cull decodes this way).
 * ``FGAesQ series``: the published architecture (ViT-B/16 tower + head, RANDOM weights)
-  scoring every series of the shoot with the official-compatible tokens
-  (``photocull.model.official.score_series``), exhaustive (all pairs, the official
-  procedure) and O(n) (one reference per frame), in float32 and in bf16 autocast: passes/s,
-  images/s, peak GPU memory, and bf16-vs-float32 agreement (max |diff|, Pearson, same
-  top-1 per series).
+  scoring series of the shoot with the official tokens from the **full-resolution** frames
+  (what the CLI scores: nvJPEG decode, then EXIF orientation, which nvJPEG ignores, then the
+  tokens on the CPU), O(n) (one reference per frame) and exhaustive (all pairs, the
+  official procedure). The token sets are built once per mode (timed: the CPU's share) and
+  scored in float32 and in bf16 autocast (timed: the GPU's share): seconds per frame, peak
+  GPU memory, and bf16-vs-float32 agreement (max |diff|, Pearson, same top-1 per series).
+
+Every decode applies the file's EXIF orientation after nvJPEG, checked once against
+photocull's own reading (``orientation_check``).
 
     python -m benchmarks gpu-path --device cuda --n 200            # on the GPU machine
     python -m benchmarks gpu-path --tiny                           # CPU dry run: tiny models, tiny images
@@ -61,7 +65,9 @@ def _shoot(args) -> tuple[list[Path], list[list[int]]]:
                 img = Image.fromarray(base).resize((320, 240), Image.Resampling.BICUBIC)
                 arr = np.clip(np.asarray(img, np.int16) + rng.normal(0, 4 * k, (240, 320, 3)), 0, 255).astype(np.uint8)
                 p = root / f"S{s}_{k}.jpg"
-                Image.fromarray(arr).save(p, quality=90)
+                exif = Image.Exif()
+                exif[0x0112] = 6 if s == 1 else 1  # the second series shot upright: the camera turned
+                Image.fromarray(arr).save(p, quality=90, exif=exif)
                 members.append(len(files))
                 files.append(p)
             series.append(members)
@@ -84,7 +90,16 @@ def _models(args, device):
 
     backbone, label, _ = common.load_bench_backbone("tiny" if args.tiny else "ViT-B-16", device, WORK)
     torch.manual_seed(0)
-    fgaesq = FGAesQ(FGAesQConfig.tiny() if args.tiny else FGAesQConfig()).eval().to(device)
+    if args.tiny:  # the official layout at width 64 (16-px patches, 14x14 grid), as the tests build it
+        import sys
+
+        sys.path.insert(0, str(ROOT))
+        from photocull.model.checkpoint import import_official
+        from tests.model.official_fixture import official_state_dict
+
+        fgaesq, _ = import_official(official_state_dict(3, layers=1, width=64), strict=True)
+        return backbone, label, fgaesq.eval().to(device)
+    fgaesq = FGAesQ(FGAesQConfig()).eval().to(device)
     return backbone, label, fgaesq
 
 
@@ -118,11 +133,60 @@ def _backbone_input(backbone, work):
     return ((x - mean) / std).to(backbone.dtype)
 
 
-def _embed_batch(backbone, datas, device, working: int, decode_jpeg):
-    """Decode a batch of JPEG byte tensors on ``device``; embeddings and host working images."""
+def orientation(path: Path) -> int:
+    """The EXIF orientation of a file (1 when none): read from its header only."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return int(im.getexif().get(0x0112, 1) or 1)
+    except (OSError, ValueError):
+        return 1
+
+
+def orient_chw(t, o: int):
+    """A decoded ``(3, H, W)`` tensor turned upright for EXIF orientation ``o`` (nvJPEG does not),
+    the same turns as :func:`photocull.decode.orient`."""
+    import torch
+
+    if o == 2:
+        return t.flip(-1)
+    if o == 3:
+        return t.flip(-1, -2)
+    if o == 4:
+        return t.flip(-2)
+    if o == 5:
+        return t.transpose(-1, -2)
+    if o == 6:
+        return torch.rot90(t, -1, dims=(-2, -1))
+    if o == 7:
+        return t.flip(-1, -2).transpose(-1, -2)
+    if o == 8:
+        return torch.rot90(t, 1, dims=(-2, -1))
+    return t
+
+
+def full_frame(path: Path, device, decode_jpeg):
+    """A function reading the full-resolution upright frame as the CLI scores it: nvJPEG on
+    ``device``, orientation applied there, then ``(H, W, 3)`` uint8 on the host."""
+    import torch
+
+    def load():
+        data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
+        img = orient_chw(decode_jpeg([data], device=device)[0], orientation(path))
+        return img.permute(1, 2, 0).contiguous().cpu().numpy()
+
+    return load
+
+
+def _embed_batch(backbone, datas, device, working: int, decode_jpeg, orients=None):
+    """Decode a batch of JPEG byte tensors on ``device`` (turned upright); embeddings and host
+    working images."""
     import torch
 
     imgs = decode_jpeg(datas, device=device)
+    if orients is not None:
+        imgs = [orient_chw(im, o) for im, o in zip(imgs, orients)]
     work = [_gpu_resize(im, working) for im in imgs]
     with torch.inference_mode():
         feats = backbone.model.encode_image(_backbone_input(backbone, work)).float()
@@ -209,16 +273,16 @@ def decode_embed(files: list[Path], backbone, device, args, cpu_share: float) ->
     with ThreadPoolExecutor(max_workers=4) as readers:
         buf: list = []
         done = n_cpu
-        for data in readers.map(read, gpu_files):
-            buf.append(data)
+        for data, o in readers.map(lambda p: (read(p), orientation(p)), gpu_files):
+            buf.append((data, o))
             if len(buf) == args.batch:
-                e, w = _embed_batch(backbone, buf, device, args.working, decode_jpeg)
+                e, w = _embed_batch(backbone, [d for d, _ in buf], device, args.working, decode_jpeg, [o for _, o in buf])
                 embs.append(e)
                 works[done:done + len(w)] = w
                 done += len(w)
                 buf = []
         if buf:
-            e, w = _embed_batch(backbone, buf, device, args.working, decode_jpeg)
+            e, w = _embed_batch(backbone, [d for d, _ in buf], device, args.working, decode_jpeg, [o for _, o in buf])
             embs.append(e)
             works[done:done + len(w)] = w
     if cpu_futs:  # the pool's working images, embedded as photocull embeds them
@@ -236,47 +300,77 @@ def decode_embed(files: list[Path], backbone, device, args, cpu_share: float) ->
     return out | {"_works": works}
 
 
-def series_scores(model, works: list[np.ndarray], series: list[list[int]], device, args):
-    """FGAesQ series scores, O(n) then exhaustive, float32 and bf16: (row, timing or
-    agreement) as each is measured."""
+def series_scores(model, works: list[np.ndarray], files: list[Path], series: list[list[int]], device, args):
+    """FGAesQ series scores from full-resolution frames, O(n) then exhaustive: the token sets
+    built once per mode (CPU), then scored in float32 and bf16 (GPU); (row, figures) as each
+    is measured."""
     import torch
 
-    from photocull.model.official import score_series, thumbnail_similarity
+    from photocull.model.official import SeriesPlan, forward_official, series_naming, thumbnail_similarity
     from photocull.model.series import choose_references
 
+    decode_jpeg, _ = jpeg_decoder(device, args.tiny)
+    pe = model.tower.visual.positional_embedding.detach().float().cpu()
     refs = {k: choose_references(thumbnail_similarity([works[i] for i in s])) for k, s in enumerate(series)}
-    scores: dict[tuple[str, str], list[np.ndarray]] = {}
+    frames = sum(len(s) for s in series)
     dtypes = {"float32": torch.float32, "bf16": torch.bfloat16}
     for mode in ("reference", "exhaustive"):
+        t0 = time.perf_counter()
+        built = []
+        for k, s in enumerate(series):
+            name, numbers = series_naming([files[i] for i in s])
+            plan = SeriesPlan.make(len(s), numbers, mode == "exhaustive", refs[k])
+            sets = list(plan.token_sets(pe, [full_frame(files[i], device, decode_jpeg) for i in s], name))
+            built.append((plan, sets))
+        tok_s = time.perf_counter() - t0
+        n_sets = sum(len(x) for _, x in built)
+        yield f"FGAesQ {mode} tokens (CPU, full res)", {"seconds": tok_s, "token_sets": n_sets,
+                                                        "s_per_frame": tok_s / frames, "frames": frames}
+        scores = {}
         for name, dt in dtypes.items():
             if device.type == "cuda":
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
             t0 = time.perf_counter()
-            passes, got = 0, []
-            for k, s in enumerate(series):
-                r = score_series(model, [works[i] for i in s], series_id=str(k), exhaustive=mode == "exhaustive",
-                                 references=refs[k], batch_size=args.fgaesq_batch, device=device, dtype=dt)
-                passes += r.passes
-                got.append(r.scores)
+            got = []
+            for plan, sets in built:
+                sc = forward_official(model, [t for _, t in sets], batch_size=args.fgaesq_batch, device=device, dtype=dt)
+                got.append(plan.finish({key: float(v) for (key, _), v in zip(sets, sc)}).scores)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             sec = time.perf_counter() - t0
-            scores[(mode, name)] = got
-            row = {"seconds": sec, "passes": passes, "passes_per_s": passes / sec,
-                   "images_per_s": sum(len(s) for s in series) / sec}
+            scores[name] = got
+            row = {"seconds": sec, "passes": n_sets, "passes_per_s": n_sets / sec, "frames_per_s": frames / sec,
+                   "s_per_frame_with_tokens": (tok_s + sec) / frames}
             if device.type == "cuda":
                 row["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
             yield f"FGAesQ {mode} {name}", row
-        a = np.concatenate(scores[(mode, "float32")])
-        b = np.concatenate(scores[(mode, "bf16")])
-        same_top = [int(np.argmax(x) == np.argmax(y)) for x, y in zip(scores[(mode, "float32")], scores[(mode, "bf16")]) if len(x) > 1]
+        a, b = np.concatenate(scores["float32"]), np.concatenate(scores["bf16"])
+        same_top = [int(np.argmax(x) == np.argmax(y)) for x, y in zip(scores["float32"], scores["bf16"]) if len(x) > 1]
         yield f"FGAesQ {mode} bf16 vs float32", {
             "max_abs_diff": float(np.abs(a - b).max()) if len(a) else None,
             "pearson": float(np.corrcoef(a, b)[0, 1]) if len(a) > 1 and a.std() > 0 and b.std() > 0 else None,
             "same_top1_share": float(np.mean(same_top)) if same_top else None,
             "score_range_float32": [float(a.min()), float(a.max())] if len(a) else None,
         }
+
+
+def orientation_check(files: list[Path], device, tiny: bool) -> dict[str, Any]:
+    """The GPU path's full-resolution frame of every oriented file (and one upright) against
+    photocull's own reading: they must be the same picture (nvJPEG and libjpeg may differ by a
+    few levels, never by a turn)."""
+    from photocull.model.official_tokens import load_image
+
+    decode_jpeg, _ = jpeg_decoder(device, tiny)
+    turned = [p for p in files if orientation(p) != 1]
+    checked = turned[:3] + [p for p in files if orientation(p) == 1][:1]
+    worst = 0.0
+    for p in checked:
+        gpu, cpu = full_frame(p, device, decode_jpeg)(), load_image(p)
+        if gpu.shape != cpu.shape:
+            return {"ok": False, "file": p.name, "gpu_shape": gpu.shape, "cpu_shape": cpu.shape}
+        worst = max(worst, float(np.abs(gpu.astype(np.int16) - cpu).mean()))
+    return {"ok": worst < 4.0, "files": len(checked), "oriented": len(turned[:3]), "mean_abs_diff_max": worst}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -288,8 +382,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--fgaesq-batch", type=int, default=32, help="token sets per FGAesQ forward pass")
     ap.add_argument("--working", type=int, default=512, help="long side of the working image (photocull's default)")
     ap.add_argument("--cpu-share", type=float, default=0.3, help="share of files decoded by the CPU pool in the mixed row")
-    ap.add_argument("--series-limit", type=int, default=6,
-                    help="series scored by FGAesQ (the official tokens are built on the CPU, ~0.2-0.4 s a pair; default 6)")
+    ap.add_argument("--series-limit", type=int, default=3,
+                    help="series scored by FGAesQ (full-resolution tokens are built on the CPU, ~1 s a 24 MP pair; default 3)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     import torch
@@ -322,9 +416,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     mixed.pop("_works")
     res["rows"]["decode+embed (CPU draft + nvJPEG)"] = mixed
     save("decode+embed (CPU draft + nvJPEG)")
+    res["orientation_check"] = orientation_check(files, device, args.tiny)
+    res["rows"]["orientation check"] = res["orientation_check"]
+    save("orientation check")
     scored = series[: args.series_limit]
     res["fgaesq_series"] = {"series": len(scored), "frames": sum(len(s) for s in scored), "lengths": [len(s) for s in scored]}
-    for row, r in series_scores(fgaesq, works, scored, device, args):
+    for row, r in series_scores(fgaesq, works, files, scored, device, args):
         res["rows"][row] = r
         save(row)
     _print(res)

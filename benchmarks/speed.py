@@ -487,6 +487,8 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
         rows.setdefault(name, []).append(r)
         status = f"{_ips(r) or 0:.2f} img/s" if r.get("ok", True) and r.get("seconds") else f"FAILED: {r.get('error')}"
         print(f"  {name:<34} {status}", flush=True)
+        if getattr(args, "out", None):  # after every row: a run stopped at its time limit keeps what it measured
+            common.write_results("speed", "partial", {"partial": True, "device": device, "raw": rows}, args.out)
 
     have_fgaesq = importlib.util.find_spec("photocull.scorers.fgaesq") is not None
     if not have_fgaesq:

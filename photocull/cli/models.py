@@ -55,8 +55,10 @@ def download(
 ) -> None:
     """Download model weights from the Hugging Face hub into the model cache.
 
-    The size is shown before anything is fetched; an interrupted download resumes when you run
-    the same command again; the file is checked against the hub's SHA-256. Afterwards
+    The size is shown before anything is fetched; an interrupted download (Ctrl-C, a dropped
+    line, a hub that stops answering for PHOTOCULL_HUB_TIMEOUT seconds, default 30) resumes
+    when you run the same command again; the file is checked against the hub's SHA-256, and a
+    re-run that finds it verified and unchanged does nothing. Afterwards
     'photocull cull SHOOT/' uses the weights by itself. HF_ENDPOINT selects a mirror.
 
     Examples:
@@ -65,7 +67,7 @@ def download(
 
       photocull models download clip
     """
-    from ..model.hub import DownloadError, download as fetch
+    from ..model.hub import DownloadError, DownloadInterrupted, download as fetch
 
     key = name.lower()
     if key not in DOWNLOADABLE:
@@ -84,6 +86,9 @@ def download(
             path = fetch(key, on_plan=plan, progress=not quiet, tqdm_class=_rich_tqdm(bars, key))
     except DownloadError as exc:
         fail(str(exc), EXIT_PARTIAL)
+    except DownloadInterrupted as exc:
+        of = f" of {exc.size / 1e6:.1f}" if exc.size else ""
+        fail(f"interrupted: {exc.kept / 1e6:.1f}{of} MB kept; run the same command again to resume.", 130)
     stdout().print(f"stored {escape(str(path))}")
 app.add_typer(models_app, name="models")
 

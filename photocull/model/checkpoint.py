@@ -94,7 +94,9 @@ class ImportReport:
                  + f"; {len(self.ignored)} ignored (text tower)"]
         for name, items in (("missing", self.missing), ("unexpected", self.unexpected),
                             ("duplicates that differ", self.mismatched_duplicates),
-                            ("shape mismatches", list(self.shape_mismatches))):
+                            ("shape mismatches", [f"{k} {'x'.join(map(str, got)) or 'scalar'} in the file, "
+                                                  f"{'x'.join(map(str, want)) or 'scalar'} in FGAesQ"
+                                                  for k, (got, want) in self.shape_mismatches.items()])):
             if items:
                 shown = ", ".join(items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else "")
                 lines.append(f"{name}: {shown}")

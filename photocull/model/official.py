@@ -28,10 +28,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from photocull.model.official_tokens import OfficialTokens, pair_tokens, single_tokens
+from photocull.model.official_tokens import OfficialTokens, as_array, pair_tokens, single_tokens
 
-__all__ = ["SeriesScores", "blend", "forward_official", "score_images", "score_series", "score_single",
-           "thumbnail_similarity"]
+__all__ = ["FrameCache", "SeriesPlan", "SeriesScores", "blend", "forward_official", "frame_index", "score_images",
+           "score_series", "score_single", "series_naming", "thumbnail_similarity"]
 
 
 def forward_official(model: torch.nn.Module, tokens: Sequence[OfficialTokens], *,
@@ -100,15 +100,49 @@ def score_single(model: torch.nn.Module, image, seed: int = 0, **kw) -> float:
 def score_images(model: torch.nn.Module, images: Sequence, seed: int = 0, *, batch_size: int = 8,
                  progress: Callable[[int], None] | None = None, **kw) -> np.ndarray:
     """Single-image scores of many images, each with its own ``random.seed(seed)`` (so a
-    score does not depend on the other images)."""
+    score does not depend on the other images). ``images``: what :func:`single_tokens` takes,
+    or functions returning it (read one at a time: only tokens are kept, never the pixels)."""
     pe = _pos_embed(model)
     out = []
     for s in range(0, len(images), batch_size):
-        toks = [single_tokens(im, pe, seed) for im in images[s:s + batch_size]]
+        toks = [single_tokens(_frame(im), pe, seed) for im in images[s:s + batch_size]]
         out.append(forward_official(model, toks, batch_size=batch_size, **kw))
         if progress:
             progress(len(toks))
     return np.concatenate(out) if out else np.zeros(0)
+
+
+def _frame(source):
+    """A frame from its source: the source itself, or what calling it returns."""
+    return source() if callable(source) else source
+
+
+class FrameCache:
+    """Full-resolution frames of one series, read when a pair needs them and kept while they
+    fit in ``budget`` bytes (least recently used first out; the two frames of the pair at hand
+    always stay). Why: a series held whole costs 72 MB a 24 MP frame, and a long burst or a
+    100 MP body would not fit; read on demand, memory no longer grows with the series."""
+
+    def __init__(self, sources: Sequence, budget: int = 320 << 20):
+        self.sources = sources
+        self.budget = budget
+        self._kept: dict[int, np.ndarray] = {}
+        self.reads = 0
+
+    def get(self, i: int, keep: Sequence[int] = ()) -> np.ndarray:
+        if i in self._kept:
+            self._kept[i] = self._kept.pop(i)  # most recent last
+            return self._kept[i]
+        arr = as_array(_frame(self.sources[i]))
+        self.reads += 1
+        self._kept[i] = arr
+        protect = {i, *keep}
+        while sum(a.nbytes for a in self._kept.values()) > self.budget:
+            old = next((k for k in self._kept if k not in protect), None)
+            if old is None:
+                break
+            del self._kept[old]
+        return arr
 
 
 def blend(pair_scores: dict[int, list[float]]) -> dict[int, float]:
@@ -148,51 +182,137 @@ def thumbnail_similarity(images: Sequence[np.ndarray]) -> np.ndarray:
     return -((t[:, None, :] - t[None, :, :]) ** 2).mean(-1)
 
 
-def _reference_pairs(n: int, references: Sequence[int | None]) -> list[tuple[int, int]]:
-    return sorted({(min(i, r), max(i, r)) for i, r in enumerate(references) if r is not None})
+def frame_index(name: str) -> int | None:
+    """The frame number the official series script reads from a file name ``<stem>-<k>.<ext>``
+    (the text between the first ``-`` and the next ``.``), or ``None`` when there is none."""
+    try:
+        return int(name.split("-")[1].split(".")[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def series_naming(paths: Sequence) -> tuple[str, list[int]]:
+    """The series id and frame numbers that seed a series' pairs, from its files alone (never
+    from its place in a run, so a burst scores the same culled alone or within its parent).
+
+    Official layout (every file in one folder, each named ``<stem>-<k>.<ext>`` with distinct
+    ``k``): the folder's name (``str(int(name))`` when numeric) and the ``k`` — what the
+    official series script uses, so photocull gives its numbers. Otherwise ``"s"`` plus 12 hex
+    digits of the md5 of the sorted file names, and frames numbered 1..n in the given order."""
+    from pathlib import Path
+
+    ps = [Path(p) for p in paths]
+    idx = [frame_index(p.name) for p in ps]
+    folders = {p.parent.resolve() for p in ps}
+    if len(folders) == 1 and None not in idx and len(set(idx)) == len(idx):
+        name = next(iter(folders)).name
+        try:
+            name = str(int(name))
+        except ValueError:
+            pass
+        return name, idx  # type: ignore[return-value]
+    import hashlib
+
+    digest = hashlib.md5("\n".join(sorted(p.name for p in ps)).encode("utf-8", "surrogateescape")).hexdigest()
+    return "s" + digest[:12], list(range(1, len(ps) + 1))
+
+
+def _ordered(i: int, j: int, idx: Sequence[int]) -> tuple[int, int]:
+    """A pair as the official script forms it: the frame with the lower number first."""
+    return (i, j) if idx[i] < idx[j] else (j, i)
+
+
+@dataclass
+class SeriesPlan:
+    """Which token sets a series needs: ``pairs`` (official order, lower number first) and
+    ``wanted`` ``{(i, j)}`` (frame ``i`` scored given ``j``); :meth:`finish` turns their scores
+    into the frames' scores."""
+
+    n: int
+    numbers: list[int]
+    exhaustive: bool
+    pairs: list[tuple[int, int]]
+    wanted: set[tuple[int, int]]
+    references: list[int | None]
+
+    @classmethod
+    def make(cls, n: int, indices: Sequence[int] | None, exhaustive: bool,
+             references: Sequence[int | None] | None) -> "SeriesPlan":
+        idx = list(indices) if indices is not None else list(range(1, n + 1))
+        if len(set(idx)) != n:
+            raise ValueError(f"frame numbers must be distinct: {idx}")
+        by_number = sorted(range(n), key=lambda k: idx[k])
+        if exhaustive:
+            pairs = list(itertools.combinations(by_number, 2))
+            wanted = {(i, j) for i, j in pairs} | {(j, i) for i, j in pairs}
+            return cls(n, idx, True, pairs, wanted, [None] * n)
+        if references is None:
+            raise ValueError("O(n) series scoring needs references")
+        refs = list(references)
+        wanted = {(i, r) for i, r in enumerate(refs) if r is not None}
+        pairs = sorted({_ordered(i, r, idx) for i, r in wanted}, key=lambda p: (idx[p[0]], idx[p[1]]))
+        return cls(n, idx, False, pairs, wanted, refs)
+
+    def token_sets(self, pos_embed: torch.Tensor, images: Sequence, series_id: str,
+                   budget: int = 320 << 20):
+        """``((i, j), tokens)`` for every wanted token set, pair by pair, frames read on demand."""
+        frames = FrameCache(images, budget)
+        for i, j in self.pairs:
+            a = frames.get(i, keep=(j,))
+            b = frames.get(j, keep=(i,))
+            need = ((i, j) in self.wanted, (j, i) in self.wanted)
+            ta, tb = pair_tokens(a, b, pos_embed, f"{series_id}_{self.numbers[i]}_{self.numbers[j]}", need=need)
+            del a, b
+            for key, t in (((i, j), ta), ((j, i), tb)):
+                if t is not None:
+                    yield key, t
+
+    def finish(self, pair_scores: dict[tuple[int, int], float]) -> SeriesScores:
+        n = self.n
+        if self.exhaustive:
+            order = sorted(range(n), key=lambda k: self.numbers[k])
+            final = blend({i: [pair_scores[(i, j)] for j in order if j != i] for i in range(n)})
+            return SeriesScores(np.array([final[i] for i in range(n)]), "exhaustive", pair_scores,
+                                passes=len(pair_scores))
+        scores = np.array([pair_scores[(i, self.references[i])] for i in range(n)])
+        return SeriesScores(scores, "reference", pair_scores, self.references, passes=len(pair_scores))
 
 
 def score_series(model: torch.nn.Module, images: Sequence, *, series_id: str = "0",
                  indices: Sequence[int] | None = None, exhaustive: bool = True,
                  references: Sequence[int | None] | None = None, seed: int = 0,
                  batch_size: int = 8, progress: Callable[[int], None] | None = None,
-                 **kw) -> SeriesScores:
+                 budget: int = 320 << 20, **kw) -> SeriesScores:
     """Series-mode scores of ``images`` (full resolution, in series order).
 
-    ``indices`` are the frame numbers used in the pair ids (the official script takes them
-    from file names ``name-<k>.ext``; default 1..n). A series of one frame is scored in
-    single-image mode with ``seed``. O(n) mode needs ``references`` (see
-    :func:`photocull.model.series.choose_references`).
+    ``images``: what :func:`photocull.model.official_tokens.as_array` takes, or functions
+    returning it; read when a pair needs them and kept within ``budget`` bytes
+    (:class:`FrameCache`). ``indices`` are the frame numbers of the pair ids (the official
+    script takes them from file names ``name-<k>.ext``, see :func:`series_naming`; default
+    1..n); each pair is formed lower number first, as the official script does. A series of
+    one frame is scored in single-image mode with ``seed``. O(n) mode needs ``references``
+    (see :func:`photocull.model.series.choose_references`) and builds and scores only the
+    token sets it uses (each one still exactly the exhaustive run's).
     """
-    n = len(images)
-    idx = list(indices) if indices is not None else list(range(1, n + 1))
-    if n == 1:
+    if len(images) == 1:
         s = score_images(model, images, seed, batch_size=batch_size, **kw)
         return SeriesScores(scores=s, mode="single", passes=1)
-    if exhaustive:
-        pairs = list(itertools.combinations(range(n), 2))
-    else:
-        if references is None:
-            raise ValueError("O(n) series scoring needs references")
-        pairs = _reference_pairs(n, references)
-    pe = _pos_embed(model)
+    plan = SeriesPlan.make(len(images), indices, exhaustive, references)
     pair_scores: dict[tuple[int, int], float] = {}
-    for s in range(0, len(pairs), max(1, batch_size // 2)):
-        chunk = pairs[s:s + max(1, batch_size // 2)]
-        toks = []
-        for i, j in chunk:
-            toks.extend(pair_tokens(images[i], images[j], pe, f"{series_id}_{idx[i]}_{idx[j]}"))
-        scores = forward_official(model, toks, batch_size=batch_size, **kw)
-        for k, (i, j) in enumerate(chunk):
-            pair_scores[(i, j)] = float(scores[2 * k])
-            pair_scores[(j, i)] = float(scores[2 * k + 1])
+    pending: list[tuple[tuple[int, int], OfficialTokens]] = []
+
+    def flush() -> None:
+        scores = forward_official(model, [t for _, t in pending], batch_size=batch_size, **kw)
+        for (key, _), sc in zip(pending, scores):
+            pair_scores[key] = float(sc)
         if progress:
-            progress(len(toks))
-    if exhaustive:
-        per = {i: [pair_scores[(i, j)] for j in range(n) if j != i] for i in range(n)}
-        final = blend(per)
-        return SeriesScores(np.array([final[i] for i in range(n)]), "exhaustive", pair_scores,
-                            passes=2 * len(pairs))
-    refs = list(references)
-    scores = np.array([pair_scores[(i, refs[i])] for i in range(n)])
-    return SeriesScores(scores, "reference", pair_scores, refs, passes=2 * len(pairs))
+            progress(len(pending))
+        pending.clear()
+
+    for key, t in plan.token_sets(_pos_embed(model), images, series_id, budget):
+        pending.append((key, t))
+        if len(pending) >= batch_size:
+            flush()
+    if pending:
+        flush()
+    return plan.finish(pair_scores)

@@ -41,6 +41,7 @@ import os
 import random
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -53,7 +54,9 @@ __all__ = [
     "SEQ_LEN",
     "OfficialTokens",
     "align_pair",
+    "as_array",
     "block_ssim_difference",
+    "load_image",
     "pair_rng",
     "pair_seed",
     "pair_tokens",
@@ -68,6 +71,7 @@ FINE_BLOCKS = 14  # int(112 * 0.5 / 4) in the official code
 TOP_FRACTION = 0.5
 MIN_LARGE_SIDE = 384
 _INTERP_OFFSET = 0.1
+_CHUNK = 1024  # blocks per step of the SSIM: bounded temporaries (~4 MB a quantity), cache-friendly
 
 
 @dataclass
@@ -82,21 +86,60 @@ class OfficialTokens:
     pad: torch.Tensor
 
 
-def to_pil(image: str | os.PathLike | np.ndarray | Image.Image) -> Image.Image:
-    """A full-resolution RGB PIL image from a path, an ``(H, W, 3)`` uint8 array or an image."""
-    if isinstance(image, Image.Image):
-        return image if image.mode == "RGB" else image.convert("RGB")
+# -- the pixels FGAesQ sees ---------------------------------------------------------------------
+
+
+def load_image(path: str | os.PathLike, fmt: str | None = None) -> np.ndarray:
+    """A file's full-resolution frame as FGAesQ scores it, ``(H, W, 3)`` uint8, read exactly as
+    the CLI reads it (:func:`photocull.decode.decode` at full size): EXIF orientation applied,
+    alpha flattened on white, 16-bit scaled to 8, any format photocull reads (RAW: its preview).
+
+    Why not the official ``Image.open(path).convert('RGB')``: it scores a portrait shot as a
+    sideways picture (the paper's images are upright) and keeps whatever colour hides under
+    transparent pixels. Raises :class:`photocull.decode.DecodeError` for an unreadable file.
+    """
+    from photocull.decode import DecodeError, decode
+    from photocull.inputs.formats import by_extension, sniff
+
+    p = Path(path)
+    if fmt is None:
+        try:
+            with open(p, "rb") as f:
+                head = f.read(64)
+        except OSError as exc:
+            raise DecodeError("cannot be opened: the file may be missing or unreadable", str(exc)) from exc
+        known = by_extension(p.suffix)
+        fmt = sniff(head) or (known.name if known else None)
+        if fmt is None:
+            raise DecodeError("not an image format photocull reads")
+    with decode(p, fmt, decode_size=1 << 30).image as img:
+        return np.asarray(img)
+
+
+def as_array(image) -> np.ndarray:
+    """``(H, W, 3)`` uint8 from a path (:func:`load_image`), a PIL image (alpha flattened on
+    white, as :func:`load_image` does; its pixels otherwise as given) or such an array."""
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected an (H, W, 3) uint8 array, got {image.shape} {image.dtype}")
-        return Image.fromarray(image)
-    with Image.open(image) as im:
-        return im.convert("RGB")
+        return image
+    if isinstance(image, Image.Image):
+        from photocull.decode import _to_rgb  # the decoder's own conversion: one rule for alpha
+
+        return np.asarray(_to_rgb(image))
+    return load_image(image)
 
 
-def _to_tensor(img: Image.Image) -> torch.Tensor:
+def to_pil(image) -> Image.Image:
+    """:func:`as_array` as a PIL image."""
+    if isinstance(image, Image.Image) and image.mode == "RGB":
+        return image
+    return Image.fromarray(as_array(image))
+
+
+def _to_tensor(arr: np.ndarray) -> torch.Tensor:
     """``(3, H, W)`` float32 in [0, 1], as torchvision's ``ToTensor``."""
-    return torch.from_numpy(np.array(img, dtype=np.uint8, copy=True)).permute(2, 0, 1).float().div(255)
+    return torch.from_numpy(np.array(arr, dtype=np.uint8, copy=True)).permute(2, 0, 1).float().div(255)
 
 
 _MEAN = torch.tensor(CLIP_MEAN, dtype=torch.float32).view(3, 1, 1)
@@ -113,21 +156,100 @@ def _pad_to(t: torch.Tensor, size: int) -> torch.Tensor:
     return F.pad(t, (0, (-w) % size, 0, (-h) % size))
 
 
-def _pad_or_crop(t: torch.Tensor, size: int) -> torch.Tensor:
+def _pad_or_crop_size(h: int, w: int, size: int) -> tuple[int, int]:
     """The official rule: pad when its pixel count (product of the per-axis amounts, 1 for an
-    axis that fits) is not larger than the crop's, else crop."""
-    _, h, w = t.shape
+    axis that fits) is not larger than the crop's, else crop. Returns the new ``(h, w)``."""
     crop = (h % size or 1) * (w % size or 1)
     pad = (((size - h % size) % size) if h % size else 1) * (((size - w % size) % size) if w % size else 1)
     if pad > crop:
-        return t[:, : h - h % size, : w - w % size]
-    return _pad_to(t, size)
+        return h - h % size, w - w % size
+    return h + (-h) % size, w + (-w) % size
 
 
 def _blocks(t: torch.Tensor, size: int) -> torch.Tensor:
     """``(3, H, W)`` (multiples of ``size``) → ``(n, 3, size, size)`` in row-major order."""
     c, h, w = t.shape
     return t.reshape(c, h // size, size, w // size, size).permute(1, 3, 0, 2, 4).reshape(-1, c, size, size)
+
+
+class _Grid:
+    """An image seen as 32-px blocks after the official pad-or-crop, without copying it:
+    blocks are cut out on demand (zeros where the image was padded)."""
+
+    def __init__(self, arr: np.ndarray, rows: int | None = None):
+        self.arr = arr
+        h, w = arr.shape[:2]
+        self.h, self.w = _pad_or_crop_size(h, w, BLOCK)
+        self.bh, self.bw = self.h // BLOCK, self.w // BLOCK
+        if rows is not None:  # only the first ``rows`` block rows (the pair's overlap)
+            self.bh = rows
+        self.vh, self.vw = min(h, self.h), min(w, self.w)  # real pixels inside the grid
+
+    @property
+    def n(self) -> int:
+        return self.bh * self.bw
+
+    def uint8(self, idx: np.ndarray) -> np.ndarray:
+        """Blocks ``idx`` (row-major numbers) as ``(k, 32, 32, 3)`` uint8, zero outside the image."""
+        out = np.zeros((len(idx), BLOCK, BLOCK, 3), np.uint8)
+        rows, cols = np.divmod(np.asarray(idx, np.int64), self.bw)
+        inner = ((rows + 1) * BLOCK <= self.vh) & ((cols + 1) * BLOCK <= self.vw)
+        k = np.flatnonzero(inner)
+        if len(k):
+            y = rows[k, None] * BLOCK + np.arange(BLOCK)  # (k, 32)
+            x = cols[k, None] * BLOCK + np.arange(BLOCK)
+            out[k] = self.arr[y[:, :, None], x[:, None, :]]
+        for e in np.flatnonzero(~inner):  # edge blocks: only their real pixels
+            y0, x0 = rows[e] * BLOCK, cols[e] * BLOCK
+            part = self.arr[y0:min(y0 + BLOCK, self.vh), x0:min(x0 + BLOCK, self.vw)]
+            out[e, :part.shape[0], :part.shape[1]] = part
+        return out
+
+    def unit(self, idx) -> torch.Tensor:
+        """Blocks in [0, 1], ``(k, 3, 32, 32)`` float32 (padding 0), as ``ToTensor`` gives them."""
+        return torch.from_numpy(self.uint8(idx)).permute(0, 3, 1, 2).float().div(255)
+
+    def normalised(self, idx) -> torch.Tensor:
+        """Blocks CLIP-normalised with padding 0 *after* normalising, as the official code pads."""
+        t = _normalise(self.unit(idx))
+        rows, cols = np.divmod(np.asarray(idx, np.int64), self.bw)
+        edge = np.flatnonzero(((rows + 1) * BLOCK > self.vh) | ((cols + 1) * BLOCK > self.vw))
+        for e in edge:
+            t[e, :, max(0, self.vh - rows[e] * BLOCK):, :] = 0.0
+            t[e, :, :, max(0, self.vw - cols[e] * BLOCK):] = 0.0
+        return t
+
+
+@lru_cache(maxsize=64)
+def _cubic_matrix(n_out: int, n_in: int, factor: float) -> torch.Tensor:
+    """``(n_out, n_in)`` float64 weights of PyTorch's bicubic resampling along one axis
+    (``align_corners=False``, A = −0.75, border samples clamped, ``scale_factor`` given)."""
+    a = -0.75
+    w = torch.zeros(n_out, n_in, dtype=torch.float64)
+    for d in range(n_out):
+        src = (d + 0.5) / factor - 0.5
+        i0 = math.floor(src)
+        t = src - i0
+        coeffs = (((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a,
+                  ((a + 2) * t - (a + 3)) * t * t + 1,
+                  ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1,
+                  ((a * (2 - t) - 5 * a) * (2 - t) + 8 * a) * (2 - t) - 4 * a)
+        for k, c in enumerate(coeffs):
+            w[d, min(max(i0 - 1 + k, 0), n_in - 1)] += c
+    return w
+
+
+def _pos_rows(pos_embed: torch.Tensor, gh: int, gw: int, cells) -> torch.Tensor:
+    """Rows ``cells`` (row-major numbers) of :func:`_pos_grid` without building the grid: a
+    24 MP frame's 16-px grid is 94,000 rows × 768 (290 MB), of which a token set keeps ≤ 511.
+    Separable bicubic weights in float64; within ~1e-6 of the full interpolation."""
+    n = pos_embed.shape[0] - 1
+    side = int(math.sqrt(n))
+    base = pos_embed[1:].detach().double().cpu().reshape(side, side, -1)
+    cells = torch.as_tensor(cells, dtype=torch.long)
+    wy = _cubic_matrix(gh, side, (gh + _INTERP_OFFSET) / side)[cells // gw]  # (k, side)
+    wx = _cubic_matrix(gw, side, (gw + _INTERP_OFFSET) / side)[cells % gw]
+    return torch.einsum("ki,kj,ijd->kd", wy, wx, base).float()
 
 
 def _pos_grid(pos_embed: torch.Tensor, gh: int, gw: int) -> torch.Tensor:
@@ -152,74 +274,108 @@ def _pos_grid_cached(_ptr, _shape, _ver, gh: int, gw: int, pos_embed: torch.Tens
     return out.permute(0, 2, 3, 1).reshape(gh * gw, d)
 
 
-def _finish(patches: torch.Tensor, pos: torch.Tensor, scale: list[int], drop) -> OfficialTokens:
-    """Add the CLS slot, then pad to :data:`SEQ_LEN` or let ``drop(n_tokens)`` choose what to remove."""
-    cls_patch = torch.zeros(1, *patches.shape[1:])
-    patches = torch.cat([cls_patch, patches])
-    scale_t = torch.tensor([0] + scale, dtype=torch.long)
-    n = patches.shape[0]
-    if n <= SEQ_LEN:
-        extra = SEQ_LEN - n
-        return OfficialTokens(
-            patches=torch.cat([patches, torch.zeros(extra, *patches.shape[1:])]),
-            pos=torch.cat([pos, torch.zeros(extra, pos.shape[1])]),
-            scale=torch.cat([scale_t, torch.zeros(extra, dtype=torch.long)]),
-            pad=torch.cat([torch.zeros(n, dtype=torch.bool), torch.ones(extra, dtype=torch.bool)]),
-        )
+def _keep(n: int, drop) -> torch.Tensor:
+    """Which of ``n`` token slots (CLS first) survive ``drop(n)`` (nothing dropped when they fit)."""
     keep = torch.ones(n, dtype=torch.bool)
-    keep[list(drop(n))] = False
-    return OfficialTokens(patches[keep], pos[keep], scale_t[keep], torch.zeros(SEQ_LEN, dtype=torch.bool))
+    if n > SEQ_LEN:
+        keep[list(drop(n))] = False
+    return keep
+
+
+def _finish(patches: torch.Tensor, pos: torch.Tensor, scale: torch.Tensor) -> OfficialTokens:
+    """Kept tokens (CLS slot first) padded to :data:`SEQ_LEN`."""
+    n = patches.shape[0]
+    extra = SEQ_LEN - n
+    return OfficialTokens(
+        patches=torch.cat([patches, torch.zeros(extra, *patches.shape[1:])]),
+        pos=torch.cat([pos, torch.zeros(extra, pos.shape[1])]),
+        scale=torch.cat([scale, torch.zeros(extra, dtype=torch.long)]),
+        pad=torch.cat([torch.zeros(n, dtype=torch.bool), torch.ones(extra, dtype=torch.bool)]),
+    )
 
 
 def _uniform_drop(rng: random.Random):
     return lambda n: rng.sample(range(1, n), n - SEQ_LEN)
 
 
-def _small(t: torch.Tensor, pos_embed: torch.Tensor, rng: random.Random) -> OfficialTokens:
-    t = _pad_to(t, PATCH)
+def _small(arr: np.ndarray, pos_embed: torch.Tensor, rng: random.Random) -> OfficialTokens:
+    t = _pad_to(_normalise(_to_tensor(arr)), PATCH)
     gh, gw = t.shape[1] // PATCH, t.shape[2] // PATCH
-    patches = _blocks(t, PATCH)
-    grid = _pos_grid(pos_embed, gh, gw)
-    pos = torch.cat([pos_embed[:1].detach().float().cpu(), grid])
-    return _finish(patches, pos, [0] * patches.shape[0], _uniform_drop(rng))
+    patches = torch.cat([torch.zeros(1, 3, PATCH, PATCH), _blocks(t, PATCH)])
+    pos = torch.cat([pos_embed[:1].detach().float().cpu(), _pos_grid(pos_embed, gh, gw)])
+    scale = torch.zeros(patches.shape[0], dtype=torch.long)
+    keep = _keep(patches.shape[0], _uniform_drop(rng))
+    return _finish(patches[keep], pos[keep], scale[keep])
 
 
-def _large(t: torch.Tensor, pos_embed: torch.Tensor, rng: random.Random,
-           importance: list[float | None] | None) -> OfficialTokens:
-    """The multi-scale path. ``importance`` (pair mode) is the per-block ``1 − SSIM`` list
-    (``None`` for blocks outside the pair's overlap); ``None`` means single mode."""
-    t = _pad_or_crop(t, BLOCK)
-    bh, bw = t.shape[1] // BLOCK, t.shape[2] // BLOCK
-    nb = bh * bw
-    blocks = _blocks(t, BLOCK)
+@dataclass
+class _LargePlan:
+    """The draws of the multi-scale path, made before any pixel is touched: which blocks stay
+    fine and which token slots survive the drop. Building the tokens from it costs ~511 block
+    cut-outs instead of the whole image."""
+
+    grid: _Grid
+    coarse: np.ndarray  # block numbers of the coarse tokens, in token order
+    fine: list[int]  # fine block numbers, sorted (their 4 patches each follow the coarse tokens)
+    keep: torch.Tensor  # (1 + len(coarse) + 4·len(fine),) bool, slot 0 = CLS
+
+
+def _plan_large(grid: _Grid, rng: random.Random, importance: _Importance | None) -> _LargePlan:
+    """The official draws: 14 fine blocks (uniform, or from the top half by importance in pair
+    mode), then the drop down to 512 (uniform, or sparing the selected block numbers).
+
+    Pair mode: ``rng.sample`` picks positions in the ranked top half whatever their content,
+    so only the blocks at those 14 ranks need an exact ranking (:func:`_blocks_at_ranks`)."""
+    nb = grid.n
     if importance is None:
         fine = rng.sample(range(nb), FINE_BLOCKS)
     else:
-        scores = list(importance[:nb])
-        scores += [rng.random() for _ in range(nb - len(scores))]
-        scores = [s if s is not None else rng.random() for s in scores]
-        ranked = sorted(zip(range(nb), scores), key=lambda x: x[1], reverse=True)
-        candidates = ranked[: max(1, int(nb * TOP_FRACTION))]
-        chosen = rng.sample(candidates, FINE_BLOCKS) if FINE_BLOCKS <= len(candidates) else candidates
-        fine = [i for i, _ in chosen]
-    fine_set = set(fine)
-    fine_sorted = sorted(fine_set)
-    coarse = [i for i in range(nb) if i not in fine_set]
-    coarse_patches = F.interpolate(blocks[coarse], size=(PATCH, PATCH), mode="bicubic")
-    fine_patches = _blocks_of(blocks[fine_sorted])
-    patches = torch.cat([coarse_patches, fine_patches])
-    # Positions: coarse cells row-major (= emission order); fine cells row-major on the 16-px grid.
-    coarse_grid = _pos_grid(pos_embed, bh, bw)
-    fine_grid = _pos_grid(pos_embed, 2 * bh, 2 * bw)
-    cells = sorted((2 * (b // bw) + dy) * (2 * bw) + 2 * (b % bw) + dx
-                   for b in fine_sorted for dy in (0, 1) for dx in (0, 1))
-    pos = torch.cat([pos_embed[:1].detach().float().cpu(), coarse_grid[coarse], fine_grid[cells]])
-    scale = [0] * len(coarse) + [1] * (4 * len(fine_sorted))
-    if importance is None:
-        drop = _uniform_drop(rng)
-    else:
-        drop = _priority_drop(rng, list(importance), fine)
-    return _finish(patches, pos, scale, drop)
+        values = list(importance.values[:nb])
+        errors = list(importance.errors[:nb])
+        extra = nb - len(values)
+        values += [rng.random() for _ in range(extra)]
+        errors += [0.0] * max(0, extra)
+        values = [s if s is not None else rng.random() for s in values]
+        half = max(1, int(nb * TOP_FRACTION))
+        if FINE_BLOCKS <= half:
+            fine = _blocks_at_ranks(values, np.asarray(errors), rng.sample(range(half), FINE_BLOCKS),
+                                    importance.exact)
+        else:  # fewer candidates than fine blocks: all of them (never after align_pair)
+            fine = _blocks_at_ranks(values, np.asarray(errors), list(range(half)), importance.exact)
+    fine_sorted = sorted(set(fine))
+    is_fine = np.zeros(nb, bool)
+    is_fine[fine_sorted] = True
+    coarse = np.flatnonzero(~is_fine)
+    n = 1 + len(coarse) + 4 * len(fine_sorted)
+    drop = _uniform_drop(rng) if importance is None else _priority_drop(rng, list(importance.values), fine)
+    return _LargePlan(grid, coarse, fine_sorted, _keep(n, drop))
+
+
+def _build_large(plan: _LargePlan, pos_embed: torch.Tensor) -> OfficialTokens:
+    """The kept tokens of a plan: coarse blocks shrunk bicubically to 16 px (block order), then
+    each fine block's four 16-px patches. Positions: coarse cells row-major on the block grid;
+    fine cells row-major on the 16-px grid (the official mismatch with the emission order)."""
+    g = plan.grid
+    nc = len(plan.coarse)
+    slots = np.flatnonzero(plan.keep[1:].numpy())  # kept token numbers, 0-based after CLS
+    kept_coarse = slots[slots < nc]
+    kept_fine = slots[slots >= nc] - nc
+    parts = [torch.zeros(1, 3, PATCH, PATCH)]
+    if len(kept_coarse):
+        blocks = g.normalised(plan.coarse[kept_coarse])
+        parts.append(F.interpolate(blocks, size=(PATCH, PATCH), mode="bicubic"))
+    if len(kept_fine):
+        fine = _blocks_of(g.normalised(np.asarray(plan.fine, np.int64)))
+        parts.append(fine[torch.from_numpy(kept_fine)])
+    patches = torch.cat(parts)
+    cells = sorted((2 * (b // g.bw) + dy) * (2 * g.bw) + 2 * (b % g.bw) + dx
+                   for b in plan.fine for dy in (0, 1) for dx in (0, 1))
+    kept = plan.keep[1:].numpy()
+    pos = torch.cat([pos_embed[:1].detach().float().cpu(),
+                     _pos_rows(pos_embed, g.bh, g.bw, plan.coarse[kept[:nc]]),
+                     _pos_rows(pos_embed, 2 * g.bh, 2 * g.bw, np.asarray(cells, np.int64)[kept[nc:]])])
+    scale = torch.tensor([0] + [0] * nc + [1] * (4 * len(plan.fine)), dtype=torch.long)
+    return _finish(patches, pos, scale[plan.keep])
 
 
 def _blocks_of(blocks: torch.Tensor) -> torch.Tensor:
@@ -253,22 +409,28 @@ def _priority_drop(rng: random.Random, importance: list[float | None], selected:
     return drop
 
 
-def _tokens(img: Image.Image, pos_embed: torch.Tensor, rng: random.Random,
-            importance: list[float | None] | None) -> OfficialTokens:
-    t = _normalise(_to_tensor(img))
-    if math.ceil(t.shape[1] / PATCH) * math.ceil(t.shape[2] / PATCH) <= SEQ_LEN:
-        return _small(t, pos_embed, rng)
-    return _large(t, pos_embed, rng, importance)
+def _is_small(arr: np.ndarray) -> bool:
+    return math.ceil(arr.shape[0] / PATCH) * math.ceil(arr.shape[1] / PATCH) <= SEQ_LEN
+
+
+def _tokens(arr: np.ndarray, pos_embed: torch.Tensor, rng: random.Random,
+            importance: _Importance | None, build: bool = True) -> OfficialTokens | None:
+    """The token set of one image (``None`` when ``build`` is false: the draws are still made,
+    so a pair's stream goes on as if it had been built)."""
+    if _is_small(arr):
+        return _small(arr, pos_embed, rng)
+    plan = _plan_large(_Grid(arr), rng, importance)
+    return _build_large(plan, pos_embed) if build else None
 
 
 def single_tokens(image, pos_embed: torch.Tensor, seed: int | random.Random = 0) -> OfficialTokens:
     """Single-image mode tokens (the image is never resized); ``seed`` plays ``random.seed(seed)``.
 
-    ``image``: a path, an ``(H, W, 3)`` uint8 array or a PIL image, at full resolution.
-    ``pos_embed``: the checkpoint's ``positional_embedding`` ``(1 + 14·14, D)``.
+    ``image``: a path, an ``(H, W, 3)`` uint8 array or a PIL image, at full resolution (see
+    :func:`as_array`). ``pos_embed``: the checkpoint's ``positional_embedding`` ``(1 + 14·14, D)``.
     """
     rng = seed if isinstance(seed, random.Random) else random.Random(seed)
-    return _tokens(to_pil(image), pos_embed, rng, None)
+    return _tokens(as_array(image), pos_embed, rng, None)
 
 
 # -- pair mode -------------------------------------------------------------------------------
@@ -283,41 +445,49 @@ def pair_rng(pair_id: str) -> random.Random:
     return random.Random(pair_seed(pair_id))
 
 
-def _ensure_large(img: Image.Image) -> Image.Image:
-    w, h = img.size
+def _resize(arr: np.ndarray, w: int, h: int) -> np.ndarray:
+    """LANCZOS resize (PIL's, as the official code), a no-op at the same size."""
+    if (w, h) == (arr.shape[1], arr.shape[0]):
+        return arr
+    return np.asarray(Image.fromarray(arr).resize((w, h), Image.Resampling.LANCZOS))
+
+
+def _ensure_large(arr: np.ndarray) -> np.ndarray:
+    h, w = arr.shape[:2]
     n = math.ceil(w / PATCH) * math.ceil(h / PATCH)
     if n > SEQ_LEN:
-        return img
+        return arr
     f = math.sqrt(SEQ_LEN * 1.2 / n)
     if min(w, h) < MIN_LARGE_SIDE:
         f = max(f, MIN_LARGE_SIDE / min(w, h))
-    return img.resize((int(w * f), int(h * f)), Image.Resampling.LANCZOS)
+    return _resize(arr, int(w * f), int(h * f))
 
 
-def align_pair(a: Image.Image, b: Image.Image, rng: random.Random) -> tuple[Image.Image, Image.Image]:
+def align_pair(a, b, rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
     """Resize the pair to a common width or height (a draw picks which), then up-scale small
-    images so both have > 512 patches, at one common factor when their factors differ."""
-    (w1, h1), (w2, h2) = a.size, b.size
+    images so both have > 512 patches, at one common factor when their factors differ.
+    Frames of one size that are large already are returned as they are (no copy)."""
+    a, b = as_array(a), as_array(b)
+    (h1, w1), (h2, w2) = a.shape[:2], b.shape[:2]
     if rng.choice(["width", "height"]) == "width":
         tw = max(w1, w2)
-        if w1 != tw:
-            a = a.resize((tw, int(h1 * tw / w1)), Image.Resampling.LANCZOS)
-        if w2 != tw:
-            b = b.resize((tw, int(h2 * tw / w2)), Image.Resampling.LANCZOS)
+        a = _resize(a, tw, int(h1 * tw / w1))
+        b = _resize(b, tw, int(h2 * tw / w2))
     else:
         th = max(h1, h2)
-        if h1 != th:
-            a = a.resize((int(w1 * th / h1), th), Image.Resampling.LANCZOS)
-        if h2 != th:
-            b = b.resize((int(w2 * th / h2), th), Image.Resampling.LANCZOS)
+        a = _resize(a, int(w1 * th / h1), th)
+        b = _resize(b, int(w2 * th / h2), th)
     a_l, b_l = _ensure_large(a), _ensure_large(b)
-    s1 = max(a_l.size[0] / a.size[0], a_l.size[1] / a.size[1])
-    s2 = max(b_l.size[0] / b.size[0], b_l.size[1] / b.size[1])
+    s1 = max(a_l.shape[1] / a.shape[1], a_l.shape[0] / a.shape[0])
+    s2 = max(b_l.shape[1] / b.shape[1], b_l.shape[0] / b.shape[0])
     if abs(s1 - s2) > 0.01:
         s = max(s1, s2)
-        a_l = a.resize((int(a.size[0] * s), int(a.size[1] * s)), Image.Resampling.LANCZOS)
-        b_l = b.resize((int(b.size[0] * s), int(b.size[1] * s)), Image.Resampling.LANCZOS)
+        a_l = _resize(a, int(a.shape[1] * s), int(a.shape[0] * s))
+        b_l = _resize(b, int(b.shape[1] * s), int(b.shape[0] * s))
     return a_l, b_l
+
+
+# -- block ranking (1 − SSIM) ------------------------------------------------------------------
 
 
 def _window_mean(x: torch.Tensor, dim: int, win: int = 7) -> torch.Tensor:
@@ -331,22 +501,58 @@ def _window_mean(x: torch.Tensor, dim: int, win: int = 7) -> torch.Tensor:
     return out.float().reshape(*shape[:-2], *out.shape[-2:])
 
 
-def _box(x: torch.Tensor) -> torch.Tensor:
-    """skimage's 7×7 uniform filter over ``(..., H, W)``, cropped by 3 on each side."""
+def _box_reference(x: torch.Tensor) -> torch.Tensor:
+    """skimage's 7×7 uniform filter over ``(..., H, W)``, cropped by 3 on each side (float64
+    accumulation: the reference)."""
     return _window_mean(_window_mean(x, -2), -1)
 
 
-def block_ssim_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+@lru_cache(maxsize=4)
+def _box_matrix(size: int, win: int = 7) -> torch.Tensor:
+    m = torch.zeros(size, size - win + 1)
+    for i in range(size - win + 1):
+        m[i:i + win, i] = 1.0
+    return m
+
+
+def _box_fast(x: torch.Tensor) -> torch.Tensor:
+    """The same filter as float32 matrix products (sums by a banded 0/1 ``M``, each pass divided
+    by 7 once, so no error is systematic): ~5× faster than the float64 pooling; values differ
+    by ~1e-7 (see :func:`block_ssim_difference` for what that does to the ranking)."""
+    m = _box_matrix(x.shape[-1])
+    return ((m.T @ x) / 7 @ m) / 7
+
+
+# A float32 box mean (two passes of seven non-negative terms, each rounded) is within ~16 units
+# of 2^-24 of the float64-accumulated one, relatively; 1.2e-6 is that.
+_BOX_REL_ERROR = 1.2e-6
+# How many standard deviations of the summed rounding errors a block's bound allows.
+_SIGMAS = 4.0
+
+
+def block_ssim_difference(a: torch.Tensor, b: torch.Tensor, *, reference: bool = False,
+                          bound: bool = False):
     """``(n, 3, s, s)`` pairs of blocks in [0, 1] → ``(n,)`` float64 ``1 − mean_c SSIM``, clamped
     to [0, 1]: ``skimage.metrics.structural_similarity(data_range=1)`` per channel (7×7 box
-    window, sample covariance), in its float32 arithmetic."""
+    window, sample covariance). ``reference=True``: the box means accumulated in float64 as
+    skimage does (slow; these are the official values); otherwise in float32, and with
+    ``bound=True`` also ``(n,)`` bounds of each value's distance to the reference one.
+
+    The bound: per pixel, the worst case of the rounding differences (box means off by a
+    relative ρ move the luminance term by ≤ 4ρ and the contrast-structure term by
+    ≤ 6·cov·ρ·(uxx + uyy)/b2: variance cancellation, worst on flat bright blocks); a block's
+    value is the mean of ~2,000 such independent roundings, so its bound is
+    :data:`_SIGMAS` standard deviations of that mean (a uniform error within the per-pixel
+    worst case has σ = worst/√3). Measured errors stay under a fifth of it
+    (``tests/model/test_official_goldens.py``)."""
+    box = _box_reference if reference else _box_fast
     a = a.float()
     b = b.float()
     cov = torch.tensor(49 / 48, dtype=torch.float32)
     c1 = torch.tensor((0.01 * 1.0) ** 2, dtype=torch.float32)
     c2 = torch.tensor((0.03 * 1.0) ** 2, dtype=torch.float32)
-    ux, uy = _box(a), _box(b)
-    uxx, uyy, uxy = _box(a * a), _box(b * b), _box(a * b)
+    ux, uy = box(a), box(b)
+    uxx, uyy, uxy = box(a * a), box(b * b), box(a * b)
     vx = cov * (uxx - ux * ux)
     vy = cov * (uyy - uy * uy)
     vxy = cov * (uxy - ux * uy)
@@ -357,28 +563,106 @@ def block_ssim_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     s = (a1 * a2) / (b1 * b2)
     per_channel = s.double().mean(dim=(-2, -1))  # (n, 3)
     m = ((per_channel[:, 0] + per_channel[:, 1]) + per_channel[:, 2]) / 3
-    return (1 - m).clamp(0, 1)
+    diff = (1 - m).clamp(0, 1)
+    if not bound:
+        return diff
+    rho = _BOX_REL_ERROR
+    px = (4 * rho + 6 * 1.03 * rho * (uxx + uyy) / b2.clamp_min(0.5 * c2)).double()
+    count = px[0].numel()
+    sigma = (px.pow(2).sum(dim=(-3, -2, -1)) / 3).sqrt() / count
+    return diff, _SIGMAS * sigma + 1e-9
 
 
-def _pair_importance(a: torch.Tensor, b: torch.Tensor) -> tuple[list[float | None], list[float | None]]:
-    """Per-block importance lists of the two (already aligned) images, in [0, 1] pixel space."""
-    a = _pad_or_crop(a, BLOCK)
-    b = _pad_or_crop(b, BLOCK)
-    oh = min(a.shape[1], b.shape[1])
-    ba, bb = _blocks(a[:, :oh], BLOCK), _blocks(b[:, :oh], BLOCK)
-    n = min(len(ba), len(bb))
-    diff = block_ssim_difference(ba[:n], bb[:n]).tolist() if n else []
-    ua = (a.shape[1] - oh) // BLOCK * (a.shape[2] // BLOCK)
-    ub = (b.shape[1] - oh) // BLOCK * (b.shape[2] // BLOCK)
-    return diff + [None] * ua, diff + [None] * ub
+@dataclass
+class _Importance:
+    """Per-block ``1 − SSIM`` of a pair: ``values`` (``None`` below the shared block rows),
+    ``errors`` (how far each value may be from the reference one; 0 = exact) and ``exact``
+    (reference values of given blocks, on demand)."""
+
+    values: list[float | None]
+    errors: np.ndarray
+    exact: object  # (np.ndarray of block numbers) -> np.ndarray of reference values
 
 
-def pair_tokens(a, b, pos_embed: torch.Tensor, pair_id: str) -> tuple[OfficialTokens, OfficialTokens]:
+def _pair_importance(ga: _Grid, gb: _Grid, *, reference: bool = False) -> tuple[_Importance, _Importance]:
+    """The importance of the two (already aligned) images: ``1 − SSIM`` between block ``k`` of
+    each (row-major numbers over the block rows both have, as the official code pairs them),
+    in chunks so that memory stays small."""
+    rows = min(ga.h, gb.h) // BLOCK
+    n = min(rows * ga.bw, rows * gb.bw)
+    diff: list[float] = []
+    errs = np.zeros(n)
+    for s in range(0, n, _CHUNK):
+        idx = np.arange(s, min(n, s + _CHUNK))
+        if reference:
+            diff += block_ssim_difference(ga.unit(idx), gb.unit(idx), reference=True).tolist()
+        else:
+            d, e = block_ssim_difference(ga.unit(idx), gb.unit(idx), bound=True)
+            diff += d.tolist()
+            errs[idx] = e.numpy()
+
+    known: dict[int, float] = {}  # reference values, shared by both sides of the pair
+
+    def exact(idx: np.ndarray) -> np.ndarray:
+        todo = np.array([i for i in idx.tolist() if i not in known], np.int64)
+        for s in range(0, len(todo), _CHUNK):
+            part = todo[s:s + _CHUNK]
+            ref = block_ssim_difference(ga.unit(part), gb.unit(part), reference=True)
+            known.update(zip(part.tolist(), ref.tolist()))
+        return np.array([known[i] for i in idx.tolist()])
+
+    def side(g: _Grid) -> _Importance:
+        below = g.n - rows * g.bw
+        return _Importance(diff + [None] * below, np.concatenate([errs, np.zeros(below)]), exact)
+
+    return side(ga), side(gb)
+
+
+def _blocks_at_ranks(values: list[float], errors: np.ndarray, ranks: list[int], exact) -> list[int]:
+    """The blocks at ``ranks`` of the reference order (value descending, lower number first on
+    ties: Python's stable ``sorted(..., reverse=True)``), from approximate ``values`` within
+    ``errors``: a block whose interval lies wholly above (below) the interval of the rank's
+    value is certainly before (after) it; only the rest get their reference value."""
+    v = np.asarray(values, np.float64).copy()
+    err = np.asarray(errors, np.float64).copy()
+    for round_ in range(8):
+        lo, hi = v - err, v + err
+        lo_desc, hi_desc = np.sort(lo)[::-1], np.sort(hi)[::-1]
+        above = [lo > hi_desc[p] for p in ranks]
+        unsure = [~a & (hi >= lo_desc[p]) for a, p in zip(above, ranks)]
+        need = np.flatnonzero(np.logical_or.reduce(unsure) & (err > 0))
+        if not len(need):
+            break
+        if len(need) > 64 and round_ < 7:  # the widest bounds first: they widen every rank's bracket
+            need = need[err[need] >= np.quantile(err[need], 0.75)]
+        v[need] = exact(need)  # reference values of those blocks, in one call
+        err[need] = 0.0
+    out = []
+    for p, a, u in zip(ranks, above, unsure):
+        cand = np.flatnonzero(u)
+        order = cand[np.lexsort((cand, -v[cand]))]
+        k = p - int(a.sum())
+        if not 0 <= k < len(order):  # cannot happen with true bounds; stay exact regardless
+            rest = np.flatnonzero(err > 0)
+            if len(rest):
+                v[rest] = exact(rest)
+            err[:] = 0.0
+            order, k = np.lexsort((np.arange(len(v)), -v)), p
+        out.append(int(order[k]))
+    return out
+
+
+def pair_tokens(a, b, pos_embed: torch.Tensor, pair_id: str, *, need: tuple[bool, bool] = (True, True),
+                reference: bool = False) -> tuple[OfficialTokens | None, OfficialTokens | None]:
     """Series-mode tokens of ``a`` given ``b`` and of ``b`` given ``a``, as the official
-    series script builds them for the pair id ``"{series}_{i}_{j}"`` (``a`` is frame ``i``)."""
+    series script builds them for the pair id ``"{series}_{i}_{j}"`` (``a`` is frame ``i``).
+
+    ``need``: which of the two to build (an unneeded one is ``None``; its draws are still made,
+    so the other is unchanged). ``reference``: rank blocks with the float64 SSIM (slow; the
+    float32 default selects the same blocks)."""
     rng = pair_rng(pair_id)
-    a_al, b_al = align_pair(to_pil(a), to_pil(b), rng)
-    imp_a, imp_b = _pair_importance(_to_tensor(a_al), _to_tensor(b_al))
-    ta = _tokens(a_al, pos_embed, rng, imp_a)
-    tb = _tokens(b_al, pos_embed, rng, imp_b)
+    a_al, b_al = align_pair(a, b, rng)
+    imp_a, imp_b = _pair_importance(_Grid(a_al), _Grid(b_al), reference=reference)
+    ta = _tokens(a_al, pos_embed, rng, imp_a, build=need[0])
+    tb = _tokens(b_al, pos_embed, rng, imp_b, build=need[1])
     return ta, tb

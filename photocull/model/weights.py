@@ -16,7 +16,7 @@ from pathlib import Path
 from photocull.model.paths import default_model_dir
 
 __all__ = ["CONVERTED_DIR", "SOURCE_METADATA_KEY", "WeightsError", "check_weights_file", "file_sha256", "is_photocull_file", "load_fgaesq_model",
-           "load_fgaesq_weights", "token_convention"]
+           "load_fgaesq_weights", "token_convention", "truncated"]
 
 CONVERTED_DIR = "converted"  # under the model folder
 SOURCE_METADATA_KEY = "photocull.fgaesq.source"  # written by checkpoint.convert_official
@@ -65,6 +65,61 @@ def check_weights_file(path: str | os.PathLike) -> Path:
     return p
 
 
+def truncated(path: Path) -> bool:
+    """Whether ``path`` is a checkpoint cut short (an interrupted download or copy): a zip-based
+    ``.pt`` whose central directory (at the end) is missing, or a ``.safetensors`` whose header
+    promises more bytes than there are."""
+    import json
+    import struct
+    import zipfile
+
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if head[:4] == b"PK\x03\x04":
+                return not zipfile.is_zipfile(path)
+            if path.suffix == ".safetensors" and len(head) == 8:
+                n = struct.unpack("<Q", head)[0]
+                if 8 + n > size:
+                    return True
+                header = json.loads(f.read(n))
+                end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+                return 8 + n + end > size
+    except (OSError, ValueError, KeyError, TypeError, struct.error):
+        return False
+    return False
+
+
+def _incomplete(p: Path) -> WeightsError:
+    return WeightsError(f"{p}: the file is incomplete ({p.stat().st_size / 1e6:.1f} MB, cut short: an interrupted "
+                        "download or copy?). Download it again ('photocull models download fgaesq' resumes) "
+                        "or copy it again.")
+
+
+def _digest(p: Path, cache: Path) -> str:
+    """The file's SHA-256, hashed once per (path, size, mtime): a 600 MB checkpoint is not read
+    again on every run while it is unchanged (an edited or replaced file is hashed again)."""
+    st = p.stat()
+    key = hashlib.sha256(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:24]
+    note = cache / "hashes" / key
+    try:
+        known = note.read_text().strip()
+        if len(known) == 64:
+            return known
+    except OSError:
+        pass
+    digest = file_sha256(p)
+    try:
+        note.parent.mkdir(parents=True, exist_ok=True)
+        tmp = note.with_name(note.name + f".{os.getpid()}.tmp")
+        tmp.write_text(digest)
+        os.replace(tmp, note)
+    except OSError:
+        pass  # a read-only model folder: hash again next time
+    return digest
+
+
 def load_fgaesq_weights(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Path:
     """A photocull ``.safetensors`` for ``path``: the file itself when it is one, else its
     conversion (made once, cached as ``<cache_dir>/fgaesq-<sha256[:16]>.safetensors``;
@@ -72,9 +127,11 @@ def load_fgaesq_weights(path: str | os.PathLike, cache_dir: str | os.PathLike | 
     p = check_weights_file(path)
     if _is_photocull_file(p):
         return p
+    if truncated(p):
+        raise _incomplete(p)
     cache = Path(cache_dir) if cache_dir is not None else default_model_dir() / CONVERTED_DIR
     try:
-        digest = file_sha256(p)
+        digest = _digest(p, cache)
     except OSError as exc:
         raise WeightsError(f"{p}: cannot be read ({exc.strerror or exc}).") from exc
     dest = cache / f"fgaesq-{digest[:16]}.safetensors"
@@ -92,8 +149,19 @@ def load_fgaesq_weights(path: str | os.PathLike, cache_dir: str | os.PathLike | 
                                "Set PHOTOCULL_MODEL_DIR to a writable folder.") from exc
         raise WeightsError(f"{p}: not an FGAesQ checkpoint ({_short(exc)}). {_HINT}") from exc
     except Exception as exc:  # pickle/zip/safetensors/shape errors: the file is not what we need
+        text = str(exc)
+        if text.startswith("the checkpoint does not fill the model"):  # name the tensors, all lines
+            raise WeightsError(f"{p}: the tensors do not fit the FGAesQ model ({_report(text)}). {_HINT}") from exc
+        if isinstance(exc, EOFError) or "ran out of input" in text.lower() or "unexpected eof" in text.lower():
+            raise _incomplete(p) from exc
         raise WeightsError(f"{p}: not an FGAesQ checkpoint ({_short(exc)}). {_HINT}") from exc
     return dest
+
+
+def _report(text: str) -> str:
+    """The import report's lines that name tensors, joined on one line."""
+    lines = [ln.strip() for ln in text.splitlines()[1:] if ln.strip() and not ln.startswith("loaded ")]
+    return "; ".join(lines) or text.splitlines()[0]
 
 
 def token_convention(path: str | os.PathLike) -> str:

@@ -6,8 +6,10 @@ frame is scored in its pair with a reference frame of the series (the medoid; O(
 see ``benchmarks/fgaesq_official.py``) or by the official all-pairs averaging (O(n²));
 ``exhaustive=None`` picks all pairs for series of up to :data:`AUTO_EXHAUSTIVE_MAX` frames
 and the O(n) mode beyond; a single frame in single-image mode with ``seed``. Pair ids are
-``"{series id}_{i}_{j}"`` with frames numbered 1..n in series order, so a folder laid out as
-the official script expects gets the official script's numbers.
+``"{series}_{i}_{j}"`` named from the series' own files (:func:`series_naming`), never from
+its place in the run: a burst scores the same culled alone or within its parent folder, and
+a folder laid out as the official script expects gets the official script's numbers. Frames
+are read at full resolution when a pair needs them (:class:`photocull.model.official.FrameCache`).
 
 ``tokens="photocull"`` is photocull's earlier tokenizer (:mod:`photocull.model.series`), used for
 weights photocull trained itself on those tokens (:func:`photocull.model.weights.token_convention`).
@@ -40,16 +42,32 @@ def frame_identity(a: Analysis) -> str:
 
 
 def load_full_resolution(source) -> object:
-    """The full-resolution, oriented RGB image of a frame (a path, a ``(path, format)`` pair decoded by :func:`photocull.decode.decode`, a
-    function returning the image, or the image itself)."""
+    """The full-resolution, oriented RGB frame FGAesQ scores (a path, a ``(path, format)`` pair,
+    a function returning the image, or the image itself): files are read by
+    :func:`photocull.model.official_tokens.load_image`, the one reading the Python API uses too."""
     if callable(source):
         return source()
     if isinstance(source, tuple):
-        from ..decode import decode
+        from ..model.official_tokens import load_image
 
         path, fmt = source
-        return decode(Path(path), fmt, decode_size=1 << 30).image
+        return load_image(Path(path), fmt)
     return source
+
+
+def series_naming(s: Series, sources: Sequence | None, analyses: Sequence[Analysis]) -> tuple[str, list[int]]:
+    """The id and frame numbers that seed a series' pairs: from its files
+    (:func:`photocull.model.official.series_naming`: the folder and ``-<k>`` numbers in the
+    official layout, else a digest of the file names), or, without files, a digest of the
+    frames' content identities. Never the series' position in the run."""
+    from ..model.official import series_naming as from_files
+
+    if sources is not None:
+        return from_files([src[0] if isinstance(src, tuple) else src for src in (sources[i] for i in s.members)])
+    import hashlib
+
+    ids = "\n".join(sorted(frame_identity(analyses[i]) for i in s.members))
+    return "s" + hashlib.md5(ids.encode()).hexdigest()[:12], list(range(1, len(s.members) + 1))
 
 
 def _similarity(members: Sequence[Analysis]) -> np.ndarray:
@@ -102,7 +120,7 @@ class FGAesQScorer:
         self.seed = seed
         self.tokens = tokens
         mode = {True: "-exhaustive", None: "-auto"}.get(exhaustive, "")
-        self.version = (f"2-official-seed{seed}" if tokens == "official" else "1") + mode
+        self.version = (f"3-official-seed{seed}" if tokens == "official" else "1") + mode
         # Scores are kept only for weights with a file identity (a model built in memory has none).
         self.cache_key = None if weights_id is None else _scores_key(self.version, weights_id, self.thresholds)
 
@@ -143,7 +161,9 @@ class FGAesQScorer:
         from ..model.series import choose_references
 
         def image(i: int):
-            return load_full_resolution(sources[i]) if sources is not None else analyses[i].image
+            if sources is None:
+                return analyses[i].image
+            return lambda: load_full_resolution(sources[i])  # read when needed, not held
 
         result: dict[int, float] = {}
         singles = [s.members[0] for s in series if len(s.members) == 1]
@@ -160,10 +180,10 @@ class FGAesQScorer:
             if exhaustive is None:  # auto: all pairs while they cost little (benchmarks/fgaesq_official.py)
                 exhaustive = len(members) <= AUTO_EXHAUSTIVE_MAX
             refs = None if exhaustive else choose_references(_similarity(members))
-            imgs = [image(i) for i in s.members]
-            res = score_series(self.model, imgs, series_id=str(s.id), exhaustive=exhaustive,
-                               references=refs, seed=self.seed, batch_size=self.batch_size,
-                               device=self.device)
+            name, numbers = series_naming(s, sources, analyses)
+            res = score_series(self.model, [image(i) for i in s.members], series_id=name, indices=numbers,
+                               exhaustive=exhaustive, references=refs, seed=self.seed,
+                               batch_size=self.batch_size, device=self.device)
             result.update(zip(s.members, res.scores.tolist()))
             if progress is not None:
                 progress(len(s.members))  # frames of this series are scored

@@ -30,6 +30,8 @@ class Hub:
         self.advertised_sha: dict[tuple[str, str], str] = {}  # override (a corrupt mirror)
         self.cut_after: int | None = None  # send this many bytes, then drop the connection
         self.fail_gets = False
+        self.stall_after: int | None = None  # send this many bytes, then go silent (until released)
+        self.release = threading.Event()
         self.ranges: list[int] = []  # start offsets of every GET of a file
 
     def sha(self, repo, name):
@@ -113,6 +115,13 @@ def _handler(hub: Hub):
                               {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"})
             else:
                 self._headers(*f, len(body))
+            if hub.stall_after is not None:
+                self.wfile.write(body[: hub.stall_after])
+                self.wfile.flush()
+                hub.stall_after = None
+                hub.release.wait(30)
+                self.close_connection = True
+                return
             if hub.cut_after is not None:
                 self.wfile.write(body[: hub.cut_after])
                 self.wfile.flush()
@@ -179,6 +188,7 @@ def hub(tmp_path, monkeypatch, no_network):
             monkeypatch.setattr(mod, "time", _NoSleep(mod.time))
     h.endpoint = endpoint
     yield h
+    h.release.set()
     srv.shutdown()
     srv.server_close()
 
@@ -306,3 +316,139 @@ def test_cli_download_failure_is_a_message(hub, tmp_path):
     assert "Run the same command again" in " ".join(res.output.split())
     res = CliRunner().invoke(app, ["models", "download", "dino"])
     assert res.exit_code == 2 and "fgaesq or clip" in res.output
+
+
+@pytest.fixture
+def silent_hub(monkeypatch, no_network):
+    """A 'hub' that accepts connections and never says a word."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                pass
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{srv.getsockname()[1]}")
+    yield
+    stop.set()
+    t.join(2)
+    for c in held:
+        c.close()
+    srv.close()
+
+
+def test_a_hub_that_never_answers_times_out_with_a_message(silent_hub, monkeypatch):
+    import time
+
+    from photocull.model.hub import DownloadError, plan_download
+
+    monkeypatch.setenv("PHOTOCULL_HUB_TIMEOUT", "0.5")
+    t = time.monotonic()
+    with pytest.raises(DownloadError) as exc:
+        plan_download("fgaesq")
+    assert time.monotonic() - t < 10  # not the 200+ s of no time-out at all
+    msg = str(exc.value)
+    assert "cannot reach" in msg and "no answer within 0.5 s" in msg and "PHOTOCULL_HUB_TIMEOUT" in msg
+
+
+def test_a_transfer_that_stalls_times_out_keeps_its_bytes_and_resumes(hub, tmp_path, monkeypatch):
+    from photocull.model.hub import DownloadError, download
+
+    monkeypatch.setenv("PHOTOCULL_HUB_TIMEOUT", "0.5")
+    monkeypatch.setattr("photocull.model.hub._ATTEMPTS", 1)
+    blob = bytes(range(256)) * (12 * 4096)  # 12 MB
+    hub.files["timm/vit_base_patch16_clip_224.openai"] = {"open_clip_model.safetensors": blob}
+    hub.stall_after = 5 << 20
+    with pytest.raises(DownloadError) as exc:
+        download("clip", progress=False)
+    assert "no answer within 0.5 s" in str(exc.value) and "Run the same command again" in str(exc.value)
+    part = next((tmp_path / "hf").rglob("*.part"))
+    kept = part.stat().st_size
+    assert kept >= 1 << 20
+    hub.release.set()
+    path = download("clip", progress=False)
+    assert hub.ranges[-1] == kept and path.read_bytes() == blob and not part.exists()
+
+
+def test_ctrl_c_keeps_the_partial_file_and_the_next_run_resumes(hub, tmp_path):
+    from tqdm.auto import tqdm
+
+    from photocull.model.hub import DownloadInterrupted, download
+
+    blob = bytes(range(256)) * (8 * 4096)  # 8 MB
+    hub.files["timm/vit_base_patch16_clip_224.openai"] = {"open_clip_model.safetensors": blob}
+
+    class CtrlC(tqdm):
+        def __init__(self, *a, **k):
+            k["disable"] = True
+            super().__init__(*a, **k)
+            self.seen = 0
+
+        def update(self, n=1):
+            self.seen += n
+            if self.seen >= 3 << 20:
+                raise KeyboardInterrupt
+
+    with pytest.raises(DownloadInterrupted) as exc:
+        download("clip", tqdm_class=CtrlC)
+    assert exc.value.kept >= 3 << 20 and exc.value.size == len(blob)
+    path = download("clip", progress=False)
+    assert hub.ranges[-1] == exc.value.kept  # continued, not restarted
+    assert path.read_bytes() == blob
+
+
+def test_an_unchanged_download_is_neither_hashed_nor_converted_again(hub, tmp_path, monkeypatch):
+    import photocull.model.checkpoint as C
+    import photocull.model.hub as H
+
+    hub.files["yzc002/FGAesQ"] = {"best.pt": _tiny_official_bytes(tmp_path)}
+    first = H.download("fgaesq", progress=False)
+    gets = len(hub.ranges)
+
+    def refuse(*a, **k):
+        raise AssertionError("done again")
+
+    monkeypatch.setattr(H, "_fetch", refuse)
+    monkeypatch.setattr(C, "convert_official", refuse)
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(H, "hashlib", SimpleNamespace(sha256=refuse, sha1=hashlib.sha1))  # no hashing here
+    assert H.download("fgaesq", progress=False) == first and len(hub.ranges) == gets
+    monkeypatch.undo()
+    # a converted file that changed since is converted again (the record no longer matches)
+    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("PHOTOCULL_MODEL_DIR", str(tmp_path / "models"))
+    first.write_bytes(b"edited")
+    calls = []
+    real = C.convert_official
+    monkeypatch.setattr(C, "convert_official", lambda *a, **k: calls.append(1) or real(*a, **k))
+    H.download("fgaesq", progress=False)
+    assert calls == [1] and len(hub.ranges) == gets  # the verified blob was not fetched again
+
+
+def test_cli_ctrl_c_says_what_was_kept(hub, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from photocull.cli import app
+    import photocull.model.hub as H
+
+    hub.files["yzc002/FGAesQ"] = {"best.pt": _tiny_official_bytes(tmp_path)}
+
+    def interrupted(*a, **k):
+        raise H.DownloadInterrupted(3_000_000, 9_000_000)
+
+    monkeypatch.setattr(H, "_fetch_to_cache", interrupted)
+    res = CliRunner().invoke(app, ["models", "download", "fgaesq", "-q"])
+    said = " ".join(res.output.split())
+    assert res.exit_code == 130 and "Traceback" not in res.output
+    assert "3.0 of 9.0 MB kept" in said and "run the same command again to resume" in said.lower()

@@ -82,3 +82,49 @@ def test_anything_else_is_a_clear_user_error(kind, tmp_path, official_pt):
     msg = str(exc.value)
     assert str(p) in msg and "Traceback" not in msg and len(msg.splitlines()) == 1
     assert not list((tmp_path / "cache").glob("*.safetensors"))
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.99])
+def test_a_truncated_checkpoint_says_incomplete_download(official_pt, tmp_path, cut):
+    """A .pt or .safetensors cut short (the end of a zip, the tensors a header promises) is an
+    incomplete download, not a PyTorch error."""
+    from photocull.model.weights import WeightsError, load_fgaesq_weights
+
+    data = official_pt.read_bytes()
+    sf = load_fgaesq_weights(official_pt, tmp_path / "cache")
+    for src, name in ((data, "cut.pt"), (sf.read_bytes(), "cut.safetensors")):
+        p = tmp_path / name
+        p.write_bytes(src[: int(len(src) * cut)])
+        with pytest.raises(WeightsError) as exc:
+            load_fgaesq_weights(p, tmp_path / "cache2")
+        msg = str(exc.value)
+        assert "incomplete" in msg and "download it again" in msg.lower(), msg
+        assert "PytorchStreamReader" not in msg and "zip" not in msg
+
+
+def test_tensors_that_do_not_fit_are_named(tmp_path):
+    from photocull.model.weights import WeightsError, load_fgaesq_weights
+
+    sd = fx.official_state_dict(5, layers=1, width=64)
+    del sd["iqa_head.0.weight"]
+    sd["scale_embedding"] = torch.zeros(1, 3, 64)
+    sd["extra.thing"] = torch.zeros(2)
+    p = tmp_path / "odd.pt"
+    torch.save(sd, p)
+    with pytest.raises(WeightsError) as exc:
+        load_fgaesq_weights(p, tmp_path / "cache")
+    msg = str(exc.value)
+    assert len(msg.splitlines()) == 1
+    for part in ("missing: ", "iqa_head.0.weight", "unexpected: extra.thing", "scale_embedding 1x3x64 in the file"):
+        assert part in msg, (part, msg)
+
+
+def test_an_unchanged_checkpoint_is_not_hashed_again(official_pt, tmp_path, monkeypatch):
+    import photocull.model.weights as W
+
+    first = W.load_fgaesq_weights(official_pt, tmp_path / "cache")
+    monkeypatch.setattr(W, "file_sha256", lambda p: (_ for _ in ()).throw(AssertionError("hashed again")))
+    assert W.load_fgaesq_weights(official_pt, tmp_path / "cache") == first
+    monkeypatch.undo()
+    torch.save(fx.official_state_dict(6, layers=1, width=64), official_pt)  # replaced: new identity
+    assert W.load_fgaesq_weights(official_pt, tmp_path / "cache") != first
