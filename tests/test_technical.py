@@ -176,7 +176,8 @@ def test_small_images_are_measured_and_blur_still_shows():
 # --- JPEG history and clipping-proof exposure (issue 13: the subtle families) ---
 
 from photocull.records import COMPRESSED  # noqa: E402
-from photocull.scorers.technical import _ev, _stops_between, quantisation_step, table_step  # noqa: E402
+from photocull.scorers.measures import quantisation_step, table_step  # noqa: E402
+from photocull.scorers.technical import _ev, _stops_between  # noqa: E402
 
 
 def _natural(seed: int, size: tuple[int, int]) -> np.ndarray:
@@ -321,7 +322,7 @@ def test_a_grainy_source_beats_its_softened_mates_when_they_are_the_majority():
 
 # --- the fast measures are the plain formulas ------------------------------------------------
 
-from photocull.scorers import technical as _tech  # noqa: E402
+from photocull.scorers import measures as _tech  # noqa: E402
 
 
 def _reference_energy(tile: np.ndarray, noise: float) -> list[float]:
