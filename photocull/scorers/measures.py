@@ -35,39 +35,67 @@ def _gray(img: Image.Image) -> Image.Image:
     return gray
 
 
+_NEIGHBOURS = (((1, 0), (1, 2)), ((0, 1), (2, 1)), ((0, 0), (2, 2)), ((0, 2), (2, 0)))  # [1, -2, 1] taps around (1, 1)
 NOISE_LEVELS = (25, 55, 90, 135, 185, 230)  # 8-bit luma bin edges of the noise profile: shadows ... highlights
 NOISE_QUANTILE = 20  # per level bin: the 20th percentile of its tiles' sigma (the flattest of them)
 NOISE_MIN_TILES = 6  # a bin with fewer unclipped tiles has no estimate of its own
+BAND_CAP = 2.0  # the fine-band noise floor's sigma is at most this many times Immerkaer's
 
 
-def _noise_tiles(g: np.ndarray, patch: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(sigma, mean level) of each of the TILES x TILES tiles, by Immerkaer's estimate.
-
-    Immerkaer's 3x3 mask cancels smooth image structure. With ``patch``, only a patch x
-    patch window in the middle of each tile is examined: a percentile over 256 tiles
-    needs no more, and it is 5x cheaper at full size.
-    """
-    th, tw = g.shape[0] // TILES, g.shape[1] // TILES
-    ph, pw = (patch, patch) if patch is not None and patch < min(th, tw) else (th, tw)
-    y0, x0 = (th - ph) // 2, (tw - pw) // 2
-    tiles = g[: th * TILES, : tw * TILES].reshape(TILES, th, TILES, tw)[:, y0 : y0 + ph, :, x0 : x0 + pw]
+def _patch_stats(patches: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Immerkaer sigma, mean level, fine-band energy) of each patch of a (k, ph, pw) stack."""
+    k, ph, pw = patches.shape
     # The patches side by side (long rows are what numpy is fast on); 8-bit: exact in int16.
-    n = TILES * TILES * pw
-    wide = np.zeros((ph, n + 2), dtype=np.int16 if g.dtype == np.uint8 else np.float32)
-    wide[:, :n] = tiles.transpose(1, 0, 2, 3).reshape(ph, n)
+    n = k * pw
+    wide = np.zeros((ph, n + 2), dtype=np.int16 if patches.dtype == np.uint8 else np.float32)
+    wide[:, :n] = patches.transpose(1, 0, 2).reshape(ph, n)
     c = wide[1:-1, 1 : n + 1]
     resid = 4 * c
     resid -= 2 * (wide[:-2, 1 : n + 1] + wide[2:, 1 : n + 1] + wide[1:-1, :n] + wide[1:-1, 2 : n + 2])
     resid += wide[:-2, :n] + wide[:-2, 2 : n + 2] + wide[2:, :n] + wide[2:, 2 : n + 2]
     # Column j holds the residual centred on column j + 1: each patch's own are its first pw - 2.
-    per_tile = np.abs(resid).reshape(ph - 2, TILES * TILES, pw)[:, :, : pw - 2]
-    sigma = _IMMERKAER * per_tile.sum(axis=(0, 2), dtype=np.float64) / ((ph - 2) * (pw - 2))
-    level = c.reshape(ph - 2, TILES * TILES, pw)[:, :, : pw - 2].sum(axis=(0, 2), dtype=np.float64) / ((ph - 2) * (pw - 2))
-    return sigma, level
+    inner = float((ph - 2) * (pw - 2))
+    sigma = _IMMERKAER * np.abs(resid).reshape(ph - 2, k, pw)[:, :, : pw - 2].sum(axis=(0, 2), dtype=np.float64) / inner
+    level = c.reshape(ph - 2, k, pw)[:, :, : pw - 2].sum(axis=(0, 2), dtype=np.float64) / inner
+    energy = np.zeros(k)
+    c2 = (2 * c).astype(np.float32)
+    for (ay, ax), (by, bx) in _NEIGHBOURS:
+        d = wide[ay : ay + ph - 2, ax : ax + n].astype(np.float32) + wide[by : by + ph - 2, bx : bx + n] - c2
+        energy += np.square(d).reshape(ph - 2, k, pw)[:, :, : pw - 2].sum(axis=(0, 2), dtype=np.float64)
+    return sigma, level, energy / (4 * inner)
+
+
+def _noise_tiles(g: np.ndarray, patch: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(sigma, mean level, fine-band energy, coarse sigma) of each of the TILES x TILES tiles.
+
+    sigma: Immerkaer's estimate, whose 3x3 mask cancels smooth image structure; it sees
+    white noise. Coarse sigma: the same on the patch binned 2 x 2, times 2 (equal to sigma
+    for white noise): blotchy noise (chroma noise's share of luma, grain smeared by noise
+    reduction) is white at that scale. Fine-band energy: the [1, -2, 1] energy per pixel
+    (mean of four directions) that the sharpness measure reads; in a flat tile it is what
+    noise of any spectrum adds to that band. With ``patch``, only a patch x patch window in
+    the middle of each tile is examined: a percentile over 256 tiles needs no more, and it
+    is 5x cheaper at full size.
+    """
+    th, tw = g.shape[0] // TILES, g.shape[1] // TILES
+    ph, pw = (patch, patch) if patch is not None and patch < min(th, tw) else (th, tw)
+    y0, x0 = (th - ph) // 2, (tw - pw) // 2
+    tiles = g[: th * TILES, : tw * TILES].reshape(TILES, th, TILES, tw)[:, y0 : y0 + ph, :, x0 : x0 + pw]
+    patches = tiles.transpose(0, 2, 1, 3).reshape(TILES * TILES, ph, pw)
+    sigma, level, energy = _patch_stats(patches)
+    h2, w2 = ph // 2 * 2, pw // 2 * 2
+    p = patches[:, :h2, :w2].astype(np.float32)
+    binned = 0.25 * (p[:, 0::2, 0::2] + p[:, 1::2, 0::2] + p[:, 0::2, 1::2] + p[:, 1::2, 1::2])
+    coarse = _patch_stats(binned)[0] * 2.0 if min(h2, w2) >= 8 else sigma
+    return sigma, level, energy, coarse
 
 
 def noise_profile(sigma: np.ndarray, level: np.ndarray) -> list[float]:
-    """Noise sigma per luma bin (NOISE_LEVELS), from the flattest tiles of each; 0 where too few tiles.
+    """Noise sigma per luma bin (NOISE_LEVELS) from the flattest tiles of each; 0 where a bin has too few tiles.
+
+    Given the tiles' fine-band energy instead, as ``sqrt(energy / 6)`` (the white noise of the
+    same energy), it sees noise of any spectrum, and texture too: the comparison between mates
+    uses that, the noise floor removed from detail the texture-blind Immerkaer sigma.
 
     Why per level: after the tone curve, read noise dominates the shadows and shot noise
     the mid-tones, while a bright sky (the flattest tiles, which one frame-wide sigma
@@ -123,7 +151,6 @@ def _box_means(g: np.ndarray, k: int) -> np.ndarray:
     return sums.astype(np.float32) * np.float32(1.0 / (k * k))
 
 
-_NEIGHBOURS = (((1, 0), (1, 2)), ((0, 1), (2, 1)), ((0, 0), (2, 2)), ((0, 2), (2, 0)))  # [1, -2, 1] taps around (1, 1)
 _CHUNK_ROWS = 16  # 16 rows of 8-bit second differences squared stay exact in float32 (16 * 1020^2 < 2^24)
 
 
@@ -374,10 +401,13 @@ def measure(img: Image.Image, native_scale: float = 1.0, jpeg_tables: dict | Non
     mean = float((hist * levels).sum() / total)
     std = float(np.sqrt(max((hist * (levels - mean) ** 2).sum() / total, 0.0)))
     g = luma if luma is not None and gray is img else np.asarray(gray)  # uint8: every measure below works on exact 8-bit integers
-    sigma, level = _noise_tiles(g, NOISE_PATCH)
+    sigma, level, energy, coarse_sigma = _noise_tiles(g, NOISE_PATCH)
     noise = _frame_sigma(sigma, level)
     profile = noise_profile(sigma, level)
-    sharp, sharp_mean = _sharpness(g, noise, profile)
+    # The floor: the flat tiles' own fine-band energy (any noise spectrum), but at most twice
+    # the texture-blind sigma (where every tile is texture, the flattest are texture too).
+    floor = [min(e, BAND_CAP * v) for e, v in zip(noise_profile(np.sqrt(energy / 6.0), level), profile)]
+    sharp, sharp_mean = _sharpness(g, noise, floor)
     return TechnicalMetrics(
         sharpness=sharp,
         sharpness_mean=sharp_mean,
@@ -386,7 +416,7 @@ def measure(img: Image.Image, native_scale: float = 1.0, jpeg_tables: dict | Non
         mean_luma=mean / 255.0,
         contrast=std / 255.0,
         noise=noise * scale,
-        noise_levels=[round(v * scale, 4) for v in profile],
+        noise_levels=[round(max(f, c) * scale, 4) for f, c in zip(profile, noise_profile(coarse_sigma, level))],
         blockiness=_blockiness(g, scale),
         exposure=float((hist * LINEAR).sum() / total),
         exposure_quantiles=_linear_quantiles(hist),

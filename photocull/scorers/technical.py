@@ -177,8 +177,9 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     # Grain past any series' standard is read as detail by every focus measure: such a frame
     # cannot say what "kept its detail" means (in a pair, the median is the mean of both).
     usable = [m for m in usable if m.noise <= t.noise_abs] or usable
-    mid = float(np.median([m.sharpness for m in usable]))
-    detailed = [m for m in usable if _ev(m.sharpness, mid) > -t.blur_rel_ev and not _softened(m, usable, t)]
+    # "Kept its detail": no mate shows it to be a softened copy. Not "near the median": where
+    # most frames are grainy (or the whole series soft) the median is grain, not detail.
+    detailed = [m for m in usable if not _softened(m, usable, t)]
     ref = min(detailed, key=lambda m: m.noise) if detailed else sorted(metrics, key=lambda m: m.noise)[(len(metrics) - 1) // 2]
     grain = [_grain(m, ref)[0] for m in metrics]
     noisy = [_noisy(m, ref, t) for m in metrics]
