@@ -46,7 +46,9 @@ class TechnicalThresholds:
     clip_low: float = 0.60  # underexposed: this fraction at black (night skies exist) ...
     clip_rel: float = 0.05  # ... (both) and this much beyond 1.5 x the series' median clipping
     dark_luma: float = 0.05  # underexposed: mean brightness below this, whatever the series
-    exposure_rel_ev: float = 0.45  # over/under: this many stops (linear light) from the series' median
+    exposure_rel_ev: float = 0.45  # over/under: this many stops (linear light) from the series' right exposure ...
+    bracket_same_ev: float = 0.25  # ... its median, when half the frames lie this close to it; else a bracket's ...
+    bracket_clip: float = 0.02  # ... brightest frame clipping at most this much more highlight than the least clipped
     noise_rel: float = 1.6  # noisy: noise sigma this many times the quietest detailed, well-exposed mate's ...
     noise_min: float = 0.8  # ... and this much above it (0..255 per file pixel: about one visible level)
     noise_abs: float = 10.0  # noisy regardless of the series
@@ -77,11 +79,23 @@ def _stops_between(a: TechnicalMetrics, b: TechnicalMetrics) -> float:
     return _ev(a.exposure, b.exposure)  # almost everything clipped: the means are all there is
 
 
-def _exposure_evs(metrics: Sequence[TechnicalMetrics]) -> list[float]:
-    """Each frame's stops from the series' middle: the median of its stops to every frame (itself: 0)."""
+def _exposure_evs(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds) -> list[float]:
+    """Each frame's stops from the series' right exposure.
+
+    Mostly the frames of a burst share one exposure and a few stray: the right exposure
+    is the series' middle (a frame's stops: the median of its stops to every frame). A
+    bracket has no such majority, and its middle is no better than its ends: then the
+    right exposure is the brightest frame that clips no more highlights than the least
+    clipped one, plus ``bracket_clip`` (expose to the right, keep the highlights).
+    """
     if len(metrics) < 3:
         return [0.0] * len(metrics)
-    return [float(np.median([0.0 if i == j else _stops_between(a, b) for j, b in enumerate(metrics)])) for i, a in enumerate(metrics)]
+    evs = [float(np.median([0.0 if i == j else _stops_between(a, b) for j, b in enumerate(metrics)])) for i, a in enumerate(metrics)]
+    if 2 * sum(abs(ev) <= t.bracket_same_ev for ev in evs) >= len(metrics):
+        return evs
+    budget = min(m.clipped_highlights for m in metrics) + t.bracket_clip
+    ref = max((i for i, m in enumerate(metrics) if m.clipped_highlights <= budget), key=lambda i: evs[i])
+    return [0.0 if i == ref else _stops_between(m, metrics[ref]) for i, m in enumerate(metrics)]
 
 
 def _compression_ev(step: float, typical: float) -> float:
@@ -164,7 +178,7 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     coarser = [m.jpeg_step > typical_step for m in metrics]
     blocky = [(m.blockiness > max(typical_blocks, 1.0) * t.blocky_rel and q) or c
               for m, q, c in zip(metrics, coarser, compressed)]
-    exposure_evs = _exposure_evs(metrics)
+    exposure_evs = _exposure_evs(metrics, t)
     med_hi = float(np.median([m.clipped_highlights for m in metrics]))
     med_lo = float(np.median([m.clipped_shadows for m in metrics]))
     alone = len(metrics) < 3
