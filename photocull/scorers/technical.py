@@ -155,9 +155,12 @@ def _grain(m: TechnicalMetrics, ref: TechnicalMetrics) -> tuple[float, float]:
     return (a + 0.5) / (b + 0.5), a - b
 
 
-def _noisy(m: TechnicalMetrics, ref: TechnicalMetrics, t: TechnicalThresholds) -> bool:
+def _noisy(m: TechnicalMetrics, ref: TechnicalMetrics, t: TechnicalThresholds, shifted: bool = False) -> bool:
+    """Grainier than the reference mate, level by level. ``shifted``: the frame's exposure is off,
+    so its levels hold other parts of the scene than the reference's: only twice the margin counts."""
     ratio, excess = _grain(m, ref)
-    return (ratio > t.noise_rel and excess > t.noise_min) or m.noise > t.noise_abs
+    k = 2.0 if shifted else 1.0
+    return (ratio > k * t.noise_rel and excess > k * t.noise_min) or m.noise > t.noise_abs
 
 
 def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = TechnicalThresholds()) -> list[FrameScore]:
@@ -196,7 +199,7 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     detailed = [m for m in usable if not _softened(m, usable, t)]
     ref = min(detailed, key=lambda m: m.noise) if detailed else sorted(metrics, key=lambda m: m.noise)[(len(metrics) - 1) // 2]
     grain = [_grain(m, ref)[0] for m in metrics]
-    noisy = [_noisy(m, ref, t) for m in metrics]
+    noisy = [_noisy(m, ref, t, e is not None) for m, e in zip(metrics, exposure)]
     # Grain past the grace, even below the flag, can still lift detail: such a frame never sets the reference.
     grainy = [g > NOISE_GRACE for g in grain]
     trusted = [
@@ -230,7 +233,10 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
         problems = []
         # In a series blur is relative (a soft lens, a small picture upscaled, a shallow-focus
         # portrait: every mate is as soft); the absolute threshold judges a frame with no mates.
-        if sharp_ev < -t.blur_rel_ev or (len(metrics) == 1 and m.sharpness < t.blur_abs):
+        # Grain (its floor removed), heavy compression and clipping take fine detail too: a frame
+        # with one of those flags is also blurred only when its detail fell twice as far.
+        explained = is_noisy or is_compressed or exposure_problem is not None
+        if sharp_ev < -t.blur_rel_ev * (2.0 if explained else 1.0) or (len(metrics) == 1 and m.sharpness < t.blur_abs):
             problems.append(BLURRED)
         if exposure_problem:
             problems.append(exposure_problem)
