@@ -47,7 +47,7 @@ class TechnicalThresholds:
     clip_rel: float = 0.05  # ... (both) and this much beyond 1.5 x the series' median clipping
     dark_luma: float = 0.05  # underexposed: mean brightness below this, whatever the series
     exposure_rel_ev: float = 0.45  # over/under: this many stops (linear light) from the series' right exposure ...
-    bracket_same_ev: float = 0.25  # ... its median, when half the frames lie this close to it; else a bracket's ...
+    bracket_same_ev: float = 0.25  # ... its median, when two frames lie this close; else (a bracket) the ...
     bracket_clip: float = 0.02  # ... brightest frame clipping at most this much more highlight than the least clipped
     noise_rel: float = 1.6  # noisy: noise sigma this many times the quietest detailed, well-exposed mate's ...
     noise_min: float = 0.8  # ... and this much above it (0..255 per file pixel: about one visible level)
@@ -83,16 +83,16 @@ def _exposure_evs(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds) -
     """Each frame's stops from the series' right exposure.
 
     Mostly the frames of a burst share one exposure and a few stray: the right exposure
-    is the series' middle (a frame's stops: the median of its stops to every frame). A
-    bracket has no such majority, and its middle is no better than its ends: then the
+    is the series' middle (a frame's stops: the median of its stops to every frame). In a
+    bracket no two frames share an exposure, and its middle is no better than its ends: then the
     right exposure is the brightest frame that clips no more highlights than the least
     clipped one, plus ``bracket_clip`` (expose to the right, keep the highlights).
     """
     if len(metrics) < 3:
         return [0.0] * len(metrics)
     evs = [float(np.median([0.0 if i == j else _stops_between(a, b) for j, b in enumerate(metrics)])) for i, a in enumerate(metrics)]
-    if 2 * sum(abs(ev) <= t.bracket_same_ev for ev in evs) >= len(metrics):
-        return evs
+    if any(abs(_stops_between(a, b)) <= t.bracket_same_ev for i, a in enumerate(metrics) for b in metrics[i + 1 :]):
+        return evs  # two frames share an exposure: not a bracket
     budget = min(m.clipped_highlights for m in metrics) + t.bracket_clip
     ref = max((i for i, m in enumerate(metrics) if m.clipped_highlights <= budget), key=lambda i: evs[i])
     return [0.0 if i == ref else _stops_between(m, metrics[ref]) for i, m in enumerate(metrics)]
