@@ -190,16 +190,7 @@ def evaluate_family(rows: list[dict], report: dict, peers: dict[str, dict[str, f
         "flags": flags,
         "ari": ari([r["burst"] for r in rows], [files[r["file"]]["series"] if r["file"] in files else f"err-{r['file']}" for r in rows]),
         "lost_bursts": [b for b, ok in best_ok.items() if not ok],
-        "technical_modes": dict(sorted(_mode_counts(report).items())),
     }
-
-
-def _mode_counts(report: dict) -> dict[str, int]:
-    """How many frames were measured against their series' consensus, how many on their own."""
-    counts: dict[str, int] = defaultdict(int)
-    for f in report["files"]:
-        counts["consensus" if (f.get("score_components") or {}).get("consensus") else "no-reference"] += 1
-    return counts
 
 
 def main_pick(args) -> dict[str, Any]:
@@ -243,6 +234,6 @@ def print_pick(res: dict[str, Any]) -> None:
             print("  by kind: " + "  ".join(f"{k} {v['rate']:.2f} (n={v['n']})" for k, v in h["best_of_burst_by_kind"].items()))
             print("  clean frame outranks: " + "  ".join(f"{k} {v['rate']:.2f} ({v['n']})" for k, v in h["defect_win"].items()))
             print("  flags P/R: " + "  ".join(f"{k} {fmt(v['precision'], 2)}/{fmt(v['recall'], 2)}" for k, v in h["flags"].items()))
-            print(f"  reference used: {h['technical_modes']}   CLI analyse {h['cli_analyse_ms_per_frame']:.0f} ms/frame")
+            print(f"  CLI analyse {h['cli_analyse_ms_per_frame']:.0f} ms/frame")
             if h["lost_bursts"]:
                 print("  lost: " + ", ".join(h["lost_bursts"]))
