@@ -26,7 +26,6 @@ mixed burst with digital zoom up to 1.35x and pans up to 6 % of the frame).
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -145,21 +144,12 @@ def _luma_chroma_blur(lin: np.ndarray, luma_sigma: float, chroma_sigma: float) -
     return pd.to_linear(np.clip(np.round(y[..., None] + c), 0, 255).astype(np.uint8))
 
 
-def _poisson_gauss(lin: np.ndarray, fw: float, read: float, rng: np.random.Generator) -> np.ndarray:
-    electrons = rng.poisson(np.clip(lin, 0, 1) * fw).astype(np.float32)
-    electrons += rng.normal(0.0, read, size=lin.shape).astype(np.float32)
-    return electrons / fw
-
-
 def apply(u8: np.ndarray, defect: str, level: str, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """One defect on an sRGB frame; returns the frame and its drawn parameters."""
     R = RANGES[level]
     u = lambda lo_hi: float(rng.uniform(*lo_hi))  # noqa: E731
     if defect == "jpeg":
-        q = int(rng.integers(R["jpeg_q"][0], R["jpeg_q"][1] + 1))
-        buf = io.BytesIO()
-        Image.fromarray(u8).save(buf, "JPEG", quality=q)
-        return np.asarray(Image.open(buf).convert("RGB")), {"quality": q}
+        return pd.jpeg_resave(u8, R, rng)
     if defect == "noise_srgb":
         s = u(R["srgb_sigma"])
         return np.clip(np.round(u8 + rng.normal(0, s, u8.shape[:2])[..., None]), 0, 255).astype(np.uint8), {"sigma": round(s, 2)}
@@ -173,26 +163,18 @@ def apply(u8: np.ndarray, defect: str, level: str, rng: np.random.Generator) -> 
             n /= n.std()
         return np.clip(np.round(u8 + s * n), 0, 255).astype(np.uint8), {"sigma": round(s, 2), "blotch_px": round(blotch, 2)}
     lin = pd.to_linear(u8)
-    if defect == "defocus":
-        if rng.random() < 0.5:
-            s = u(R["defocus_sigma"])
-            lin, p = pd._convolve(lin, pd.gaussian_psf(s)), {"psf": "gaussian", "sigma_px": round(s, 2)}
-        else:
-            r = u(R["disk_radius"])
-            lin, p = pd._convolve(lin, pd.disk_psf(r)), {"psf": "disk", "radius_px": round(r, 2)}
-    elif defect == "motion":
-        n, a = u(R["motion_px"]), float(rng.uniform(0, 180))
-        lin, p = pd._convolve(lin, pd.line_psf(n, a)), {"length_px": round(n, 2), "angle_deg": round(a, 1)}
+    if defect in ("defocus", "motion"):
+        lin, p = pd.blur(lin, defect, R, rng)
     elif defect in ("over", "under"):
         ev = u(R["ev"]) * (1 if defect == "over" else -1)
         lin, p = lin * 2.0**ev, {"ev": round(ev, 2)}
     elif defect == "noise_pg":
         fw = u(R["full_well"])
         read = float(math.exp(rng.uniform(math.log(R["read_e"][0]), math.log(R["read_e"][1]))))
-        lin, p = _poisson_gauss(lin, fw, read, rng), {"full_well_e": round(fw, 1), "read_e": round(read, 2)}
+        lin, p = pd.poisson_gauss(lin, fw, read, rng), {"full_well_e": round(fw, 1), "read_e": round(read, 2)}
     elif defect == "noise_nr":
         fw, s = u(R["nr_full_well"]), u(R["nr_sigma"])
-        lin = _poisson_gauss(lin, fw, float(rng.uniform(1.0, 6.0)), rng)
+        lin = pd.poisson_gauss(lin, fw, float(rng.uniform(1.0, 6.0)), rng)
         lin, p = _luma_chroma_blur(lin, s, 2.5 * s), {"full_well_e": round(fw, 1), "nr_sigma_px": round(s, 2)}
     else:
         raise ValueError(defect)
