@@ -102,7 +102,7 @@ def peer_scores(shoot: Path, cache: Path) -> dict[str, dict[str, float]]:
     try:
         from brisque import BRISQUE
 
-        class _Brisque(BRISQUE):  # brisque 0.0.x: some features come back as 1-element arrays, which its scaling refuses
+        class _Brisque(BRISQUE):  # brisque 0.2: some features come back as 1-element arrays, which its own scaling refuses
             def scale_features(self, features):
                 return super().scale_features([float(np.ravel(f)[0]) for f in features])
 
