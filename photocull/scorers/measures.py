@@ -207,16 +207,20 @@ def _sharpness(g: np.ndarray, noise: float, profile: Sequence[float] | None = No
 
     Why a ratio of bands: exposure, contrast and scene all scale both bands alike and
     cancel; defocus and shake take the fine band away first. Noise is taken out of both
-    bands (its energy is known from its sigma), and it hardly reaches the coarse band
-    (binning 4 x 4 divides its variance by 16), so grain cannot pass for focus. The
+    bands (its energy is known from its sigma; per tile, at the tile's own levels, with
+    ``profile``), and it hardly reaches the coarse band (binning 4 x 4 divides its variance
+    by 16), so grain does not pass for focus; in a very soft frame (an upscaled picture)
+    what is left of a strong grain still can, which the noise comparison between mates
+    catches. The
     tiles are chosen by coarse structure, which every mate of a burst shares whatever
     its defect, so the frames are compared on the same content. Motion blur removes
     detail along one direction only: the geometric mean over four directions sees it.
 
     ``g`` is 8-bit luma; only the chosen tiles' fine band is computed (a fifth of the
-    frame). With ``profile`` (:func:`noise_profile`), each tile's noise floor is the noise
-    at its own levels, not one sigma for the frame. Returns (sharpness, the plain geometric mean over directions): the two part
-    when one direction lost its detail, shake's signature, which the report shows.
+    frame). With ``profile`` (sigma per luma bin, :func:`noise_profile`), each tile's
+    floor is the RMS over its pixels of the profile at their levels. Returns (sharpness,
+    the plain geometric mean over directions): the two part when one direction lost its
+    detail, shake's signature, which the report shows.
     """
     h, w = (g.shape[0] // COARSE) * COARSE, (g.shape[1] // COARSE) * COARSE
     coarse = _box_means(g[:h, :w], COARSE)

@@ -1,10 +1,11 @@
 """The weight-free technical scorer: each frame judged against its series mates.
 
-The measurements are in ``measures``; this module is the scoring. Why these: in a burst the frames share subject and light, so what separates the keeper
-from its mates is mostly technical: the sharp one (focus or motion), the one exposed
-right, the clean one. Measurements are absolute (computed once per frame, cached);
-scores are relative to the frame's series, so a dark scene is not "underexposed"
-just for being dark, and a soft lens is not "blurred" when every frame is as soft.
+The measurements are in ``measures``; this module is the scoring. Why these: in a burst
+the frames share subject and light, so what separates the keeper from its mates is
+mostly technical: the sharp one (focus or motion), the one exposed right, the clean one.
+Measurements are absolute (computed once per frame, cached); scores are relative to the
+frame's series, so a dark scene is not "underexposed" just for being dark, and a soft
+lens is not "blurred" when every frame is as soft.
 """
 
 from __future__ import annotations
