@@ -27,6 +27,7 @@ from ..records import (
     Series,
     TechnicalMetrics,
 )
+from .base import with_technical_flags
 from .measures import LINEAR, QUANTILE_HI, QUANTILE_LO
 from .measures import jpeg_tables, measure  # noqa: F401  (re-exported: callers of the scorer's module)
 
@@ -261,8 +262,5 @@ class TechnicalScorer:
         self.thresholds = thresholds or TechnicalThresholds()
 
     def score(self, series: Sequence[Series], analyses: Sequence[Analysis], progress=None) -> list[FrameScore]:
-        scores: list[FrameScore | None] = [None] * len(analyses)
-        for s in series:
-            for idx, fs in zip(s.members, score_series([analyses[i].metrics for i in s.members], self.thresholds)):
-                scores[idx] = fs
-        return [fs if fs is not None else FrameScore(0.0, problems=["not scored"]) for fs in scores]
+        # The same merge as every scorer's; its own score is the technical one.
+        return with_technical_flags(series, analyses, self.thresholds, lambda _idx, tech: tech)
