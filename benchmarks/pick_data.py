@@ -141,34 +141,49 @@ def line_psf(length: float, angle_deg: float) -> np.ndarray:
     return k
 
 
+def jpeg_resave(u8: np.ndarray, ranges: dict, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """A re-save at a quality drawn from ``ranges["jpeg_q"]`` (the one defect made in sRGB)."""
+    q = int(rng.integers(ranges["jpeg_q"][0], ranges["jpeg_q"][1] + 1))
+    buf = io.BytesIO()
+    Image.fromarray(u8).save(buf, "JPEG", quality=q)
+    return np.asarray(Image.open(buf).convert("RGB")), {"quality": q}
+
+
+def blur(lin: np.ndarray, family: str, ranges: dict, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Defocus (a Gaussian or a disk PSF, even odds) or shake (a line PSF at any angle), in linear light."""
+    u = lambda lo_hi: float(rng.uniform(*lo_hi))  # noqa: E731
+    if family == "defocus":
+        if rng.random() < 0.5:
+            s = u(ranges["defocus_sigma"])
+            return _convolve(lin, gaussian_psf(s)), {"psf": "gaussian", "sigma_px": round(s, 2)}
+        r = u(ranges["disk_radius"])
+        return _convolve(lin, disk_psf(r)), {"psf": "disk", "radius_px": round(r, 2)}
+    n, a = u(ranges["motion_px"]), float(rng.uniform(0, 180))
+    return _convolve(lin, line_psf(n, a)), {"length_px": round(n, 2), "angle_deg": round(a, 1)}
+
+
+def poisson_gauss(lin: np.ndarray, full_well: float, read_e: float, rng: np.random.Generator) -> np.ndarray:
+    """Shot noise (Poisson in electrons, ``full_well`` at white) plus read noise, in linear light."""
+    electrons = rng.poisson(np.clip(lin, 0, 1) * full_well).astype(np.float32)
+    electrons += rng.normal(0.0, read_e, size=lin.shape).astype(np.float32)
+    return electrons / full_well
+
+
 def apply_defect(u8: np.ndarray, family: str, level: str, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """One defect on an sRGB frame, modelled in linear light; returns the frame and its parameters."""
     L = LEVELS[level]
     u = lambda lo_hi: float(rng.uniform(*lo_hi))  # noqa: E731
     if family == "jpeg":
-        q = int(rng.integers(L["jpeg_q"][0], L["jpeg_q"][1] + 1))
-        buf = io.BytesIO()
-        Image.fromarray(u8).save(buf, "JPEG", quality=q)
-        return np.asarray(Image.open(buf).convert("RGB")), {"quality": q}
+        return jpeg_resave(u8, L, rng)
     lin = to_linear(u8)
-    if family == "defocus":
-        if rng.random() < 0.5:
-            s = u(L["defocus_sigma"])
-            lin, p = _convolve(lin, gaussian_psf(s)), {"psf": "gaussian", "sigma_px": round(s, 2)}
-        else:
-            r = u(L["disk_radius"])
-            lin, p = _convolve(lin, disk_psf(r)), {"psf": "disk", "radius_px": round(r, 2)}
-    elif family == "motion":
-        n, a = u(L["motion_px"]), float(rng.uniform(0, 180))
-        lin, p = _convolve(lin, line_psf(n, a)), {"length_px": round(n, 2), "angle_deg": round(a, 1)}
+    if family in ("defocus", "motion"):
+        lin, p = blur(lin, family, L, rng)
     elif family in ("over", "under"):
         ev = u(L[f"{family}_ev"]) * (1 if family == "over" else -1)
         lin, p = lin * 2.0**ev, {"ev": round(ev, 2)}  # clipping happens at the sensor's white below
     elif family == "noise":
         fw = u(L["full_well"])  # electrons at white: small = high ISO
-        electrons = rng.poisson(np.clip(lin, 0, 1) * fw).astype(np.float32)
-        electrons += rng.normal(0.0, L["read_e"], size=lin.shape).astype(np.float32)
-        lin, p = electrons / fw, {"full_well_e": round(fw, 1), "read_e": L["read_e"]}
+        lin, p = poisson_gauss(lin, fw, L["read_e"], rng), {"full_well_e": round(fw, 1), "read_e": L["read_e"]}
     else:
         raise ValueError(family)
     return to_srgb(lin), p

@@ -16,7 +16,7 @@ from .decode import DEFAULT_DECODE_SIZE, DEFAULT_MAX_PIXELS, decode, decode_erro
 from .hashing import perceptual_hashes
 from .records import Analysis, FileError, Frame
 from .scan import FoundFile
-from .scorers.technical import jpeg_tables, measure
+from .scorers.measures import jpeg_tables, measure
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Picks and star ratings.
 
-Ranking inside a series: frames without a technical failure first, then by score.
+Ranking inside a series: frames without a technical problem first, then noisy frames, then
+failures; by score inside each.
 Stars (0 means "unrated" to every editor, so photocull never writes it):
 
 * 5 / 4 / 3: the pick of each series (singletons are their own pick), by where its
@@ -29,7 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .records import FAILURES, FrameResult, FrameScore, Rating, Series
+from .records import FAILURES, NOISY, FrameResult, FrameScore, Rating, Series
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,10 @@ def failed(score: FrameScore) -> bool:
 
 
 def rank_series(members: Sequence[int], scores: Sequence[FrameScore]) -> list[int]:
-    """Members of one series, best first (failures last, then by score, then capture order)."""
-    return sorted(members, key=lambda i: (failed(scores[i]), -scores[i].score, members.index(i)))
+    """Members of one series, best first: clean frames, then noisy ones, then failures; by score
+    inside each, then capture order. Noise is no failure (a noisy frame keeps its stars), but
+    when picking it is a problem like the others: a clean mate goes first."""
+    return sorted(members, key=lambda i: (failed(scores[i]), NOISY in scores[i].problems, -scores[i].score, members.index(i)))
 
 
 def pick(

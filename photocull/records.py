@@ -76,6 +76,7 @@ class TechnicalMetrics:
     mean_luma: float  # 0..1
     contrast: float  # RMS contrast of luma, 0..1
     noise: float  # estimated noise sigma in 0..255 units, per pixel of the file (not of the draft decode)
+    noise_levels: list[float]  # fine-band grain per luma bin (scorers.measures.NOISE_LEVELS) as a white-noise sigma, shadows first; 0: no estimate
     blockiness: float  # JPEG 8 x 8 grid edges over other edges (1 = none; heavy re-compression >> 1)
     exposure: float  # mean luma in linear light, 0..1 (stops between frames = log2 of the ratio)
     exposure_quantiles: list[float]  # linear-light luma at 5, 10, ... 95 % of the histogram (clipping-proof stops)
@@ -83,6 +84,7 @@ class TechnicalMetrics:
 
     def __post_init__(self) -> None:
         self.exposure_quantiles = [float(v) for v in self.exposure_quantiles]  # as JSON (cache, report) brings it back
+        self.noise_levels = [float(v) for v in self.noise_levels]
 
 
 @dataclass

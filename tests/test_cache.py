@@ -28,7 +28,7 @@ def _photo(path: Path, size: int = 200_000, seed: int = 0) -> Path:
 
 def _metrics(x: float = 1.0) -> TechnicalMetrics:
     return TechnicalMetrics(sharpness=x, sharpness_mean=x / 2, clipped_highlights=0.01,
-                            clipped_shadows=0.02, mean_luma=0.5, contrast=0.2, noise=1.5,
+                            clipped_shadows=0.02, mean_luma=0.5, contrast=0.2, noise=1.5, noise_levels=[1.5] * 5,
                             blockiness=1.0, exposure=0.2, exposure_quantiles=(0.05, 0.2, 0.6), jpeg_step=2.0)
 
 

@@ -23,7 +23,7 @@ from photocull.report.json import from_dict, read_json, to_dict, write_json
 
 
 def _metrics(k: float) -> TechnicalMetrics:
-    return TechnicalMetrics(0.5 + k, 0.25, 0.01, 0.02, 0.45, 0.2, 3.5 + k, 1.0, 0.2, (0.05, 0.2, 0.6), 2.0)
+    return TechnicalMetrics(0.5 + k, 0.25, 0.01, 0.02, 0.45, 0.2, 3.5 + k, [3.5 + k] * 5, 1.0, 0.2, (0.05, 0.2, 0.6), 2.0)
 
 
 def _result(root: Path) -> CullResult:

@@ -2,9 +2,11 @@ from photocull.pick import StarMapping, pick, rank_series
 from photocull.records import BLURRED, NOISY, FrameScore, Series
 
 
-def test_rank_puts_failures_last():
+def test_rank_puts_failures_last_and_noise_after_clean_frames():
     scores = [FrameScore(9.0, problems=[BLURRED]), FrameScore(6.0), FrameScore(7.0, problems=[NOISY])]
-    assert rank_series([0, 1, 2], scores) == [2, 1, 0]
+    assert rank_series([0, 1, 2], scores) == [1, 2, 0]  # a noisy frame never outranks a clean mate
+    ratings = pick([Series(0, [0, 1, 2])], scores)
+    assert ratings[1].is_pick and ratings[2].stars == 2 and not ratings[2].rejected  # noisy: no failure
 
 
 def test_stars_follow_the_documented_mapping():

@@ -12,7 +12,7 @@ from photocull.report.why import explain, explain_series, headline
 
 def _fr(name: str, score: float, problems=(), sharp: float = 1.0) -> FrameResult:
     f = Frame(Path("/s") / name, "jpeg", 1, 0, 0.0, "exif")
-    m = TechnicalMetrics(sharp, sharp, 0, 0, 0.5, 0.2, 1.0, 1.0, 0.2, [0.05, 0.2, 0.6], 2.0)
+    m = TechnicalMetrics(sharp, sharp, 0, 0, 0.5, 0.2, 1.0, [1.0] * 5, 1.0, 0.2, [0.05, 0.2, 0.6], 2.0)
     return FrameResult(f, 0, Analysis(10, 10, "0", "0", m), FrameScore(score, problems=list(problems)))
 
 

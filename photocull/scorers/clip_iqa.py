@@ -15,8 +15,8 @@ import numpy as np
 
 from ..records import Analysis, FrameScore, Series
 from ..cache import scores_key
-from .base import ScorerRequest, register_scorer, thresholds_hash
-from .technical import TechnicalThresholds, score_series as technical_series
+from .base import ScorerRequest, register_scorer, thresholds_hash, with_technical_flags
+from .technical import TechnicalThresholds
 
 PROMPT_PAIRS: tuple[tuple[str, str, str], ...] = (
     ("quality", "a good photo.", "a bad photo."),
@@ -59,18 +59,15 @@ class ClipIQAScorer:
         return self._text_emb
 
     def score(self, series: Sequence[Series], analyses: Sequence[Analysis], progress=None) -> list[FrameScore]:
-        out: list[FrameScore | None] = [None] * len(analyses)
-        for s in series:
-            tech = technical_series([analyses[i].metrics for i in s.members], self.thresholds)
-            for k, idx in enumerate(s.members):
-                emb = analyses[idx].embedding
-                if emb is None:
-                    out[idx] = FrameScore(tech[k].score, {"technical": tech[k].score}, tech[k].problems)
-                    continue
-                probs = prompt_scores(emb[None, :].astype(np.float32), self.text_emb)[0]
-                components = {name: round(float(p), 4) for (name, _, _), p in zip(PROMPT_PAIRS, probs)}
-                out[idx] = FrameScore(round(10.0 * float(probs.mean()), 4), components, tech[k].problems)
-        return [fs if fs is not None else FrameScore(0.0, problems=["not scored"]) for fs in out]
+        def own(idx: int, tech: FrameScore) -> FrameScore:
+            emb = analyses[idx].embedding
+            if emb is None:
+                return FrameScore(tech.score, {"technical": tech.score}, tech.problems)
+            probs = prompt_scores(emb[None, :].astype(np.float32), self.text_emb)[0]
+            components = {name: round(float(p), 4) for (name, _, _), p in zip(PROMPT_PAIRS, probs)}
+            return FrameScore(round(10.0 * float(probs.mean()), 4), components, tech.problems)
+
+        return with_technical_flags(series, analyses, self.thresholds, own)
 
 
 @register_scorer("clip", label="CLIP prompts", needs_embeddings=True, auto_rank=20)

@@ -25,8 +25,8 @@ from typing import Sequence
 import numpy as np
 
 from ..records import Analysis, FrameScore, Series
-from .base import ScorerRequest, ScorerUnavailable, register_scorer, thresholds_hash
-from .technical import TechnicalThresholds, score_series as technical_series
+from .base import ScorerRequest, ScorerUnavailable, register_scorer, thresholds_hash, with_technical_flags
+from .technical import TechnicalThresholds
 
 
 
@@ -147,14 +147,11 @@ class FGAesQScorer:
             aesthetic = self._score_photocull(series, analyses, progress)
         else:
             aesthetic = self._score_official(series, analyses, progress, sources)
-        out: list[FrameScore | None] = [None] * len(analyses)
-        for s in series:
-            tech = technical_series([analyses[i].metrics for i in s.members], self.thresholds)
-            for k, idx in enumerate(s.members):
-                a = round(float(aesthetic[idx]), 4)
-                out[idx] = FrameScore(score=a, components={"aesthetic": a, "technical": tech[k].score},
-                                      problems=tech[k].problems)
-        return [fs if fs is not None else FrameScore(0.0, problems=["not scored"]) for fs in out]
+        def own(idx: int, tech: FrameScore) -> FrameScore:
+            a = round(float(aesthetic[idx]), 4)
+            return FrameScore(score=a, components={"aesthetic": a, "technical": tech.score}, problems=tech.problems)
+
+        return with_technical_flags(series, analyses, self.thresholds, own)
 
     def _score_official(self, series, analyses, progress, sources) -> dict[int, float]:
         from ..model.official import score_images, score_series

@@ -1,10 +1,11 @@
-"""The weight-free technical scorer: sharpness, exposure, noise, contrast.
+"""The weight-free technical scorer: each frame judged against its series mates.
 
-Why these: in a burst the frames share subject and light, so what separates the keeper
-from its mates is mostly technical: the sharp one (focus or motion), the one exposed
-right, the clean one. Measurements are absolute (computed once per frame, cached);
-scores are relative to the frame's series, so a dark scene is not "underexposed"
-just for being dark, and a soft lens is not "blurred" when every frame is as soft.
+The measurements are in ``measures``; this module is the scoring. Why these: in a burst
+the frames share subject and light, so what separates the keeper from its mates is
+mostly technical: the sharp one (focus or motion), the one exposed right, the clean one.
+Measurements are absolute (computed once per frame, cached); scores are relative to the
+frame's series, so a dark scene is not "underexposed" just for being dark, and a soft
+lens is not "blurred" when every frame is as soft.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
 
 from ..records import (
     BLURRED,
@@ -27,344 +27,11 @@ from ..records import (
     Series,
     TechnicalMetrics,
 )
+from .base import with_technical_flags
+from .measures import LINEAR, QUANTILE_HI, QUANTILE_LO
+from .measures import jpeg_tables, measure  # noqa: F401  (re-exported: callers of the scorer's module)
 
-METRIC_LONG_SIDE = 1600  # everything is measured on at most this many pixels across
-NOISE_PATCH = 24  # noise is estimated on a 24 x 24 window of each of the 256 tiles
-TILES = 16  # the frame is judged by its most structured tiles (the subject), not the mean (the bokeh)
-COARSE = 4  # the reference band: detail of the image binned 4 x 4, which blur of a pixel or two leaves alone
 NOISE_GRACE = 1.4  # grain counts past 40 % over the reference: mild compression also quietens it
-CLIP_LO, CLIP_HI = 6, 249  # 8-bit levels taken as clipped (crushed black, blown white)
-_IMMERKAER = math.sqrt(math.pi / 2) / 6
-EXPOSURE_QUANTILES = tuple(round(0.05 * k, 2) for k in range(1, 20))  # 5 %, 10 %, ... 95 % of the luma histogram
-# Quantiles this close to a clip point are not compared: noise and clipping distort them.
-QUANTILE_LO, QUANTILE_HI = 12, 243
-# sRGB level -> linear light, for exposure in stops
-_LINEAR = np.where((v := np.arange(256) / 255.0) <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
-
-
-def _gray(img: Image.Image) -> Image.Image:
-    """8-bit luma at most METRIC_LONG_SIDE across (PIL's C code: ~1 ms for a draft-decoded 24 MP)."""
-    gray = img if img.mode == "L" else img.convert("L")
-    if max(gray.size) > METRIC_LONG_SIDE:
-        gray = gray.reduce(math.ceil(max(gray.size) / METRIC_LONG_SIDE))
-    return gray
-
-
-def _noise_sigma(g: np.ndarray, patch: int | None = None) -> float:
-    """Noise sigma (0..255) by Immerkaer's estimate over the flattest unclipped tiles.
-
-    Immerkaer's 3x3 mask cancels smooth image structure; the flattest tiles keep
-    texture out, and clipped black or white (which hides noise) is skipped. With
-    ``patch``, only a patch x patch window in the middle of each tile is examined: the
-    10th percentile over 256 tiles needs no more, and it is 5x cheaper at full size.
-    In sRGB the gamma roughly stabilises shot noise (its sigma barely changes with
-    level), so one sigma describes the frame.
-    """
-    th, tw = g.shape[0] // TILES, g.shape[1] // TILES
-    ph, pw = (patch, patch) if patch is not None and patch < min(th, tw) else (th, tw)
-    y0, x0 = (th - ph) // 2, (tw - pw) // 2
-    tiles = g[: th * TILES, : tw * TILES].reshape(TILES, th, TILES, tw)[:, y0 : y0 + ph, :, x0 : x0 + pw]
-    # The patches side by side (long rows are what numpy is fast on); 8-bit: exact in int16.
-    n = TILES * TILES * pw
-    wide = np.zeros((ph, n + 2), dtype=np.int16 if g.dtype == np.uint8 else np.float32)
-    wide[:, :n] = tiles.transpose(1, 0, 2, 3).reshape(ph, n)
-    c = wide[1:-1, 1 : n + 1]
-    resid = 4 * c
-    resid -= 2 * (wide[:-2, 1 : n + 1] + wide[2:, 1 : n + 1] + wide[1:-1, :n] + wide[1:-1, 2 : n + 2])
-    resid += wide[:-2, :n] + wide[:-2, 2 : n + 2] + wide[2:, :n] + wide[2:, 2 : n + 2]
-    # Column j holds the residual centred on column j + 1: each patch's own are its first pw - 2.
-    per_tile = np.abs(resid).reshape(ph - 2, TILES * TILES, pw)[:, :, : pw - 2]
-    sigma = _IMMERKAER * per_tile.sum(axis=(0, 2), dtype=np.float64) / ((ph - 2) * (pw - 2))
-    level = c.reshape(ph - 2, TILES * TILES, pw)[:, :, : pw - 2].sum(axis=(0, 2), dtype=np.float64) / ((ph - 2) * (pw - 2))
-    unclipped = (level > 25) & (level < 230)
-    return float(np.percentile(sigma[unclipped] if unclipped.sum() >= 8 else sigma, 10))
-
-
-def _valid(g: np.ndarray) -> np.ndarray:
-    """Interior pixels whose 3 x 3 neighbourhood has no clipped pixel (boolean, last two axes).
-
-    A clipped highlight has a hard, invented edge: counting it would make the blown
-    frame look sharpest, so clipped neighbourhoods carry no detail at all.
-    """
-    ok = (g > CLIP_LO) & (g < CLIP_HI)
-    v = ok[..., :-2, :-2] & ok[..., :-2, 1:-1]
-    for dy, dx in ((0, 2), (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)):
-        v &= ok[..., dy : dy + v.shape[-2], dx : dx + v.shape[-1]]
-    return v
-
-
-def _box_means(g: np.ndarray, k: int) -> np.ndarray:
-    """Means of k x k blocks of 8-bit ``g`` (float32, exact), by k + k strided sums.
-
-    Why not ``reshape(...).mean(axis=(1, 3))``: that is 20x slower on a 1.5 MP frame.
-    """
-    rows = g[0::k].astype(np.uint16)
-    for i in range(1, k):
-        rows += g[i::k]
-    sums = rows[:, 0::k].copy()
-    for j in range(1, k):
-        sums += rows[:, j::k]
-    return sums.astype(np.float32) * np.float32(1.0 / (k * k))
-
-
-_NEIGHBOURS = (((1, 0), (1, 2)), ((0, 1), (2, 1)), ((0, 0), (2, 2)), ((0, 2), (2, 0)))  # [1, -2, 1] taps around (1, 1)
-_CHUNK_ROWS = 16  # 16 rows of 8-bit second differences squared stay exact in float32 (16 * 1020^2 < 2^24)
-
-
-def _stack_energy(stack: np.ndarray, noise: float) -> tuple[list[np.ndarray], np.ndarray]:
-    """Per-direction second-difference energy of each tile in a (k, h + 2, w + 2) stack.
-
-    Energy per unclipped interior pixel, with the noise floor (white noise of sigma s adds
-    6 s^2 to a [1, -2, 1] energy) removed. Why this layout: numpy is slow on many small
-    tiles and on arrays larger than the cache, so the tiles are laid side by side (long
-    rows; the two columns where one tile meets the next are left out) and worked through
-    a few rows at a time. For 8-bit input every sum is exact. Also returns each tile's
-    count of unclipped pixels.
-    """
-    k, hh, ww = stack.shape
-    h, w = hh - 2, ww - 2
-    n = k * ww
-    g = np.zeros((hh, n + 2), dtype=np.float32)  # two spare columns: every shifted view is n wide
-    g[:, :n] = stack.transpose(1, 0, 2).reshape(hh, n)
-    if stack.min() <= CLIP_LO or stack.max() >= CLIP_HI:
-        mask = _valid(g)
-        mask.reshape(h, k, ww)[:, :, w:] = False
-        count = np.add.reduce(mask, axis=0, dtype=np.int64).reshape(k, ww).sum(axis=1)
-        weights: np.ndarray | None = mask.astype(np.float32)
-    else:  # nothing clipped (the usual case): every pixel counts
-        count, weights = np.full(k, h * w), None
-    cols = np.zeros((len(_NEIGHBOURS), n), dtype=np.float64)
-    d = np.empty((_CHUNK_ROWS, n), dtype=np.float32)
-    c2 = np.empty((_CHUNK_ROWS, n), dtype=np.float32)
-    for r0 in range(0, h, _CHUNK_ROWS):
-        r = min(_CHUNK_ROWS, h - r0)
-        dd, cc = d[:r], c2[:r]
-        np.add(g[r0 + 1 : r0 + 1 + r, 1 : 1 + n], g[r0 + 1 : r0 + 1 + r, 1 : 1 + n], out=cc)
-        for i, ((ay, ax), (by, bx)) in enumerate(_NEIGHBOURS):
-            np.add(g[r0 + ay : r0 + ay + r, ax : ax + n], g[r0 + by : r0 + by + r, bx : bx + n], out=dd)
-            dd -= cc
-            if weights is not None:
-                dd *= weights[r0 : r0 + r]
-            cols[i] += np.einsum("ij,ij->j", dd, dd)
-    cols = cols.reshape(len(_NEIGHBOURS), k, ww)
-    cols[:, :, w:] = 0.0
-    floor = 6.0 * noise * noise
-    return [np.maximum(e / np.maximum(count, 1) - floor, 0.0) for e in cols.sum(axis=2)], count
-
-
-def _tile_windows(g: np.ndarray, tiles: int) -> np.ndarray:
-    """(tiles * tiles, th + 2, tw + 2) view: each tile of g's interior with its one-pixel halo."""
-    th, tw = (g.shape[0] - 2) // tiles, (g.shape[1] - 2) // tiles
-    s0, s1 = g.strides
-    return np.lib.stride_tricks.as_strided(g, (tiles, tiles, th + 2, tw + 2), (th * s0, tw * s1, s0, s1), writeable=False)
-
-
-def _sharpness(g: np.ndarray, noise: float) -> tuple[float, float]:
-    """Fine-band over coarse-band detail in the most structured tiles, geometric mean over directions.
-
-    Why a ratio of bands: exposure, contrast and scene all scale both bands alike and
-    cancel; defocus and shake take the fine band away first. Noise is taken out of both
-    bands (its energy is known from its sigma), and it hardly reaches the coarse band
-    (binning 4 x 4 divides its variance by 16), so grain cannot pass for focus. The
-    tiles are chosen by coarse structure, which every mate of a burst shares whatever
-    its defect, so the frames are compared on the same content. Motion blur removes
-    detail along one direction only: the geometric mean over four directions sees it.
-
-    ``g`` is 8-bit luma; only the chosen tiles' fine band is computed (a fifth of the
-    frame). Returns (sharpness, the plain geometric mean over directions): the two part
-    when one direction lost its detail, shake's signature, which the report shows.
-    """
-    h, w = (g.shape[0] // COARSE) * COARSE, (g.shape[1] // COARSE) * COARSE
-    coarse = _box_means(g[:h, :w], COARSE)
-    tiles = max(1, min(TILES, (min(coarse.shape) - 2) // 2))  # small images (thumbnails): a coarser grid
-    cw = _tile_windows(coarse, tiles)
-    coarse_e, coarse_n = _stack_energy(cw.reshape(tiles * tiles, *cw.shape[2:]), noise / COARSE)
-    structure = np.sum(coarse_e, axis=0) * (coarse_n > 0.5 * coarse_n.max())  # mostly clipped tiles do not count
-    top = np.argsort(structure)[-max(1, min(tiles * tiles, max(4, tiles * tiles // 5))) :]
-    windows = _tile_windows(g, tiles)
-    fine_top, _ = _stack_energy(windows.reshape(tiles * tiles, *windows.shape[2:])[top], noise)
-    ratios = [max(float(f.sum()), 1e-6) / max(float(c[top].sum()), 1e-6) for f, c in zip(fine_top, coarse_e)]
-    # Half the geometric mean, half the weakest direction: shake shows as one lost direction.
-    logs = np.log(ratios)
-    return float(np.exp(0.5 * logs.mean() + 0.5 * logs.min())), float(np.exp(logs.mean()))
-
-
-def _mean_abs_steps(g: np.ndarray, axis: int) -> np.ndarray:
-    """Mean |step| between neighbours along ``axis``, per line across it (float64).
-
-    8-bit input: |a - b| as max - min stays in uint8 (a third of int16's cost), summed exactly.
-    """
-    a, b = (g[1:], g[:-1]) if axis == 0 else (g[:, 1:], g[:, :-1])
-    if g.dtype == np.uint8:
-        steps = np.maximum(a, b)
-        steps -= np.minimum(a, b)
-        return np.add.reduce(steps, axis=1 - axis, dtype=np.uint32) / float(steps.shape[1 - axis])
-    return np.abs(a - b).mean(axis=1 - axis, dtype=np.float64)
-
-
-def _blockiness(g: np.ndarray, native_scale: float) -> float:
-    """How much stronger edges are on the JPEG block grid than off it (1.0: no blocks).
-
-    Heavy compression quantises each 8 x 8 block on its own, so steps appear on the
-    block boundaries, and they would read as fine detail. The grid has period 8 file
-    pixels, 8 / k in a 1/k draft decode; its phase is unknown (crops, rotations), so
-    the strongest phase is compared with the median of the others, in both axes.
-    """
-    period = 8.0 / native_scale
-    p = int(round(period))
-    if p < 2 or abs(period - p) > 0.05:
-        return 1.0
-    out = []
-    for axis in (0, 1):
-        d = _mean_abs_steps(g, axis)
-        n = (len(d) // p) * p
-        phases = d[:n].reshape(-1, p).mean(axis=0)
-        others = np.delete(phases, int(np.argmax(phases)))
-        out.append(float(phases.max() / max(float(np.median(others)), 1e-3)))
-    return float(np.mean(out))
-
-
-# --- JPEG quantisation: how coarsely was this frame ever compressed? ---------------------------
-
-QUANT_COEFFS = ((0, 1), (1, 0), (1, 1))  # the lowest AC frequencies: kept by every draft decode down to 1/4
-_STEPS = np.arange(3.0, 64.5, 0.5)  # candidate steps in 8 x 8 DCT units (q92 ~ 2, q75 ~ 6, q50 ~ 11, q30 ~ 19, q12 ~ 48)
-_BIN = 0.25
-_CENTRES = (np.arange(-1024, 1024) + 0.5) * _BIN  # coefficient histogram bins, +-256
-_PHASE = 2 * np.pi * _CENTRES[None, :] / _STEPS[:, None]
-_OUTSIDE_ZERO = (np.abs(_CENTRES)[None, :] > _STEPS[:, None] / 2).astype(np.float64)  # the zero bin is left out
-_COS = np.cos(_PHASE) * _OUTSIDE_ZERO
-COMB_BLOCKS = 12_000  # blocks examined (a regular subsample): a comb needs a few thousand coefficients
-COMB_MIN = 0.5  # phase coherence that counts as a comb (natural coefficients: < 0.1; a q30 re-save: ~0.9)
-
-
-def _dct_basis(b: int) -> np.ndarray:
-    """Orthonormal DCT-II basis of size b (row u = frequency u)."""
-    k = np.arange(b)
-    basis = np.cos(np.pi * (2 * k[None, :] + 1) * k[:, None] / (2 * b)) * math.sqrt(2 / b)
-    basis[0] /= math.sqrt(2)
-    return basis.astype(np.float32)
-
-
-def _comb_steps(x: np.ndarray) -> list[float]:
-    """For each row of ``x``, the quantisation step its values cluster on (0: none found).
-
-    A quantised coefficient is a multiple of its step; decoding, re-saving at a fine
-    quality and our own rounding move it by a level or two, so the histogram stays a
-    comb. Its coherence at step q, the mean of cos(2 pi x / q) over |x| > q / 2 (the zero
-    bin is left out: every smooth block has it), is ~1 at the true step and near 0 for
-    a natural, never-quantised coefficient; a distribution that merely ends just past
-    q / 2 (a dark or flat frame) gives a negative mean, not a positive one. It is
-    required on both signs: a smooth gradient (a sky) piles one coefficient onto one
-    value, which some q fits, but only on one side of zero; quantised texture has teeth
-    on both.
-    """
-    bins = np.clip(x * (1.0 / _BIN) + len(_CENTRES) / 2, 0, len(_CENTRES) - 1).astype(np.intp)
-    bins += np.arange(len(x))[:, None] * len(_CENTRES)  # one bincount for every row
-    hist = np.bincount(bins.ravel(), minlength=len(x) * len(_CENTRES)).reshape(len(x), len(_CENTRES)).astype(np.float64)
-    mid = len(_CENTRES) // 2
-    coherence = np.ones((len(_STEPS), len(x)))
-    for side in (slice(None, mid), slice(mid, None)):
-        h = hist[:, side].T
-        counts = _OUTSIDE_ZERO[:, side] @ h
-        coherence = np.minimum(coherence, (_COS[:, side] @ h) / np.maximum(counts, 1.0) * (counts >= 50))
-    best = np.argmax(coherence, axis=0)
-    return [float(_STEPS[i]) if coherence[i, j] >= COMB_MIN else 0.0 for j, i in enumerate(best)]
-
-
-def quantisation_step(g: np.ndarray, native_scale: float) -> float:
-    """The coarsest JPEG step the frame's low-frequency luma carries, in 8 x 8 DCT units (0: none seen).
-
-    Why: a frame compressed hard (even if re-saved at a fine quality afterwards, the
-    usual fate of an edited or messaged picture) has lost its fine grain and reads as
-    cleaner than its mates; its blocks are smooth, not sharp. The 8 x 8 blocks of the
-    file are b x b blocks of a 1/(8/b) draft decode, whose DCT carries the block's
-    lowest 8 x 8 coefficients (scaled by b / 8), so the comb survives the draft decode.
-    Blocks with a clipped pixel are skipped (clipping makes its own regularities).
-    """
-    b = 8.0 / native_scale
-    if round(b) not in (2, 4, 8) or abs(b - round(b)) > 0.02:
-        return 0.0
-    b = int(round(b))
-    basis = _dct_basis(b)
-    # The QUANT_COEFFS as b*b -> 3 projections, scaled to 8 x 8 DCT units.
-    project = np.stack([np.outer(basis[u], basis[v]).ravel() for u, v in QUANT_COEFFS], axis=1) * (8.0 / b)
-    h, w = g.shape
-    stride = max(1, round(math.sqrt((h // b) * (w // b) / COMB_BLOCKS)))
-    # The grid starts at the file's origin; an EXIF rotation may have moved it to the far edge.
-    for oy in sorted({0, h % b}):
-        for ox in sorted({0, w % b}):
-            ny, nx = (h - oy) // b, (w - ox) // b
-            blocks = g[oy : oy + ny * b, ox : ox + nx * b].reshape(ny, b, nx, b)[::stride, :, ::stride, :]
-            cells = blocks.transpose(1, 3, 0, 2).reshape(b * b, -1)  # a column per block: fast min/max
-            cells = cells[:, (cells.min(axis=0) > CLIP_LO) & (cells.max(axis=0) < CLIP_HI)]
-            coeffs = project.T.astype(np.float32) @ cells.astype(np.float32)
-            step = float(np.median(_comb_steps(coeffs)))
-            if step:
-                return step
-    return 0.0
-
-
-def table_step(quantization: dict | None) -> float:
-    """The file's own luma quantisation step for the QUANT_COEFFS (Pillow's ``im.quantization``), 0 if unknown."""
-    try:
-        luma = list(quantization[0])  # natural order, 64 entries
-        return float(np.mean([luma[8 * u + v] for u, v in QUANT_COEFFS]))
-    except (TypeError, KeyError, IndexError, ValueError):
-        return 0.0
-
-
-def jpeg_tables(path) -> dict | None:
-    """The JPEG quantisation tables from a file's header (nearly free: no pixel is decoded); None if none."""
-    try:
-        with Image.open(path) as im:
-            return dict(im.quantization) if getattr(im, "quantization", None) else None
-    except Exception:  # noqa: BLE001 - no tables is an answer, never a failure
-        return None
-
-
-def _linear_quantiles(hist: np.ndarray) -> list[float]:
-    """Linear-light luma at EXPOSURE_QUANTILES of an 8-bit histogram (levels interpolated inside a bin)."""
-    cdf = np.cumsum(hist) / hist.sum()
-    levels = np.interp(EXPOSURE_QUANTILES, np.concatenate([[0.0], cdf]), np.arange(257) - 0.5)
-    lin = np.interp(np.clip(levels, 0, 255), np.arange(256), _LINEAR)
-    return [round(float(v), 6) for v in lin]
-
-
-def measure(img: Image.Image, native_scale: float = 1.0, jpeg_tables: dict | None = None,
-            luma: np.ndarray | None = None) -> TechnicalMetrics:
-    """Absolute technical measurements of one decoded frame (RGB or L, any size).
-
-    ``native_scale``: file pixels per pixel of ``img`` (draft decodes are 2-8x smaller).
-    ``jpeg_tables``: the file's quantisation tables (:func:`jpeg_tables`), when it is a JPEG.
-    ``luma``: ``img`` (an L image) as an array, when the caller has made one already.
-    Noise is reported per *file* pixel: averaging k x k pixels divides white noise by k,
-    so a draft decode would hide the grain the photographer sees at 100 %.
-    """
-    gray = _gray(img)
-    if min(gray.size) < 4 * TILES:
-        raise ValueError(f"image too small to measure ({gray.size[0]}x{gray.size[1]} pixels)")
-    scale = native_scale * img.size[0] / gray.size[0]
-    hist = np.asarray(gray.histogram(), dtype=np.float64)
-    total = hist.sum()
-    levels = np.arange(256, dtype=np.float64)
-    mean = float((hist * levels).sum() / total)
-    std = float(np.sqrt(max((hist * (levels - mean) ** 2).sum() / total, 0.0)))
-    g = luma if luma is not None and gray is img else np.asarray(gray)  # uint8: every measure below works on exact 8-bit integers
-    noise = _noise_sigma(g, patch=NOISE_PATCH)
-    sharp, sharp_mean = _sharpness(g, noise)
-    return TechnicalMetrics(
-        sharpness=sharp,
-        sharpness_mean=sharp_mean,
-        clipped_highlights=float(hist[CLIP_HI + 1 :].sum() / total),
-        clipped_shadows=float(hist[:CLIP_LO].sum() / total),
-        mean_luma=mean / 255.0,
-        contrast=std / 255.0,
-        noise=noise * scale,
-        blockiness=_blockiness(g, scale),
-        exposure=float((hist * _LINEAR).sum() / total),
-        exposure_quantiles=_linear_quantiles(hist),
-        jpeg_step=max(table_step(jpeg_tables), quantisation_step(g, scale)),
-    )
 
 
 @dataclass(frozen=True)
@@ -381,7 +48,9 @@ class TechnicalThresholds:
     clip_low: float = 0.60  # underexposed: this fraction at black (night skies exist) ...
     clip_rel: float = 0.05  # ... (both) and this much beyond 1.5 x the series' median clipping
     dark_luma: float = 0.05  # underexposed: mean brightness below this, whatever the series
-    exposure_rel_ev: float = 0.45  # over/under: this many stops (linear light) from the series' median
+    exposure_rel_ev: float = 0.45  # over/under: this many stops (linear light) from the series' right exposure ...
+    bracket_same_ev: float = 0.25  # ... its median, when two frames lie this close; else (a bracket) the ...
+    bracket_clip: float = 0.02  # ... brightest frame clipping at most this much more highlight than the least clipped
     noise_rel: float = 1.6  # noisy: noise sigma this many times the quietest detailed, well-exposed mate's ...
     noise_min: float = 0.8  # ... and this much above it (0..255 per file pixel: about one visible level)
     noise_abs: float = 10.0  # noisy regardless of the series
@@ -405,18 +74,30 @@ def _stops_between(a: TechnicalMetrics, b: TechnicalMetrics) -> float:
     at all: a mean over a frame with a blown sky reads +0.8 EV as +0.4. The median of the
     per-quantile ratios is immune to both the clipped ends and a noisy frame's spread.
     """
-    lo, hi = _LINEAR[QUANTILE_LO], _LINEAR[QUANTILE_HI]
+    lo, hi = LINEAR[QUANTILE_LO], LINEAR[QUANTILE_HI]
     logs = [math.log2(x / y) for x, y in zip(a.exposure_quantiles, b.exposure_quantiles) if lo < x < hi and lo < y < hi]
     if len(logs) >= 3:
         return float(np.median(logs))
     return _ev(a.exposure, b.exposure)  # almost everything clipped: the means are all there is
 
 
-def _exposure_evs(metrics: Sequence[TechnicalMetrics]) -> list[float]:
-    """Each frame's stops from the series' middle: the median of its stops to every frame (itself: 0)."""
+def _exposure_evs(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds) -> list[float]:
+    """Each frame's stops from the series' right exposure.
+
+    Mostly the frames of a burst share one exposure and a few stray: the right exposure
+    is the series' middle (a frame's stops: the median of its stops to every frame). In a
+    bracket no two frames share an exposure, and its middle is no better than its ends: then the
+    right exposure is the brightest frame that clips no more highlights than the least
+    clipped one, plus ``bracket_clip`` (expose to the right, keep the highlights).
+    """
     if len(metrics) < 3:
         return [0.0] * len(metrics)
-    return [float(np.median([0.0 if i == j else _stops_between(a, b) for j, b in enumerate(metrics)])) for i, a in enumerate(metrics)]
+    evs = [float(np.median([0.0 if i == j else _stops_between(a, b) for j, b in enumerate(metrics)])) for i, a in enumerate(metrics)]
+    if any(abs(_stops_between(a, b)) <= t.bracket_same_ev for i, a in enumerate(metrics) for b in metrics[i + 1 :]):
+        return evs  # two frames share an exposure: not a bracket
+    budget = min(m.clipped_highlights for m in metrics) + t.bracket_clip
+    ref = max((i for i, m in enumerate(metrics) if m.clipped_highlights <= budget), key=lambda i: evs[i])
+    return [0.0 if i == ref else _stops_between(m, metrics[ref]) for i, m in enumerate(metrics)]
 
 
 def _compression_ev(step: float, typical: float) -> float:
@@ -458,14 +139,30 @@ def _softened(m: TechnicalMetrics, mates: Sequence[TechnicalMetrics], t: Technic
     faster than detail does, and then a soft mate still passes for clean.
     """
     return any(
-        _ev(o.sharpness, m.sharpness) >= t.blur_rel_ev and (o.noise + 0.5) / (m.noise + 0.5) <= o.sharpness / max(m.sharpness, 1e-6)
+        _ev(o.sharpness, m.sharpness) >= t.blur_rel_ev and _grain(o, m)[0] <= o.sharpness / max(m.sharpness, 1e-6)
         for o in mates
     )
 
 
-def _noisy(m: TechnicalMetrics, typical: float, t: TechnicalThresholds) -> bool:
-    rel = (m.noise + 0.5) / (typical + 0.5) > t.noise_rel and m.noise - typical > t.noise_min
-    return rel or m.noise > t.noise_abs
+def _grain(m: TechnicalMetrics, ref: TechnicalMetrics) -> tuple[float, float]:
+    """(ratio, excess): how many times ``ref``'s grain ``m`` carries, and by how many levels, at
+    the luma level where it carries most (of the levels both have an estimate for).
+
+    Why level by level: read noise lives in the shadows and shot noise in the mid-tones, so
+    a frame's added grain shows at some levels and not at others; one sigma per frame (its
+    flattest tiles, often a clean bright sky) misses it.
+    """
+    pairs = [(a, b) for a, b in zip(m.noise_levels, ref.noise_levels) if a > 0 and b > 0] or [(m.noise, ref.noise)]
+    a, b = max(pairs, key=lambda p: (p[0] + 0.5) / (p[1] + 0.5))
+    return (a + 0.5) / (b + 0.5), a - b
+
+
+def _noisy(m: TechnicalMetrics, ref: TechnicalMetrics, t: TechnicalThresholds, shifted: bool = False) -> bool:
+    """Grainier than the reference mate, level by level. ``shifted``: the frame's exposure is off,
+    so its levels hold other parts of the scene than the reference's: only twice the margin counts."""
+    ratio, excess = _grain(m, ref)
+    k = 2.0 if shifted else 1.0
+    return (ratio > k * t.noise_rel and excess > k * t.noise_min) or m.noise > t.noise_abs
 
 
 def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = TechnicalThresholds()) -> list[FrameScore]:
@@ -486,7 +183,7 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     coarser = [m.jpeg_step > typical_step for m in metrics]
     blocky = [(m.blockiness > max(typical_blocks, 1.0) * t.blocky_rel and q) or c
               for m, q, c in zip(metrics, coarser, compressed)]
-    exposure_evs = _exposure_evs(metrics)
+    exposure_evs = _exposure_evs(metrics, t)
     med_hi = float(np.median([m.clipped_highlights for m in metrics]))
     med_lo = float(np.median([m.clipped_shadows for m in metrics]))
     alone = len(metrics) < 3
@@ -499,24 +196,26 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     # Grain past any series' standard is read as detail by every focus measure: such a frame
     # cannot say what "kept its detail" means (in a pair, the median is the mean of both).
     usable = [m for m in usable if m.noise <= t.noise_abs] or usable
-    mid = float(np.median([m.sharpness for m in usable]))
-    detailed = [m.noise for m in usable if _ev(m.sharpness, mid) > -t.blur_rel_ev and not _softened(m, usable, t)]
-    typical_noise = min(detailed) if detailed else float(np.median([m.noise for m in metrics]))
-    noisy = [_noisy(m, typical_noise, t) for m in metrics]
+    # "Kept its detail": no mate shows it to be a softened copy. Not "near the median": where
+    # most frames are grainy (or the whole series soft) the median is grain, not detail.
+    detailed = [m for m in usable if not _softened(m, usable, t)]
+    ref = min(detailed, key=lambda m: m.noise) if detailed else sorted(metrics, key=lambda m: m.noise)[(len(metrics) - 1) // 2]
+    grain = [_grain(m, ref)[0] for m in metrics]
+    noisy = [_noisy(m, ref, t, e is not None) for m, e in zip(metrics, exposure)]
     # Grain past the grace, even below the flag, can still lift detail: such a frame never sets the reference.
-    grainy = [(m.noise + 0.5) / (typical_noise + 0.5) > NOISE_GRACE for m in metrics]
+    grainy = [g > NOISE_GRACE for g in grain]
     trusted = [
         m.sharpness for m, bad, b, e in zip(metrics, grainy, blocky, exposure) if not (bad or b or e)
     ] or [m.sharpness for m, bad in zip(metrics, noisy) if not bad] or [m.sharpness for m in metrics]
     best_sharp = max(trusted)
     out = []
-    for m, is_noisy, is_compressed, is_coarser, exposure_ev, exposure_problem in zip(
-            metrics, noisy, compressed, coarser, exposure_evs, exposure):
+    for m, g, is_noisy, is_compressed, is_coarser, exposure_ev, exposure_problem in zip(
+            metrics, grain, noisy, compressed, coarser, exposure_evs, exposure):
         sharp_ev = min(_ev(m.sharpness, best_sharp), 0.0)
-        noise_ev = max(math.log2((m.noise + 0.5) / (typical_noise + 0.5) / NOISE_GRACE), 0.0)
+        noise_ev = max(math.log2(g / NOISE_GRACE), 0.0)
         # Within the grace, grain still counts, gently: less per doubling than a halving of detail
         # costs, so a blurred mate (quieter by less than it is softer) never gains by it.
-        grain_ev = min(max(math.log2((m.noise + 0.5) / (typical_noise + 0.5)), 0.0), math.log2(NOISE_GRACE))
+        grain_ev = min(max(math.log2(g), 0.0), math.log2(NOISE_GRACE))
         # Block edges count only beyond a 10 % grace: scene content moves the measure a little.
         blocks_ev = max(math.log2(max(m.blockiness, 1.0) / max(typical_blocks, 1.0) / 1.1), 0.0) if is_coarser else 0.0
         # A doubled quantisation step costs what a halving of fine detail does.
@@ -534,7 +233,12 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
         }
         score = min(max(8.5 + sum(components.values()), 0.0), 10.0)
         problems = []
-        if sharp_ev < -t.blur_rel_ev or m.sharpness < t.blur_abs:
+        # In a series blur is relative (a soft lens, a small picture upscaled, a shallow-focus
+        # portrait: every mate is as soft); the absolute threshold judges a frame with no mates.
+        # Grain (its floor removed), heavy compression and clipping take fine detail too: a frame
+        # with one of those flags is also blurred only when its detail fell twice as far.
+        explained = is_noisy or is_compressed or exposure_problem is not None
+        if sharp_ev < -t.blur_rel_ev * (2.0 if explained else 1.0) or (len(metrics) == 1 and m.sharpness < t.blur_abs):
             problems.append(BLURRED)
         if exposure_problem:
             problems.append(exposure_problem)
@@ -550,7 +254,7 @@ class TechnicalScorer:
     """Scorer interface over :func:`score_series`."""
 
     name = "technical"
-    version = "3"
+    version = "4"
     needs_images = False
     needs_embeddings = False
 
@@ -558,8 +262,5 @@ class TechnicalScorer:
         self.thresholds = thresholds or TechnicalThresholds()
 
     def score(self, series: Sequence[Series], analyses: Sequence[Analysis], progress=None) -> list[FrameScore]:
-        scores: list[FrameScore | None] = [None] * len(analyses)
-        for s in series:
-            for idx, fs in zip(s.members, score_series([analyses[i].metrics for i in s.members], self.thresholds)):
-                scores[idx] = fs
-        return [fs if fs is not None else FrameScore(0.0, problems=["not scored"]) for fs in scores]
+        # The same merge as every scorer's; its own score is the technical one.
+        return with_technical_flags(series, analyses, self.thresholds, lambda _idx, tech: tech)
