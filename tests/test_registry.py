@@ -13,6 +13,7 @@ from tests.report_schema import valid_report
 from photocull.cli import app
 from photocull.records import Analysis, FrameScore, Series
 from photocull.scorers import (
+    ScorerDefaults,
     ScorerUnavailable,
     create_scorer,
     register_scorer,
@@ -24,12 +25,10 @@ from photocull.scorers import (
 runner = CliRunner()
 
 
-class BrightestScorer:
+class BrightestScorer(ScorerDefaults):
     """A toy scorer: the brighter the frame, the better (what a plugin module would hold)."""
 
     name = "toy"
-    needs_images = False
-    needs_embeddings = False
 
     def score(self, series: Sequence[Series], analyses: Sequence[Analysis], progress=None) -> list[FrameScore]:
         return [FrameScore(round(10.0 * a.metrics.mean_luma, 4), {"brightness": a.metrics.mean_luma}) for a in analyses]
@@ -111,3 +110,24 @@ def test_every_registry_refuses_a_name_registered_twice_unless_replaced():
     with pytest.raises(DuplicateRegistration, match="'technical'"):
         register_scorer("technical")(factory)
     assert create_scorer("technical").name == "technical"  # the built-in still holds the name
+
+
+def test_a_scorer_without_the_declared_capabilities_is_refused_when_built():
+    """The pipeline reads needs_sources and cache_key as they are (no getattr probing), so a
+    scorer that lacks them is refused at create_scorer, naming what to subclass."""
+
+    class Bare:
+        name = "bare"
+        needs_images = False
+        needs_embeddings = False
+
+        def score(self, series, analyses, progress=None):
+            return []
+
+    register_scorer("bare")(lambda req: Bare())
+    try:
+        with pytest.raises(TypeError, match="needs_sources, cache_key.*ScorerDefaults"):
+            create_scorer("bare")
+    finally:
+        unregister_scorer("bare")
+    assert create_scorer("technical").cache_key is None and create_scorer("technical").needs_sources is False

@@ -37,6 +37,7 @@ import ray  # noqa: F401 - an ImportError here is how callers learn Ray is missi
 import ray.data
 
 from ..runtime import keep_freed_buffers
+from ..scan import FoundFile
 from .executor import EngineUnavailable, ExecutorDefaults, ItemFailure, _call
 from .progress import Advance
 
@@ -46,9 +47,8 @@ LOCAL_OBJECT_STORE_MB = 512  # a Ray started here: results are small records, th
 
 
 def folder_of(item: Any) -> str:
-    """The folder an item's file is in ('' for items without a path): the partition key."""
-    path = getattr(item, "path", None)
-    return str(Path(path).parent) if path is not None else ""
+    """The folder a file is in ('' for items that are not files): the partition key."""
+    return str(Path(item.path).parent) if isinstance(item, FoundFile) else ""
 
 
 def partition(items: Sequence[Any], block_rows: int = BLOCK_ROWS) -> list[list[int]]:

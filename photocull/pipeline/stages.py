@@ -121,7 +121,7 @@ def look_up(scanned: ScanResult, cache: Cache, executor: Executor, scorer: Score
                                    companions=f.companions, faces=opts.faces)
         # A scorer that keeps its scores (cache_key) gets working images later, and only for
         # the series whose scores are not in the cache (see score()).
-        wants_image = scorer.needs_images and getattr(scorer, "cache_key", None) is None
+        wants_image = scorer.needs_images and scorer.cache_key is None
         if hit is None or wants_image or (model_key and ident not in cached_emb):
             slots.todo.append(k)
             continue
@@ -236,7 +236,7 @@ def score(frames: Sequence[FrameResult], series: list[Series], scorer: Scorer, f
     if not frames:
         return []
     analyses = [fr.analysis for fr in frames]
-    key = getattr(scorer, "cache_key", None) if cache is not None and idents is not None else None
+    key = scorer.cache_key if cache is not None and idents is not None else None
     out: list[FrameScore | None] = [None] * len(frames)
     todo = list(series)
     if key:
@@ -254,7 +254,7 @@ def score(frames: Sequence[FrameResult], series: list[Series], scorer: Scorer, f
             _ensure_images(frames, members, opts or CullOptions())
         advance = progress.stage("Scoring", len(members)) if scorer.needs_images else None
         extra = {}
-        if getattr(scorer, "needs_sources", False):
+        if scorer.needs_sources:
             extra["sources"] = [(fr.frame.path, fr.frame.fmt) for fr in frames]
         fresh = scorer.score(todo, analyses, progress=advance, **extra)
         for i in members:

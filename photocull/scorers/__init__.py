@@ -9,6 +9,7 @@ from __future__ import annotations
 from .base import (
     AutoChoice,
     Scorer,
+    ScorerDefaults,
     ScorerRequest,
     ScorerUnavailable,
     create_scorer,
@@ -25,6 +26,6 @@ register_scorer("technical", label="the technical scorer (sharpness, exposure, n
 from . import clip_iqa, fgaesq  # noqa: E402,F401  (their modules register clip and fgaesq)
 
 __all__ = [
-    "AutoChoice", "Scorer", "ScorerRequest", "ScorerUnavailable", "create_scorer", "register_scorer",
+    "AutoChoice", "Scorer", "ScorerDefaults", "ScorerRequest", "ScorerUnavailable", "create_scorer", "register_scorer",
     "resolve_auto", "scorer_entry", "scorer_names", "unregister_scorer",
 ]

@@ -22,16 +22,20 @@ from ..registry import register_in
 
 
 class Scorer(Protocol):
+    """What the pipeline asks of a scorer: every attribute below is read as it is, never probed.
+    Subclass :class:`ScorerDefaults` to get the defaults of the ones a scorer does not use."""
+
     name: str  # what --scorer selects
     needs_images: bool  # keep the decoded working image for score()
     needs_embeddings: bool  # needs CLIP image embeddings (create_scorer refuses without a backbone)
-    # Optional attributes (read with getattr, default False / None):
-    #   needs_sources: bool -- score() also takes ``sources=[(path, format), ...]`` aligned with
-    #       the analyses, to decode the files itself (FGAesQ scores the full-resolution image).
-    #   cache_key: str | None -- set when the scores are worth keeping: the same key, the same
-    #       series members and the same frames give the same scores, so a warm run reads them
-    #       from the cache and the scorer (and its model) is never used. Include the scorer's
-    #       version, weights and settings in it (photocull.cache.scores_key).
+    # score() also takes ``sources=[(path, format), ...]`` aligned with the analyses, to decode
+    # the files itself (FGAesQ scores the full-resolution image).
+    needs_sources: bool
+    # Set when the scores are worth keeping: the same key, the same series members and the same
+    # frames give the same scores, so a warm run reads them from the cache and the scorer (and
+    # its model) is never used. Include the scorer's version, weights and settings in it
+    # (photocull.cache.scores_key). None: scores are not kept.
+    cache_key: str | None
 
     def score(
         self, series: Sequence[Series], analyses: Sequence[Analysis], progress: Callable[[int], None] | None = None
@@ -42,6 +46,19 @@ class Scorer(Protocol):
         Slow (model) scorers call ``progress(n)`` as n more frames are scored.
         """
         ...
+
+
+class ScorerDefaults:
+    """The defaults of the :class:`Scorer` protocol's capabilities: a scorer subclasses this and
+    sets what it needs (as open_clip's and timm's model classes get theirs from a base)."""
+
+    needs_images: bool = False
+    needs_embeddings: bool = False
+    needs_sources: bool = False
+    cache_key: str | None = None
+
+
+DECLARED = ("name", "needs_images", "needs_embeddings", "needs_sources", "cache_key")
 
 
 def thresholds_hash(thresholds: Any) -> str:
@@ -158,7 +175,12 @@ def create_scorer(name: str, **request: Any) -> Scorer:
     if entry.needs_embeddings and req.backbone is None:
         raise ScorerUnavailable(
             f"--scorer {entry.name} needs a CLIP backbone: pass --model/--pretrained (and drop --no-embeddings).")
-    return entry.factory(req)
+    scorer = entry.factory(req)
+    missing = [a for a in DECLARED if not hasattr(scorer, a)]  # checked once here, so the pipeline never probes
+    if missing:
+        raise TypeError(f"the {entry.name!r} scorer lacks {', '.join(missing)} of the Scorer protocol; "
+                        "subclass photocull.scorers.base.ScorerDefaults")
+    return scorer
 
 
 @dataclass(frozen=True)

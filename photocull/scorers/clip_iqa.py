@@ -15,7 +15,7 @@ import numpy as np
 
 from ..records import Analysis, FrameScore, Series
 from ..cache import scores_key
-from .base import ScorerRequest, register_scorer, thresholds_hash, with_technical_flags
+from .base import ScorerDefaults, ScorerRequest, register_scorer, thresholds_hash, with_technical_flags
 from .technical import TechnicalThresholds
 
 PROMPT_PAIRS: tuple[tuple[str, str, str], ...] = (
@@ -36,7 +36,7 @@ def prompt_scores(image_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(neg - pos))
 
 
-class ClipIQAScorer:
+class ClipIQAScorer(ScorerDefaults):
     name = "clip"
     needs_images = False
     needs_embeddings = True

@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from ..records import Analysis, FrameScore, Series
-from .base import ScorerRequest, ScorerUnavailable, register_scorer, thresholds_hash, with_technical_flags
+from .base import ScorerDefaults, ScorerRequest, ScorerUnavailable, register_scorer, thresholds_hash, with_technical_flags
 from .technical import TechnicalThresholds
 
 
@@ -83,7 +83,7 @@ def _similarity(members: Sequence[Analysis]) -> np.ndarray:
     return thumbnail_similarity([a.image for a in members])
 
 
-class FGAesQScorer:
+class FGAesQScorer(ScorerDefaults):
     """FGAesQ over series. The model is built on first use (``loader``), so a warm run whose
     scores are all in the cache (:attr:`cache_key`) never loads it."""
 

@@ -27,7 +27,7 @@ from ..records import (
     Series,
     TechnicalMetrics,
 )
-from .base import with_technical_flags
+from .base import ScorerDefaults, with_technical_flags
 from .measures import LINEAR, QUANTILE_HI, QUANTILE_LO
 from .measures import jpeg_tables, measure  # noqa: F401  (re-exported: callers of the scorer's module)
 
@@ -250,7 +250,7 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     return out
 
 
-class TechnicalScorer:
+class TechnicalScorer(ScorerDefaults):
     """Scorer interface over :func:`score_series`."""
 
     name = "technical"
