@@ -10,6 +10,7 @@ rating is: the photographer's is kept ("kept" outcome) unless ``overwrite``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,34 +112,52 @@ def create_writer(
     ``targets`` field no target serves or an unknown ``sidecar_naming``. A RAW beside its
     JPEG gets the same rating (:func:`photocull.pick.companion_ratings`), in a sidecar.
     """
-    from ..pick import companion_ratings
-    from .ownership import Ledger, Theirs
+    from .ownership import Ledger
 
     unknown = set(targets) - set(write_fields())
     if unknown or not targets:
         raise ValueError(f"choose from {', '.join(write_fields())}, got {', '.join(sorted(targets)) or 'nothing'}")
     naming = check_naming(sidecar_naming)
     ledger = Ledger.from_records(journal.records() if journal is not None and not overwrite else [])
+    return _RatingWriter(targets, label_picks, reject, preserve_mtime, naming, journal, overwrite, keywords, ledger)
 
-    def rel(p: Any) -> str | None:
+
+@dataclass
+class _RatingWriter:
+    """The writer :func:`create_writer` returns: one call per frame (see its docstring)."""
+
+    targets: frozenset[str]
+    label_picks: bool
+    reject: bool
+    preserve_mtime: bool
+    naming: str
+    journal: Journal | None
+    overwrite: bool
+    keywords: bool
+    ledger: Any
+
+    def _rel(self, p: Any) -> str | None:
         if p is None:
             return None
-        return journal.rel(Path(p)) if journal is not None else str(p)
+        return self.journal.rel(Path(p)) if self.journal is not None else str(p)
 
-    def theirs_of(path: Path, fmt: str) -> tuple[Theirs, bool]:
+    def _theirs(self, path: Path, fmt: str) -> tuple[Any, bool]:
         """Their decisions on ``path``, and whether it carries a label at all."""
-        current = read_rating(path, fmt, naming)
-        labelled = bool(current.get("xmp_label") or current.get("sidecar_label"))
-        if overwrite:
-            return Theirs(), labelled
-        return ledger.theirs(rel(path) or "", current, rel(current.get("sidecar_path"))), labelled
+        from .ownership import Theirs
 
-    def writer(fr: FrameResult, dry_run: bool) -> WriteOutcome:
+        current = read_rating(path, fmt, self.naming)
+        labelled = bool(current.get("xmp_label") or current.get("sidecar_label"))
+        if self.overwrite:
+            return Theirs(), labelled
+        return self.ledger.theirs(self._rel(path) or "", current, self._rel(current.get("sidecar_path"))), labelled
+
+    def __call__(self, fr: FrameResult, dry_run: bool) -> WriteOutcome:
+        from ..pick import companion_ratings
+
         r = fr.rating
         files = [(fr.frame.path, fr.frame.fmt, r)] + [(p, f, rt) for p, f, rt in companion_ratings(fr)]
-        looked = [theirs_of(p, f) for p, f, _ in files]
-        found = [t for t, _ in looked]
-        kept = next((t for t in found if t.rating is not None), None)
+        looked = [self._theirs(p, f) for p, f, _ in files]
+        kept = next((t for t, _ in looked if t.rating is not None), None)
         if kept is not None:
             # Their rating wins for the whole frame (a RAW and its JPEG never disagree), and the
             # reports show it: the stars the file keeps, not the ones photocull would have given.
@@ -146,17 +165,26 @@ def create_writer(
             r.is_pick = r.is_pick and not r.rejected
             r.stars = kept.rating if kept.rating > 0 else 1
             return WriteOutcome(fr.frame.path, "kept", kept.message)
+        outcome = self._write_files(fr, files, looked, dry_run)
+        if not (self.reject or self.label_picks or self.keywords):
+            r.rejected = False  # JSON "rejected": only frames written as rejects (here: as 1 star only)
+        return outcome
+
+    def _write_files(self, fr: FrameResult, files: list[tuple[Path, str, Any]], looked: list[tuple[Any, bool]],
+                     dry_run: bool) -> WriteOutcome:
+        """Write the frame and its companions; the outcome is the first skip, else the frame's."""
+        r = fr.rating
         # A frame that is neither pick nor reject (now) loses photocull's own label and keyword
         # ("" clears; None leaves alone), never the photographer's.
-        wanted_label = ("Green" if r.is_pick else "Red" if r.rejected else "") if label_picks else None
-        keyword = (PICK_KEYWORD if r.is_pick else REJECT_KEYWORD if r.rejected else "") if keywords else None
+        wanted_label = ("Green" if r.is_pick else "Red" if r.rejected else "") if self.label_picks else None
+        keyword = (PICK_KEYWORD if r.is_pick else REJECT_KEYWORD if r.rejected else "") if self.keywords else None
         outcome: WriteOutcome | None = None
-        for (path, fmt, rating), their, (_, labelled) in zip(files, found, looked):
+        for (path, fmt, rating), (their, labelled) in zip(files, looked):
             label = None if their.label or (wanted_label == "" and not labelled) else wanted_label
             one = write_rating(
-                path, rating.stars, fmt=fmt, targets=targets, rejected=reject and r.rejected,
-                label=label, keyword=keyword, journal=journal,
-                dry_run=dry_run, preserve_mtime=preserve_mtime, sidecar_naming=naming,
+                path, rating.stars, fmt=fmt, targets=self.targets, rejected=self.reject and r.rejected,
+                label=label, keyword=keyword, journal=self.journal,
+                dry_run=dry_run, preserve_mtime=self.preserve_mtime, sidecar_naming=self.naming,
                 expected=(fr.frame.size, fr.frame.mtime_ns) if path == fr.frame.path else None,
             )
             if their.label and one.status != "skipped":
@@ -164,8 +192,4 @@ def create_writer(
             if outcome is None or (one.status == "skipped" and outcome.status != "skipped"):
                 outcome = one
         assert outcome is not None
-        if not (reject or label_picks or keywords):
-            r.rejected = False  # JSON "rejected": only frames written as rejects (here: as 1 star only)
         return outcome
-
-    return writer
