@@ -212,25 +212,7 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     for m, g, is_noisy, is_compressed, is_coarser, exposure_ev, exposure_problem in zip(
             metrics, grain, noisy, compressed, coarser, exposure_evs, exposure):
         sharp_ev = min(_ev(m.sharpness, best_sharp), 0.0)
-        noise_ev = max(math.log2(g / NOISE_GRACE), 0.0)
-        # Within the grace, grain still counts, gently: less per doubling than a halving of detail
-        # costs, so a blurred mate (quieter by less than it is softer) never gains by it.
-        grain_ev = min(max(math.log2(g), 0.0), math.log2(NOISE_GRACE))
-        # Block edges count only beyond a 10 % grace: scene content moves the measure a little.
-        blocks_ev = max(math.log2(max(m.blockiness, 1.0) / max(typical_blocks, 1.0) / 1.1), 0.0) if is_coarser else 0.0
-        # A doubled quantisation step costs what a halving of fine detail does.
-        quant_ev = min(max(_compression_ev(m.jpeg_step, typical_step), 0.0), 2.0)
-        # Absolute terms make scores comparable across series (for the star mapping).
-        abs_sharp = min(max((math.log2(max(m.sharpness, 1e-6)) + 7.0) / 5.0, 0.0), 1.0)
-        clipping = max(m.clipped_highlights - max(med_hi, 0.005), 0.0) + max(m.clipped_shadows - max(med_lo, 0.01), 0.0)
-        components = {
-            "sharpness": round(-2.5 * min(-sharp_ev, 3.0), 4),
-            "noise": round(-2.0 * min(noise_ev, 2.5) - 1.0 * grain_ev - 0.1 * max(m.noise - 4.0, 0.0), 4),
-            "exposure": round(-8.0 * min(clipping, 0.5) - 2.5 * min(max(abs(exposure_ev) - 0.1, 0.0), 2.0), 4),
-            "compression": round(-max(8.0 * min(blocks_ev, 1.0), 2.5 * quant_ev), 4),
-            "contrast": round(-4.0 * max(0.12 - m.contrast, 0.0), 4),
-            "detail": round(1.5 * abs_sharp, 4),
-        }
+        components = _components(m, g, sharp_ev, is_coarser, exposure_ev, typical_blocks, typical_step, med_hi, med_lo)
         score = min(max(8.5 + sum(components.values()), 0.0), 10.0)
         problems = []
         # In a series blur is relative (a soft lens, a small picture upscaled, a shallow-focus
@@ -248,6 +230,30 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
             problems.append(COMPRESSED)
         out.append(FrameScore(round(score, 4), components, problems))
     return out
+
+
+def _components(m: TechnicalMetrics, g: float, sharp_ev: float, is_coarser: bool, exposure_ev: float,
+                typical_blocks: float, typical_step: float, med_hi: float, med_lo: float) -> dict[str, float]:
+    """The score's parts for one frame, each a penalty (or the detail bonus) against its mates."""
+    noise_ev = max(math.log2(g / NOISE_GRACE), 0.0)
+    # Within the grace, grain still counts, gently: less per doubling than a halving of detail
+    # costs, so a blurred mate (quieter by less than it is softer) never gains by it.
+    grain_ev = min(max(math.log2(g), 0.0), math.log2(NOISE_GRACE))
+    # Block edges count only beyond a 10 % grace: scene content moves the measure a little.
+    blocks_ev = max(math.log2(max(m.blockiness, 1.0) / max(typical_blocks, 1.0) / 1.1), 0.0) if is_coarser else 0.0
+    # A doubled quantisation step costs what a halving of fine detail does.
+    quant_ev = min(max(_compression_ev(m.jpeg_step, typical_step), 0.0), 2.0)
+    # Absolute terms make scores comparable across series (for the star mapping).
+    abs_sharp = min(max((math.log2(max(m.sharpness, 1e-6)) + 7.0) / 5.0, 0.0), 1.0)
+    clipping = max(m.clipped_highlights - max(med_hi, 0.005), 0.0) + max(m.clipped_shadows - max(med_lo, 0.01), 0.0)
+    return {
+        "sharpness": round(-2.5 * min(-sharp_ev, 3.0), 4),
+        "noise": round(-2.0 * min(noise_ev, 2.5) - 1.0 * grain_ev - 0.1 * max(m.noise - 4.0, 0.0), 4),
+        "exposure": round(-8.0 * min(clipping, 0.5) - 2.5 * min(max(abs(exposure_ev) - 0.1, 0.0), 2.0), 4),
+        "compression": round(-max(8.0 * min(blocks_ev, 1.0), 2.5 * quant_ev), 4),
+        "contrast": round(-4.0 * max(0.12 - m.contrast, 0.0), 4),
+        "detail": round(1.5 * abs_sharp, 4),
+    }
 
 
 class TechnicalScorer(ScorerDefaults):
