@@ -105,7 +105,7 @@ def pristine_sample(dst: Path) -> Path:
     the copy, and undo on the copy gives back the pristine files (a rating left there would be
     the photographer's to a later cull, and kept).
     """
-    from photocull.metadata.journal import undo
+    from photocull.metadata.undo import undo
 
     shutil.copytree(SAMPLE, dst, ignore=shutil.ignore_patterns("*.xmp", "cache.sqlite*", "last_run*.json", "photocull.toml",
                                                                "*.lock"))

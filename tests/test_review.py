@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 
 from tests.report_schema import valid_report
 from photocull.cli import app as cli_app
-from photocull.metadata.journal import Journal, undo
+from photocull.metadata.journal import Journal
+from photocull.metadata.undo import undo
 from photocull.review.images import ThumbCache, full_image
 from photocull.review.server import ReviewApp, make_server
 from photocull.review.session import NoRun

@@ -474,7 +474,7 @@ def test_bracket_clean_frame_at_either_end(direction):
 def test_every_scorer_takes_its_flags_from_one_merge():
     """CLIP prompts (a stand-in backbone) and the technical scorer name the same problems, series by series."""
     from photocull.records import Analysis
-    from photocull.scorers.base import with_technical_flags
+    from photocull.scorers.technical import with_technical_flags
     from photocull.scorers.clip_iqa import ClipIQAScorer
 
     base = scene(13, (800, 600))

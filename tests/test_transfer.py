@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 
 from photocull.cli import app
 from photocull.metadata.transfer import frame_files, transfer
-from photocull.metadata.journal import Journal, undo
+from photocull.metadata.journal import Journal
+from photocull.metadata.undo import undo
 from tests.conftest import blurred, save_jpeg, scene
 
 runner = CliRunner()

@@ -35,7 +35,7 @@ def undo(
       photocull undo SHOOT/ --last    (only the latest run)
     """
     from ..metadata.journal import Journal
-    from ..metadata.journal import undo as undo_journal
+    from ..metadata.undo import undo as undo_journal
     from .locking import hold_shoot
 
     hold_shoot(ctx, shoot, "undo")

@@ -7,7 +7,8 @@ write, read and undo.
 """
 
 from .atomic import atomic_write_bytes, cleanup_temp_files
-from .journal import Journal, undo
+from .journal import Journal
+from .undo import undo
 from .targets import TARGETS, Target, register_target, unregister_target, write_fields
 from .writer import Writer, create_writer, read_rating, write_rating
 from .xmp_sidecar import SIDECAR_NAMINGS, check_naming

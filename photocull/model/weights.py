@@ -65,6 +65,9 @@ def check_weights_file(path: str | os.PathLike) -> Path:
     return p
 
 
+SAFETENSORS_MAX_HEADER = 100_000_000  # the safetensors format refuses larger headers
+
+
 def truncated(path: Path) -> bool:
     """Whether ``path`` is a checkpoint cut short (an interrupted download or copy): a zip-based
     ``.pt`` whose central directory (at the end) is missing, or a ``.safetensors`` whose header
@@ -81,9 +84,11 @@ def truncated(path: Path) -> bool:
                 return not zipfile.is_zipfile(path)
             if path.suffix == ".safetensors" and len(head) == 8:
                 n = struct.unpack("<Q", head)[0]
+                if n > SAFETENSORS_MAX_HEADER or f.read(1) != b"{":
+                    return False  # no safetensors header at all: not a cut file, another kind of file
                 if 8 + n > size:
                     return True
-                header = json.loads(f.read(n))
+                header = json.loads(b"{" + f.read(n - 1))
                 end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
                 return 8 + n + end > size
     except (OSError, ValueError, KeyError, TypeError, struct.error):

@@ -45,7 +45,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from ..lock import busy_reason
-from ..metadata.journal import undo
+from ..metadata.undo import undo
 from ..report.table import write_label
 from .decisions import ACTIONS, Decision, ReviewJournal, apply_action, inside, read_decision, write_decision
 from .faces import FaceCache

@@ -71,27 +71,6 @@ def thresholds_hash(thresholds: Any) -> str:
     return hashlib.sha256(repr(items).encode()).hexdigest()[:8]
 
 
-def with_technical_flags(
-    series: Sequence[Series], analyses: Sequence[Analysis], thresholds: Any,
-    own: Callable[[int, FrameScore], FrameScore],
-) -> list[FrameScore]:
-    """Scores of every frame of ``series``, each scorer's own, with the technical problem flags.
-
-    Why one merge: every scorer names the same problems (blurred, noisy, ...), and they come
-    from the technical scorer's series-relative judgement, so the flags (and the picks that
-    avoid flagged frames) do not depend on which scorer ranks. ``own(index, technical)``
-    turns the frame's technical FrameScore into the scorer's; frames of no series are "not scored".
-    """
-    from .technical import TechnicalThresholds, score_series  # lazy: technical imports nothing from here
-
-    out: list[FrameScore | None] = [None] * len(analyses)
-    for s in series:
-        tech = score_series([analyses[i].metrics for i in s.members], thresholds or TechnicalThresholds())
-        for idx, t in zip(s.members, tech):
-            out[idx] = own(idx, t)
-    return [fs if fs is not None else FrameScore(0.0, problems=["not scored"]) for fs in out]
-
-
 class ScorerUnavailable(ValueError):
     """A scorer that cannot be built here (no weights, no backbone, no such device); the
     message says what to do instead."""

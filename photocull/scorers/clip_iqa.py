@@ -15,7 +15,8 @@ import numpy as np
 
 from ..records import Analysis, FrameScore, Series
 from ..cache import scores_key
-from .base import ScorerDefaults, ScorerRequest, register_scorer, thresholds_hash, with_technical_flags
+from .base import ScorerDefaults, ScorerRequest, register_scorer, thresholds_hash
+from .technical import with_technical_flags
 from .technical import TechnicalThresholds
 
 PROMPT_PAIRS: tuple[tuple[str, str, str], ...] = (

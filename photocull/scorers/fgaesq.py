@@ -25,7 +25,8 @@ from typing import Sequence
 import numpy as np
 
 from ..records import Analysis, FrameScore, Series
-from .base import ScorerDefaults, ScorerRequest, ScorerUnavailable, register_scorer, thresholds_hash, with_technical_flags
+from .base import ScorerDefaults, ScorerRequest, ScorerUnavailable, register_scorer, thresholds_hash
+from .technical import with_technical_flags
 from .technical import TechnicalThresholds
 
 

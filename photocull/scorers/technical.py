@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from ..records import (
     Series,
     TechnicalMetrics,
 )
-from .base import ScorerDefaults, with_technical_flags
+from .base import ScorerDefaults
 from .measures import LINEAR, QUANTILE_HI, QUANTILE_LO
 from .measures import jpeg_tables, measure  # noqa: F401  (re-exported: callers of the scorer's module)
 
@@ -254,6 +254,25 @@ def _components(m: TechnicalMetrics, g: float, sharp_ev: float, is_coarser: bool
         "contrast": round(-4.0 * max(0.12 - m.contrast, 0.0), 4),
         "detail": round(1.5 * abs_sharp, 4),
     }
+
+
+def with_technical_flags(
+    series: Sequence[Series], analyses: Sequence[Analysis], thresholds: Any,
+    own: Callable[[int, FrameScore], FrameScore],
+) -> list[FrameScore]:
+    """Scores of every frame of ``series``, each scorer's own, with the technical problem flags.
+
+    Why one merge: every scorer names the same problems (blurred, noisy, ...), and they come
+    from the technical scorer's series-relative judgement, so the flags (and the picks that
+    avoid flagged frames) do not depend on which scorer ranks. ``own(index, technical)``
+    turns the frame's technical FrameScore into the scorer's; frames of no series are "not scored".
+    """
+    out: list[FrameScore | None] = [None] * len(analyses)
+    for s in series:
+        tech = score_series([analyses[i].metrics for i in s.members], thresholds or TechnicalThresholds())
+        for idx, t in zip(s.members, tech):
+            out[idx] = own(idx, t)
+    return [fs if fs is not None else FrameScore(0.0, problems=["not scored"]) for fs in out]
 
 
 class TechnicalScorer(ScorerDefaults):

@@ -436,28 +436,43 @@
     });
   }
 
-  var panning = false;
+  // Shared pan. Scroll events arrive a frame after the change that caused them, so a position
+  // this code set is remembered on the panel (_setTo) and its echo ignored; the last panel the
+  // person moved (lastPanned) leads, so an image that finishes loading later joins the others'
+  // place instead of re-centring them all.
+  var lastPanned = null;
+  function place(o, left, top) {
+    o.scrollLeft = left;
+    o.scrollTop = top;
+    o._setTo = [o.scrollLeft, o.scrollTop];
+  }
   function centre(sc) {
     if (!czoom) return;
-    var first = document.querySelector(".cscroll");
-    if (first && first !== sc && first.scrollWidth > first.clientWidth) { follow(first); return; }
-    sc.scrollLeft = (sc.scrollWidth - sc.clientWidth) / 2;
-    sc.scrollTop = (sc.scrollHeight - sc.clientHeight) / 2;
+    var lead = lastPanned && lastPanned !== sc && document.body.contains(lastPanned) ? lastPanned : null;
+    if (!lead) {
+      var first = document.querySelector(".cscroll");
+      if (first && first !== sc && first.scrollWidth > first.clientWidth) lead = first;
+    }
+    if (lead) { follow(lead, sc); return; }
+    place(sc, (sc.scrollWidth - sc.clientWidth) / 2, (sc.scrollHeight - sc.clientHeight) / 2);
   }
-  // Shared pan: every panel shows the same place (as a fraction of each image), whichever moved.
-  function follow(src) {
+  // Every panel (or just ``only``) shows the same place as ``src``, as a fraction of each image.
+  function follow(src, only) {
     var fx = src.scrollLeft / Math.max(1, src.scrollWidth - src.clientWidth);
     var fy = src.scrollTop / Math.max(1, src.scrollHeight - src.clientHeight);
-    panning = true;
     document.querySelectorAll(".cscroll").forEach(function (o) {
-      if (o === src) return;
-      o.scrollLeft = Math.round(fx * (o.scrollWidth - o.clientWidth));
-      o.scrollTop = Math.round(fy * (o.scrollHeight - o.clientHeight));
+      if (o === src || (only && o !== only)) return;
+      place(o, Math.round(fx * (o.scrollWidth - o.clientWidth)), Math.round(fy * (o.scrollHeight - o.clientHeight)));
     });
-    panning = false;
   }
   function syncPan(sc) {
-    sc.addEventListener("scroll", function () { if (!panning && !sc.dataset.following) follow(sc); });
+    sc.addEventListener("scroll", function () {
+      var set = sc._setTo;
+      sc._setTo = null;
+      if (set && set[0] === sc.scrollLeft && set[1] === sc.scrollTop) return;  // our own change, echoed
+      lastPanned = sc;
+      follow(sc);
+    });
     var drag = null;
     sc.addEventListener("mousedown", function (e) { drag = { x: e.clientX, y: e.clientY, l: sc.scrollLeft, t: sc.scrollTop }; e.preventDefault(); });
     window.addEventListener("mouseup", function () { drag = null; });
