@@ -246,8 +246,6 @@ def load_scorer(weights: Path | None, device: str, **kwargs) -> FGAesQScorer:
     kwargs.setdefault("tokens", convention)
 
     def load():
-        import torch
-
         from ..model.weights import WeightsError, load_fgaesq_model
         from ..runtime import DeviceUnavailable, pick_device
 
@@ -256,8 +254,6 @@ def load_scorer(weights: Path | None, device: str, **kwargs) -> FGAesQScorer:
             model, _ = load_fgaesq_model(path, device=str(dev))
         except (WeightsError, DeviceUnavailable, OSError) as exc:  # the user's file or machine: say so
             raise ScorerUnavailable(f"{exc}\n{ALTERNATIVES}") from exc
-        if dev.type == "cpu":
-            torch.set_num_threads(max(1, torch.get_num_threads()))
         return model, str(dev)
 
     return FGAesQScorer(loader=load, device=device, weights=weights, weights_id=weights_identity(path), **kwargs)
