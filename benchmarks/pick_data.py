@@ -314,6 +314,16 @@ def render_shoot(photo_root: Path, paths: list[Path], level: str, out: Path, lon
     plan = plan_shoot(paths, level, seed, bursts_per_photo)
     key = {"level": level, "long_side": long_side, "quality": quality, "seed": seed, "plan": [asdict(b) for b in plan], "version": 1}
     key = json.loads(json.dumps(key))  # as it reads back (tuples become lists)
+    jobs = [(asdict(b), str(photo_root), str(out / "shoot"), level, long_side, quality, seed * 1000 + i) for i, b in enumerate(plan)]
+    return cached_render(out, key, jobs, render_burst, workers)
+
+
+def cached_render(out: Path, key: dict, jobs: list[tuple], render_one, workers: int) -> list[dict]:
+    """The truth rows of the shoot in ``out``: read back when it was rendered with the same
+    ``key`` (a JSON-ready dict), else rendered afresh (``render_one(job)`` per burst, in
+    ``workers`` processes) into ``out/shoot``."""
+    import json
+
     stamp = out / "truth.json"
     if stamp.exists():
         old = json.loads(stamp.read_text())
@@ -322,13 +332,12 @@ def render_shoot(photo_root: Path, paths: list[Path], level: str, out: Path, lon
     if out.exists():
         shutil.rmtree(out)
     (out / "shoot").mkdir(parents=True)
-    jobs = [(asdict(b), str(photo_root), str(out / "shoot"), level, long_side, quality, seed * 1000 + i) for i, b in enumerate(plan)]
     if workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(workers) as ex:
-            rows = [r for rs in ex.map(render_burst, jobs) for r in rs]
+            rows = [r for rs in ex.map(render_one, jobs) for r in rs]
     else:
-        rows = [r for j in jobs for r in render_burst(j)]
+        rows = [r for j in jobs for r in render_one(j)]
     stamp.write_text(json.dumps({"key": key, "rows": rows}))
     return rows

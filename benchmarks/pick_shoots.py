@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import tempfile
 from dataclasses import asdict
@@ -292,25 +291,9 @@ def render(family: str, photos: list[Path], level: str, out: Path, long_side: in
     bursts = plan(family, photos, level, seed)
     key = json.loads(json.dumps({"family": family, "level": level, "long_side": long_side, "quality": quality, "seed": seed,
                                  "ranges": RANGES[level], "plan": [asdict(b) for b in bursts], "version": 1}))
-    stamp = out / "truth.json"
-    if stamp.exists():
-        old = json.loads(stamp.read_text())
-        if old.get("key") == key:
-            return old["rows"]
-    if out.exists():
-        shutil.rmtree(out)
-    (out / "shoot").mkdir(parents=True)
     root = str(photos[0].parent)
     jobs = [(asdict(b), root, str(out / "shoot"), level, long_side, quality, seed * 10007 + i) for i, b in enumerate(bursts)]
-    if workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(workers) as ex:
-            rows = [r for rs in ex.map(_render, jobs) for r in rs]
-    else:
-        rows = [r for j in jobs for r in _render(j)]
-    stamp.write_text(json.dumps({"key": key, "rows": rows}))
-    return rows
+    return pd.cached_render(out, key, jobs, _render, workers)
 
 
 def expected_flags(family: str) -> set[str]:

@@ -95,7 +95,7 @@ def scan_data(source: Path | bytes) -> bytes:
             return data[i:]
         length = int.from_bytes(data[i + 2 : i + 4], "big")
         i += 2 + length
-    raise AssertionError(f"no SOS in {path}")
+    raise AssertionError(f"no SOS in {source if isinstance(source, Path) else 'the bytes given'}")
 
 
 def pristine_sample(dst: Path) -> Path:
@@ -186,3 +186,16 @@ def tiny_weights(tiny_name, tmp_path_factory):
 def _own_state_dir(tmp_path_factory, monkeypatch):
     """The journal's signing key (paths.user_state_dir) goes to a temp folder, never ~/.local/state."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
+@pytest.fixture
+def official_pt(tmp_path, monkeypatch) -> Path:
+    """A small random FGAesQ checkpoint in the official layout (``torch.save`` of its state
+    dict), with conversions kept in this test's own model folder."""
+    torch = pytest.importorskip("torch")
+    from tests.model import official_fixture as fx
+
+    monkeypatch.setenv("PHOTOCULL_MODEL_DIR", str(tmp_path / "models"))  # conversions land here
+    p = tmp_path / "FGAesQ.pt"
+    torch.save(fx.official_state_dict(3, layers=1, width=64), p)
+    return p

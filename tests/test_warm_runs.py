@@ -25,16 +25,6 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def official_pt(tmp_path, monkeypatch) -> Path:
-    from tests.model import official_fixture as fx
-
-    monkeypatch.setenv("PHOTOCULL_MODEL_DIR", str(tmp_path / "models"))  # conversions land here
-    p = tmp_path / "FGAesQ.pt"
-    torch.save(fx.official_state_dict(3, layers=1, width=64), p)
-    return p
-
-
-@pytest.fixture
 def small_shoot(tmp_path) -> Path:
     """A burst of three (one series) and a single, small enough for quick full-resolution scoring."""
     from datetime import datetime

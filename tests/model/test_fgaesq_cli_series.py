@@ -23,14 +23,6 @@ torch = pytest.importorskip("torch")
 runner = CliRunner()
 
 
-@pytest.fixture
-def official_pt(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("PHOTOCULL_MODEL_DIR", str(tmp_path / "models"))  # conversions land here
-    p = tmp_path / "FGAesQ.pt"
-    torch.save(fx.official_state_dict(3, layers=1, width=64), p)
-    return p
-
-
 def _score(folder: Path, weights: Path, *extra: str) -> dict[str, float]:
     res = runner.invoke(app, ["score", str(folder), "--json", "-", "-q", "--no-faces", "--no-embeddings",
                               "--scorer", "fgaesq", "--weights", str(weights), *extra])
