@@ -551,6 +551,13 @@ class Page:
 
         ActionChains(self.d).key_down(modifier).send_keys(key).key_up(modifier).perform()
 
+    def open_all_stacks(self) -> None:
+        """Shift+S: every series expanded, every frame on the page, one after the other."""
+        from selenium.webdriver.common.keys import Keys
+
+        self.chord(Keys.SHIFT, "s")
+        self.wait.until(lambda d: len(self.visible_ids()) == len(self.app.session.entries))
+
     def writes(self) -> int:
         return int(self.js("return document.body.dataset.writes || 0"))
 
@@ -626,8 +633,7 @@ def test_lightroom_keys_write_the_files_advance_and_undo(page: Page, shoot: Path
     from selenium.webdriver.common.keys import Keys
 
     app = page.app
-    page.chord(Keys.SHIFT, "s")  # every frame, one after the other
-    page.wait.until(lambda d: len(page.visible_ids()) == len(app.session.entries))
+    page.open_all_stacks()
     order = page.visible_ids()
     a, b = order[0], order[1]
     before_a = page.path(a).read_bytes()
@@ -679,8 +685,7 @@ def test_filters_overlay_loupe_and_survey(page: Page):
     from selenium.webdriver.support.ui import Select
 
     app = page.app
-    page.chord(Keys.SHIFT, "s")
-    page.wait.until(lambda d: len(page.visible_ids()) == len(app.session.entries))
+    page.open_all_stacks()
     first = page.sel()
     page.decide("x")
     second = page.sel()
@@ -794,9 +799,7 @@ def test_face_strip_in_the_loupe_shows_crops_at_100_percent(app: ReviewApp, shoo
 def test_label_keys_clear_key_and_space(page: Page):
     from selenium.webdriver.common.keys import Keys
 
-    app = page.app
-    page.chord(Keys.SHIFT, "s")
-    page.wait.until(lambda d: len(page.visible_ids()) == len(app.session.entries))
+    page.open_all_stacks()
     i = page.sel()
     p = page.path(i)
     for key, label in (("7", "Yellow"), ("8", "Green"), ("8", None)):  # the same label again: off
@@ -819,8 +822,7 @@ def test_compare_up_to_four_frames_chosen_with_ctrl_click(page: Page):
     from selenium.webdriver.common.keys import Keys
 
     app = page.app
-    page.chord(Keys.SHIFT, "s")
-    page.wait.until(lambda d: len(page.visible_ids()) == len(app.session.entries))
+    page.open_all_stacks()
     chosen = [e.id for e in app.session.entries if e.path.name in ("IMG_0002.JPG", "IMG_0003.JPG", "IMG_0004.JPG")]
     for i in chosen:
         card = page.d.find_element("css selector", f'.frame[data-id="{i}"]')
