@@ -382,7 +382,7 @@ def test_hostile_bodies_are_a_400_over_a_real_socket(app: ReviewApp, shoot: Path
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     before = (shoot / "IMG_0005.JPG").read_bytes()
     i = frame_id(app, "IMG_0005.JPG")
-    bodies = [f'{{"id": {i}, "action": "stars", "stars": 1e999}}', f'{{"id": 1e999, "action": "pick"}}',
+    bodies = [f'{{"id": {i}, "action": "stars", "stars": 1e999}}', '{"id": 1e999, "action": "pick"}',
               "[" * 2000 + "]" * 2000, '{"id": ' + "[" * 1900 + "]" * 1900 + "}", f'{{"id": {i}, "action": "stars", "stars": NaN}}',
               f'{{"id": {i}, "action": "stars", "stars": true}}', f'{{"id": {i}, "action": "stars", "stars": 4.0}}',
               f'{{"id": {i}, "action": "label", "label": ["Red"]}}', "\"just a string\"", "\udcff"]

@@ -86,3 +86,19 @@ def test_prompt_scores_follow_the_closer_prompt():
     img = np.array([[0.9, 0.1], [0.1, 0.9]], dtype=np.float32)
     p = prompt_scores(img / np.linalg.norm(img, axis=1, keepdims=True), text)
     assert p[0, 0] > 0.99 and p[1, 0] < 0.01
+
+
+def test_clip_iqa_prompt_scores_stable_at_extreme_logits():
+    """The softmax of a prompt pair is the logistic of the gap; a gap of hundreds (CLIP's scale is 100)
+    must give 0 or 1 without an overflow warning, and the textbook formula elsewhere."""
+    import warnings
+
+
+    text = np.array([[1.0, 0.0], [-1.0, 0.0], [0.3, 0.1], [0.1, 0.2]])
+    image = np.array([[9.0, 0.0], [-9.0, 0.0], [0.01, -0.02]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = prompt_scores(image, text)
+    assert p[0, 0] == pytest.approx(1.0) and p[1, 0] == pytest.approx(0.0, abs=1e-300)
+    logits = 100.0 * image[2] @ text.T
+    assert p[2] == pytest.approx(1.0 / (1.0 + np.exp(logits[1::2] - logits[0::2])))

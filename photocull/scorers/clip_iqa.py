@@ -34,7 +34,10 @@ def prompt_scores(image_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
     """(N, pairs) probabilities that each image matches each pair's positive prompt."""
     logits = LOGIT_SCALE * image_emb @ text_emb.T  # (N, 2 * pairs): positive, negative alternating
     pos, neg = logits[:, 0::2], logits[:, 1::2]
-    return 1.0 / (1.0 + np.exp(neg - pos))
+    # 1/(1+exp(neg-pos)) written so that no exp overflows (a large gap is a probability of 0 or 1)
+    d = (pos - neg).astype(np.float64)
+    e = np.exp(-np.abs(d))
+    return np.where(d >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 class ClipIQAScorer(ScorerDefaults):
