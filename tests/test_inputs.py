@@ -111,3 +111,17 @@ def test_bad_corpus_finishes_and_changes_nothing_else(tmp_path: Path):
     with Image.open(good) as im:
         assert im.getexif().get(0x4746) is not None
     assert not any(".photocull-tmp" in p.name for p in root.rglob("*"))
+
+
+def test_heic_without_pillow_heif_names_this_photocull_install(tmp_path, monkeypatch):
+    """Without pillow-heif a HEIC file is a per-file error whose hint installs the `heic` extra with
+    this interpreter's pip (a bare `pip install` may be another Python's)."""
+    import sys
+
+    from photocull.inputs.errors import DecodeError
+    from photocull.inputs.formats import open_heic
+
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # import fails as if not installed
+    with pytest.raises(DecodeError) as err:
+        open_heic(tmp_path / "IMG_0001.HEIC", 10**8)
+    assert "pillow-heif" in str(err.value) and "heic]" in str(err.value) and sys.executable in str(err.value)

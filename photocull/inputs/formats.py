@@ -41,7 +41,9 @@ def open_heic(path: Path, max_pixels: int) -> Image.Image:
     try:
         import pillow_heif  # type: ignore[import-not-found]
     except ImportError as exc:
-        raise DecodeError("HEIC needs the pillow-heif package: pip install pillow-heif") from exc
+        from ..install import install_command
+
+        raise DecodeError(f"HEIC needs the pillow-heif package: {install_command('heic')}") from exc
     pillow_heif.register_heif_opener()
     return open_with_pillow(path, max_pixels)
 
