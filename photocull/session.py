@@ -7,9 +7,10 @@ and the clean-up of temp files a killed run left, the CLIP backbone, the scorer 
 mode's rule: ``group`` always scores with ``technical``), the face checks, the executor, the
 journal and the metadata writer. :meth:`Session.run` runs the pipeline and keeps the last
 run (``SHOOT/.photocull/last_run.json``, and for a writing run the writer options the review
-page writes with). It never prints and never exits: what a user should hear arrives as
-:class:`Notice` values, and what stops a run is a :class:`SessionError`, whose text says what
-to do and whose ``exit_code`` the CLI exits with::
+page writes with; :mod:`photocull.last_run`). It never prints and never exits: what a user
+should hear arrives as :class:`Notice` values, and what stops a run is a
+:class:`~photocull.errors.SessionError` (re-exported here), whose text says what to do and
+whose ``exit_code`` the CLI exits with::
 
     from photocull.session import Mode, Session
     from photocull.settings import load
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import paths
+from .errors import ModelUnavailable, NoPhotos, NoRun, SessionError, SetupError, ShootUnavailable
+from .last_run import UNDONE_LAST_RUN, load_last_run, mark_last_run_undone, save_last_run
 from .lock import ShootBusy, ShootLock, UnsafeStateFolder, shoot_lock
 from .mode import Mode
 from .pipeline import CullOptions, CullResult, Executor, Progress
@@ -41,30 +44,6 @@ __all__ = [
 FROM_SETTINGS: Any = object()  # Session.open's backbone/scorer: build the one the settings name
 LOCK_WAIT_S = 3.0  # how long a second writer waits for the first before giving up
 RUN_STAGE = "run"  # the stage of a warning about the whole run (its path: the shoot)
-
-
-class SessionError(Exception):
-    """A run that cannot start (or whose result is no result); the text says what to do.
-    The CLI prints it as one line and exits with :attr:`exit_code`."""
-
-    exit_code = 2  # the CLI's EXIT_USAGE: nothing was done
-
-
-class ShootUnavailable(SessionError):
-    """Another photocull holds the shoot, or its state folder or journal cannot be used safely."""
-
-
-class SetupError(SessionError):
-    """An option that cannot be honoured here: an unknown scorer, ``--faces`` without OpenCV,
-    an engine that cannot be reached."""
-
-
-class ModelUnavailable(SessionError):
-    """Weights, a scorer's model or a device that the run needs are not there (now or on first use)."""
-
-
-class NoPhotos(SessionError):
-    """The folder holds no photo at all; nothing was done."""
 
 
 @dataclass(frozen=True)
@@ -97,57 +76,6 @@ def hold_shoot(shoot: Path, command: str, *, wait: float = LOCK_WAIT_S,
             yield held
     except (ShootBusy, UnsafeStateFolder) as exc:
         raise ShootUnavailable(str(exc)) from None
-
-
-UNDONE_LAST_RUN = "last_run.undone.json"  # the last run's report, set aside by an undo
-
-
-class NoRun(SessionError):
-    """The shoot has no readable saved run (none yet, undone, or damaged); the text says what to do."""
-
-
-def save_last_run(result: CullResult, shoot: Path) -> None:
-    """Keep the run's report in SHOOT/.photocull/ so 'photocull report' and the review page
-    need no re-scoring (a read-only shoot keeps nothing: they will say there is no run)."""
-    from .report.json import write_json
-
-    target = paths.last_run_path(shoot)
-    try:
-        target.parent.mkdir(exist_ok=True)
-        write_json(result, str(target))
-    except OSError:
-        pass
-
-
-def load_last_run(shoot: Path) -> tuple[CullResult, list[str]]:
-    """The shoot's last run as :func:`save_last_run` kept it, confined to ``shoot`` (it travels
-    with the card: files that lie outside are left out and returned as refused, and a saved
-    run that is a link out of the shoot is not read). :class:`NoRun` says what to do when
-    there is none, it was undone, or it cannot be read."""
-    from .report.json import inside, read_saved_run
-
-    saved = paths.last_run_path(shoot)
-    if not saved.is_file() and saved.with_name(UNDONE_LAST_RUN).is_file():
-        raise NoRun(f"the last run of {shoot} was undone ('photocull undo'); run 'photocull cull {shoot}' again "
-                    "for a report.")
-    if not saved.is_file() or not inside(saved, paths.shoot_folder(shoot)):
-        raise NoRun(f"{shoot} has no saved run; run 'photocull cull {shoot}' (or score) first.")
-    try:
-        return read_saved_run(shoot, saved)
-    except (OSError, ValueError, RecursionError) as exc:
-        raise NoRun(f"{saved} cannot be read ({exc}); run the cull again.") from None
-
-
-def mark_last_run_undone(shoot: Path) -> None:
-    """After an undo the saved report no longer describes the photos: set it aside, so
-    :func:`load_last_run` says the run was undone instead of showing ratings that are gone."""
-    import os
-
-    saved = paths.last_run_path(shoot)
-    try:
-        os.replace(saved, saved.with_name(UNDONE_LAST_RUN))
-    except OSError:
-        pass  # none saved (or a read-only shoot): nothing to correct
 
 
 def _no_photos(shoot: Path, recursive: bool) -> str:

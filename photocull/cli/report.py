@@ -27,7 +27,8 @@ def report(
     Example:  photocull report SHOOT/ --html contact.html
     """
     from ..report.table import printable
-    from ..session import SessionError, load_last_run
+    from ..errors import SessionError
+    from ..last_run import load_last_run
 
     check_output_paths(json_path, html, list_path)
     try:

@@ -32,7 +32,7 @@ def review(
     """
 
     from ..review.server import serve
-    from ..session import SessionError
+    from ..errors import SessionError
 
     err = stderr()
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from ..session import mark_last_run_undone
+from ..last_run import mark_last_run_undone
 from .app import app
 from .errors import EXIT_OK, EXIT_PARTIAL, error, stderr, stdout, warning
 from .options import settings_option

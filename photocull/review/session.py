@@ -1,4 +1,4 @@
-"""The shoot as the review page sees it: the last run's frames (``photocull.session.load_last_run``:
+"""The shoot as the review page sees it: the last run's frames (``photocull.last_run.load_last_run``:
 each checked to lie inside the shoot), numbered the same way as the table and the JSON report (``records.series_number``)."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from pathlib import Path
 from .. import paths
 from ..records import FrameResult, iter_ranked
 from ..report.why import explain
-from ..session import NoRun, load_last_run
+from ..errors import NoRun
+from ..last_run import load_last_run
 
 __all__ = ["Entry", "NoRun", "Session", "load_session"]
 
@@ -38,7 +39,7 @@ class Session:
 
 
 def load_session(shoot: Path) -> Session:
-    """The shoot's last run as :func:`photocull.session.load_last_run` reads it (untrusted:
+    """The shoot's last run as :func:`photocull.last_run.load_last_run` reads it (untrusted:
     files outside the shoot are refused, not served); :class:`NoRun` without a usable one."""
     root = Path(shoot).resolve()
     result, refused = load_last_run(shoot)
