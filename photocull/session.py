@@ -24,7 +24,7 @@ from __future__ import annotations
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from . import paths
 from .errors import ModelUnavailable, NoPhotos, NoRun, SessionError, SetupError, ShootUnavailable
@@ -32,8 +32,12 @@ from .last_run import UNDONE_LAST_RUN, load_last_run, mark_last_run_undone, save
 from .lock import ShootBusy, ShootLock, UnsafeStateFolder, shoot_lock
 from .mode import Mode
 from .pipeline import CullOptions, CullResult, Executor, Progress
-from .records import FileError
+from .records import FileError, Writer
+from .scorers.base import Scorer
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .metadata.journal import Journal
 
 __all__ = [
     "FROM_SETTINGS", "LOCK_WAIT_S", "ModelUnavailable", "Mode", "NoPhotos", "NoRun", "Notice", "RUN_STAGE",
@@ -97,10 +101,10 @@ class Session:
     settings: Settings
     mode: Mode
     options: CullOptions
-    scorer: Any
-    backbone: Any = None
-    writer: Any = None
-    journal: Any = None
+    scorer: Scorer | None
+    backbone: Any = None  # a (lazy) CLIP backbone, or None: series from capture time and hashes
+    writer: Writer | None = None
+    journal: Journal | None = None
     notices: list[Notice] = field(default_factory=list)  # everything said so far, in order
     on_notice: Callable[[Notice], None] = lambda n: None
     _executor: Executor | None = None
@@ -109,16 +113,19 @@ class Session:
     @classmethod
     def open(cls, shoot: Path | str, settings: Settings | None = None, mode: Mode | str = Mode.CULL, *,
              on_notice: Callable[[Notice], None] | None = None, lock_wait: float = LOCK_WAIT_S,
-             backbone: Any = FROM_SETTINGS, scorer: Any = FROM_SETTINGS) -> Session:
+             backbone: Any = FROM_SETTINGS, scorer: Scorer | Any = FROM_SETTINGS) -> Session:
         """Take the shoot (a writing run that is no dry run), then build the backbone, scorer,
         face checks, executor, journal and writer, in that order: the first that cannot be
         built raises its :class:`SessionError` and releases what was taken. ``settings``
         default to :func:`photocull.settings.load` of the shoot; ``backbone``/``scorer``
         replace the ones the settings name (a benchmark's model with random weights)."""
-        from .settings import load
+        from .settings import ConfigError, load
 
         shoot = Path(shoot)
-        settings = settings if settings is not None else load(shoot)
+        try:
+            settings = settings if settings is not None else load(shoot)
+        except ConfigError as exc:  # a photocull.toml that cannot be used: says which file and key
+            raise SetupError(str(exc)) from None
         mode = Mode.of(mode)
         s = cls(shoot, settings, mode, CullOptions(), None, on_notice=on_notice or (lambda n: None))
         try:
@@ -187,7 +194,7 @@ class Session:
             self.tell(Notice("warning", why_none, in_report=True))
         return backbone
 
-    def _create_scorer(self) -> Any:
+    def _create_scorer(self) -> Scorer:
         """The mode's scorer, else the settings' (``auto``: the best one that can be built here,
         with a note naming what was missing for a better one)."""
         from .scorers import ScorerUnavailable, create_scorer, resolve_auto

@@ -213,3 +213,13 @@ def test_the_cli_names_no_mode() -> None:
         text = path.read_text()
         assert not re.search(r'(==|!=|\bin)\s*\(?"(cull|score|group)"', text), path.name
         assert not re.search(r'"(cull|score|group)"\s*(==|!=)', text), path.name
+
+
+def test_settings_read_from_the_shoot_and_a_bad_file_is_a_session_error(shoot: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "no-config"))  # no user photocull.toml
+    (shoot / "photocull.toml").write_text('[cull]\nscorer = "technical"\nno_embeddings = true\ntop_k = 2\n')
+    with Session.open(shoot, mode=Mode.SCORE) as session:  # settings=None: the shoot's own file
+        assert session.options.top_k == 2 and session.scorer.name == "technical" and session.backbone is None
+    (shoot / "photocull.toml").write_text("[cull]\ntop_k = 0\n")
+    with pytest.raises(SetupError, match=r"photocull\.toml.*top_k"):
+        Session.open(shoot, mode=Mode.SCORE)
