@@ -191,6 +191,15 @@ def fmt(x: float | None, digits: int = 1, suffix: str = "") -> str:
     return f"{x:,.{digits}f}{suffix}"
 
 
+def run_settings(**options: Any):
+    """The settings of a run as the command line would give them (``RunSettings`` fields by
+    name), none read from this machine's ``photocull.toml``: what a benchmark opens its
+    ``photocull.session.Session`` with."""
+    from photocull.settings import RunSettings, Settings
+
+    return Settings(cull=RunSettings(**options))
+
+
 def load_bench_backbone(which: str, device: str, workdir: Path, batch_size: int | None = None):
     """``tiny`` (random, registered here), or ``MODEL`` / ``MODEL:PRETRAINED`` with local weights
     when they exist, else the same architecture with RANDOM weights.

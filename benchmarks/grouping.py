@@ -3,7 +3,7 @@
     python -m benchmarks grouping                     # default set: ~330 frames, 54 bursts
     python -m benchmarks grouping --bursts 20 --no-real
 
-Configurations, each through ``photocull.pipeline.run`` (decode, hash, embed) and then
+Configurations, each through ``photocull.session.Session`` (``group --no-cache``: decode, hash, embed) and then
 ``photocull.group.group_frames`` with the DEFAULT ``GroupOptions`` (the headline) and a small
 threshold sweep:
 
@@ -101,11 +101,12 @@ def kind_scores(truth_kind: dict[int, str], truth: Sequence[int], pred: Sequence
 
 
 def analyse(root: Path, backbone, workers: int | None) -> tuple[list[str], list[float], list[str], list[str], np.ndarray | None, float, dict]:
-    from photocull.pipeline import CullOptions, run
-    from photocull.scorers.technical import TechnicalScorer
+    from photocull.session import Mode, Session
 
+    settings = common.run_settings(cache=False, workers=workers)  # 'photocull group --no-cache'
     t0 = time.perf_counter()
-    res = run(root, TechnicalScorer(), CullOptions(write=False, cache=False, workers=workers), backbone=backbone)
+    with Session.open(root, settings, Mode.GROUP, backbone=backbone) as session:
+        res = session.run(save=False)
     dt = time.perf_counter() - t0
     names = [fr.frame.path.name for fr in res.frames]
     times = [fr.frame.capture_time for fr in res.frames]

@@ -12,10 +12,10 @@ Rows (each repeat runs every row once, interleaved; the table quotes medians):
   ProcessPoolExecutor over all cores, pool start-up included: the fastest this machine can
   read the shoot the way photocull reads it. On CUDA also nvJPEG (torchvision.io.decode_jpeg on
   device='cuda', batches, files read by threads, resized on the GPU).
-* ``photocull cold``: ``photocull.pipeline.run`` in-process with ``CullOptions(dry_run=True)``,
-  the technical scorer, no embeddings, the CLI's writer in dry-run mode, after deleting
+* ``photocull cold``: ``photocull.session.Session.run`` in-process (``cull --dry-run``: the
+  CLI's options, journal and writer), the technical scorer, no embeddings, after deleting
   ``SHOOT/.photocull`` (the headline). ``photocull warm``: the same again with the cache.
-* ``photocull cold, face checks``: the cold run with ``CullOptions(faces=True)`` (OpenCV's
+* ``photocull cold, face checks``: the cold run with ``--faces`` (OpenCV's
   cascades: skin-window coarse pass, fine confirmation, eyes), its share of the decode bound
   is the face-check target (>= 0.80).
 * ``photocull CLI cold``: the ``photocull cull --dry-run`` command in a subprocess (interpreter
@@ -164,9 +164,8 @@ def _nvjpeg_batch(buf, dev, size, decode_jpeg, F) -> int:
 
 
 def probe_photocull(root: Path, workers: int, backbone: str | None, device: str, warm: bool, scorer_name: str = "technical", faces: bool = False) -> dict[str, Any]:
-    from photocull.metadata import create_writer, write_fields
-    from photocull.pipeline import CullOptions, run
     from photocull.scorers import create_scorer
+    from photocull.session import Mode, Session
 
     bb, label = None, None
     t_load = time.perf_counter()
@@ -176,19 +175,19 @@ def probe_photocull(root: Path, workers: int, backbone: str | None, device: str,
     model = _random_fgaesq(device) if scorer_name == "fgaesq" else None
     scorer = create_scorer(scorer_name, model=model, device=device, batch_size=16, backbone=bb)
     _forget(root)
-    opts = CullOptions(dry_run=True, workers=workers, faces=faces)
+    session = Session.open(root, common.run_settings(dry_run=True, workers=workers, faces=faces), Mode.CULL, backbone=bb,
+                           scorer=scorer)  # the CLI's writer, journal and options, the benchmark's models
     gpu = None
     if device.startswith("cuda"):
         import torch
 
         torch.cuda.reset_peak_memory_stats()
         gpu = torch
-    writer = _writer(create_writer, frozenset(write_fields()), root)
     common.reset_peak()
     base_mb = common.vm_rss_mb()
     c0 = _cpu_now()
     t0 = time.perf_counter()
-    res = run(root, scorer, opts, writer=writer, backbone=bb)
+    res = session.run()
     cold = time.perf_counter() - t0
     out: dict[str, Any] = {
         "seconds": cold,
@@ -211,7 +210,7 @@ def probe_photocull(root: Path, workers: int, backbone: str | None, device: str,
     if warm:
         common.reset_peak()
         t0 = time.perf_counter()
-        res = run(root, scorer, opts, writer=writer, backbone=bb)
+        res = session.run()
         out["warm"] = {
             "seconds": time.perf_counter() - t0,
             "images": len(res.frames),
@@ -220,13 +219,6 @@ def probe_photocull(root: Path, workers: int, backbone: str | None, device: str,
             "peak_rss_mb": common.vm_hwm_mb(),
         }
     return out
-
-
-def _writer(make_writer, targets, root: Path):
-    """The writer a cull uses (dry-run semantics come from CullOptions)."""
-    from photocull.metadata.journal import Journal
-
-    return make_writer(targets, False, False, True, "name", Journal(root))
 
 
 def _random_fgaesq(device: str):
@@ -252,13 +244,11 @@ def probe_warm_models(root: Path, workers: int, device: str) -> dict[str, Any]:
     import torch
     from safetensors.torch import save_file
 
-    from photocull.backbones.clip import load_for_run
     from photocull.compat import import_open_clip
     from photocull.model.config import FGAesQConfig
     from photocull.model.fgaesq import FGAesQ
     from photocull.model.weights import SOURCE_METADATA_KEY
-    from photocull.pipeline import CullOptions, run
-    from photocull.scorers import create_scorer
+    from photocull.session import Mode, Session
 
     work = ROOT / "benchmarks" / "_work" / "warm-models"
     name = common.register_tiny_model(work / "oc_cfg")
@@ -270,16 +260,17 @@ def probe_warm_models(root: Path, workers: int, device: str) -> dict[str, Any]:
         work / "fgaesq-small.safetensors", extra_metadata={SOURCE_METADATA_KEY: "benchmark: random weights"})
     os.environ["PHOTOCULL_MODEL_DIR"] = str(work / "models")
     _forget(root)
-    opts = CullOptions(write=False, workers=workers, faces=False)  # 'photocull score': the cache is kept
+    # 'photocull score --model NAME --pretrained FILE --scorer fgaesq --weights FILE': the cache is kept
+    settings = common.run_settings(workers=workers, model=name, pretrained=str(clip_file), scorer="fgaesq", weights=str(fg_file),
+                         device=device, batch_size=16)
 
     def once() -> dict[str, Any]:
         t0 = time.perf_counter()
-        bb, _ = load_for_run(name, str(clip_file), device)
-        scorer = create_scorer("fgaesq", weights=fg_file, backbone=bb, device=device, batch_size=16)
-        res = run(root, scorer, opts, backbone=bb)
+        with Session.open(root, settings, Mode.SCORE) as session:  # models built as the CLI builds them
+            res = session.run(save=False)
         return {"seconds": time.perf_counter() - t0, "images": len(res.frames), "decoded": res.decoded,
-                "series": len(res.series), "timings": res.timings, "fgaesq_loaded": scorer.loaded,
-                "backbone_loaded": bb.loaded, "peak_rss_mb": common.vm_hwm_mb()}
+                "series": len(res.series), "timings": res.timings, "fgaesq_loaded": session.scorer.loaded,
+                "backbone_loaded": session.backbone.loaded, "peak_rss_mb": common.vm_hwm_mb()}
 
     cold = once()
     common.reset_peak()

@@ -48,6 +48,7 @@ from .group import GroupOptions
 from .pick import StarMapping
 from .scorers.technical import TechnicalThresholds
 from .metadata import write_fields
+from .mode import Mode
 from .pipeline.options import CullOptions
 
 if sys.version_info >= (3, 11):
@@ -406,9 +407,11 @@ class Settings:
                     preserve_mtime=c.keep_mtime, sidecar_naming=c.sidecar_naming, overwrite=c.overwrite,
                     keywords=preset is not None)
 
-    def cull_options(self, mode: str, *, faces: bool = False) -> CullOptions:
-        """What ``pipeline.run`` needs for ``mode`` (cull, score or group)."""
+    def cull_options(self, mode: Mode | str, *, faces: bool = False) -> CullOptions:
+        """What ``pipeline.run`` needs for ``mode`` (a :class:`~photocull.mode.Mode` or its name):
+        only a mode that writes rejects, writes, dry-runs, copies and moves."""
         c = self.cull
+        writes = Mode.of(mode).writes
         return CullOptions(
             recursive=c.recursive,
             follow_links=c.follow_links,
@@ -419,12 +422,12 @@ class Settings:
             user_cache=c.user_cache,
             top_k=c.top_k,
             keep=c.keep,
-            reject=(c.reject or c.move_rejects is not None) and mode == "cull",
+            reject=(c.reject or c.move_rejects is not None) and writes,
             stars=self.stars,
-            write=mode == "cull",
-            dry_run=c.dry_run and mode == "cull",
-            copy_picks=c.copy_picks if mode == "cull" else None,
-            move_rejects=c.move_rejects if mode == "cull" else None,
+            write=writes,
+            dry_run=c.dry_run and writes,
+            copy_picks=c.copy_picks if writes else None,
+            move_rejects=c.move_rejects if writes else None,
             faces=faces,
             clock_offsets=parse_clock_offsets(c.clock_offset),
         )

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import typer
 
-from . import config, cull, models, report, train, undo  # noqa: F401  (each registers its commands)
+from . import config, cull, models, report, review, train, undo  # noqa: F401  (each registers its commands)
 from .app import app
-from ..review.command import review
 from .errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
-
-app.command("review")(review)
 
 __all__ = ["EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "app", "main"]
 

@@ -7,11 +7,14 @@ Rich markup. Results (tables, JSON) go to stdout; these messages never mix into 
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+if TYPE_CHECKING:
+    from ..session import Notice
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2  # 1: some files failed; 2: nothing was done (usage)
 
@@ -79,3 +82,8 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print ``message`` as an error and end the command with ``code`` (2: usage)."""
     error(message)
     raise typer.Exit(code)
+
+
+def tell(notice: Notice) -> None:
+    """Print a session's notice as it arises: a warning or a note on stderr."""
+    (warning if notice.level == "warning" else note)(notice.text)

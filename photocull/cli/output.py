@@ -15,13 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .. import paths
 from ..pipeline import CullResult
 from ..runtime import atomic_write_text
 from .errors import EXIT_OK, EXIT_PARTIAL
-
-RUN_STAGE = "run"  # the stage of a warning about the whole run (path: the shoot)
-
 
 def tolerate_undecodable_names() -> None:
     """Let a file name that is not UTF-8 be printed: its bytes are written back as they are
@@ -107,15 +103,6 @@ def write_report(result: CullResult, path: Path, elapsed: float | None) -> None:
     atomic_write_text(Path(path), write_json(result, "-", elapsed) + "\n")
 
 
-def add_run_warnings(result: CullResult, messages: list[str]) -> None:
-    """Run-level warnings (no weights for the default backbone, what ``--scorer auto`` fell
-    back to) into the report's ``warnings``, as the shoot's own (stage ``run``). They were
-    printed when they arose, so the table does not print them again."""
-    from ..records import FileError
-
-    result.warnings.extend(FileError(result.root, RUN_STAGE, m) for m in messages)
-
-
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells expect of a program stopped by Ctrl-C
 
 
@@ -172,16 +159,6 @@ def _unwritable(path: Path, may_create_folders: bool) -> str | None:
     os.close(fd)
     os.unlink(tmp)
     return None
-
-
-def save_last_run(result: CullResult, shoot: Path) -> None:
-    """Keep the run's report in SHOOT/.photocull/ so 'photocull report' needs no re-scoring."""
-    target = paths.last_run_path(shoot)
-    try:
-        target.parent.mkdir(exist_ok=True)
-        write_report(result, target, None)
-    except OSError:
-        pass  # a read-only shoot: the report command will say there is nothing to show
 
 
 def finish(result: CullResult, started: Optional[float], json_path: Optional[str], verbose: bool, show_scores: bool = True,

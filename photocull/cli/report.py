@@ -26,19 +26,16 @@ def report(
 
     Example:  photocull report SHOOT/ --html contact.html
     """
-    from ..report.json import read_saved_run
     from ..report.table import printable
+    from ..errors import SessionError
+    from ..last_run import load_last_run
 
     check_output_paths(json_path, html, list_path)
-    saved = paths.last_run_path(shoot)
-    if not saved.is_file() and saved.with_name("last_run.undone.json").is_file():
-        fail(f"the last run of {shoot} was undone ('photocull undo'); run 'photocull cull {shoot}' again for a report.")
-    if not saved.is_file():
-        fail(f"{shoot} has no saved run; run 'photocull cull {shoot}' (or score) first.")
     try:
-        result, refused = read_saved_run(shoot, saved)
-    except (OSError, ValueError, RecursionError) as exc:
-        fail(f"{saved} cannot be read ({exc}); run the cull again.")
+        result, refused = load_last_run(shoot)
+    except SessionError as exc:
+        fail(str(exc), exc.exit_code)
+    saved = paths.last_run_path(shoot)
     if refused:
         shown = ", ".join(printable(p) for p in refused[:3]) + (" ..." if len(refused) > 3 else "")
         warning(f"{len(refused)} file(s) in {saved} lie outside {shoot} and are left out: {shown}; "

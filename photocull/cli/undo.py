@@ -7,13 +7,10 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from .. import paths
+from ..last_run import mark_last_run_undone
 from .app import app
 from .errors import EXIT_OK, EXIT_PARTIAL, error, stderr, stdout, warning
 from .options import settings_option
-
-UNDONE_LAST_RUN = "last_run.undone.json"  # the last run's report, set aside by an undo
-
 
 @app.command()
 def undo(
@@ -56,15 +53,3 @@ def undo(
             out.print(f"restored {escape(str(o.path))}")
     out.print(f"{len(restored)} files restored, {len(failed)} could not be restored" if outcomes else "nothing to undo")
     raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
-
-
-def mark_last_run_undone(shoot: Path) -> None:
-    """The saved report no longer describes the photos: set it aside, so 'photocull report'
-    says the run was undone instead of showing ratings that are gone."""
-    import os
-
-    saved = paths.last_run_path(shoot)
-    try:
-        os.replace(saved, saved.with_name(UNDONE_LAST_RUN))
-    except OSError:
-        pass  # none saved (or a read-only shoot): nothing to correct

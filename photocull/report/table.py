@@ -178,7 +178,7 @@ def print_errors(console: Console, result: CullResult, verbose: bool, run_warnin
     for level, items in (("warning", result.warnings), ("error", result.failed)):
         for e in items:
             if not run_warnings and level == "warning" and e.stage == "run" and Path(e.path) == Path(result.root):
-                continue  # a run-level warning, printed when it arose (cli.output.add_run_warnings)
+                continue  # a run-level warning, printed when it arose (photocull.session: Notice.in_report)
             colour = "yellow" if level == "warning" else "red"
             line = Text(f"{level}", style=colour)
             line.append(f": {_rel(e.path, result.root)}: {printable(e.message)}")

@@ -1,24 +1,18 @@
-"""The shoot as the review page sees it: the last run's frames, each checked to lie inside
-the shoot, numbered the same way as the table and the JSON report (``records.series_number``)."""
+"""The shoot as the review page sees it: the last run's frames (``photocull.last_run.load_last_run``:
+each checked to lie inside the shoot), numbered the same way as the table and the JSON report (``records.series_number``)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from .. import paths
 from ..records import FrameResult, iter_ranked
-from ..report.json import from_dict
 from ..report.why import explain
-from .decisions import inside
+from ..errors import NoRun
+from ..last_run import load_last_run
 
-LAST_RUN = Path(".photocull") / "last_run.json"
-MAX_RUN_BYTES = 256 * 2**20
-
-
-class NoRun(Exception):
-    """The shoot has no readable saved run; the text says what to do."""
+__all__ = ["Entry", "NoRun", "Session", "load_session"]
 
 
 @dataclass
@@ -45,38 +39,22 @@ class Session:
 
 
 def load_session(shoot: Path) -> Session:
-    """Read SHOOT/.photocull/last_run.json (untrusted: crafted paths are refused, not served)."""
+    """The shoot's last run as :func:`photocull.last_run.load_last_run` reads it (untrusted:
+    files outside the shoot are refused, not served); :class:`NoRun` without a usable one."""
     root = Path(shoot).resolve()
-    saved = root / LAST_RUN
-    if not saved.is_file() or not inside(saved, root):
-        raise NoRun(f"{shoot} has no saved run; run 'photocull cull {shoot}' first.")
+    result, refused = load_last_run(shoot)
     try:
-        if saved.stat().st_size > MAX_RUN_BYTES:
-            raise NoRun(f"{saved} is unexpectedly large; run the cull again.")
-        data: dict[str, Any] = json.loads(saved.read_text(encoding="utf-8"))
-        data["root"] = str(root)  # the shoot given on the command line, never the file's own claim
-        result = from_dict(data)
         explain(result)  # runs saved before "why" existed explain themselves too
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise NoRun(f"{saved} cannot be read ({exc}); run the cull again.") from None
-    refused: list[str] = []
-
-    def safe(fr: FrameResult) -> bool:
-        paths = (fr.frame.path, *fr.frame.companions)
-        ok = all(inside(p, root) for p in paths)
-        if not ok:
-            refused.append(str(fr.frame.path))
-        return ok
-
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise NoRun(f"{paths.last_run_path(shoot)} cannot be read ({exc}); run the cull again.") from None
     entries: list[Entry] = []
     seen: set[int] = set()
     for s, members in iter_ranked(result):
         for fr in members:
             seen.add(id(fr))
-            if safe(fr):
-                entries.append(Entry(len(entries), fr, s.number, len(members) > 1, _rel(fr, root)))
+            entries.append(Entry(len(entries), fr, s.number, len(members) > 1, _rel(fr, root)))
     for fr in result.frames:  # a frame in no series (a failed decode) is still shown
-        if id(fr) not in seen and safe(fr):
+        if id(fr) not in seen:
             entries.append(Entry(len(entries), fr, 0, False, _rel(fr, root)))
     return Session(root, entries, refused, result.scorer)
 

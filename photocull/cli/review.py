@@ -1,4 +1,4 @@
-"""The ``photocull review`` command (the lead registers it: ``app.command("review")(review)``)."""
+"""``photocull review``: serve the review page (``photocull.review``) of a shoot's last run."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ from pathlib import Path
 
 import typer
 
+from .app import app
+from .errors import fail, stderr
 
+
+@app.command()
 def review(
     shoot: Path = typer.Argument(..., exists=True, file_okay=False, help="A shoot folder photocull has culled."),
     port: int = typer.Option(0, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free port)."),
@@ -27,18 +31,13 @@ def review(
     Example:  photocull review SHOOT/
     """
 
-    from .server import serve
-    from .session import NoRun
+    from ..review.server import serve
+    from ..errors import SessionError
 
-    from rich.console import Console
-    from rich.markup import escape
-
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = stderr()
     try:
-        serve(shoot, port=port, open_browser=not no_browser, announce=lambda s: err.print(s, highlight=False, markup=False, soft_wrap=True))
-    except NoRun as exc:
-        err.print(f"[red]error[/]: {escape(str(exc))}")
-        raise typer.Exit(2)
+        serve(shoot, port=port, open_browser=not no_browser, announce=lambda s: err.print(s, markup=False))
+    except SessionError as exc:  # no saved run (none yet, undone, damaged)
+        fail(str(exc), exc.exit_code)
     except OSError as exc:
-        err.print(f"[red]error[/]: cannot listen on 127.0.0.1:{port} ({exc.strerror or exc}); try another --port", highlight=False)
-        raise typer.Exit(2)
+        fail(f"cannot listen on 127.0.0.1:{port} ({exc.strerror or exc}); try another --port")
