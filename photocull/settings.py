@@ -47,7 +47,7 @@ from .backbones.spec import DEFAULT_MODEL, DEFAULT_PRETRAINED
 from .group import GroupOptions
 from .pick import StarMapping
 from .scorers.technical import TechnicalThresholds
-from .metadata import write_fields
+from .metadata import default_fields, write_fields
 from .pipeline.options import CullOptions
 
 if sys.version_info >= (3, 11):
@@ -58,7 +58,8 @@ else:  # pragma: no cover - Python 3.10
 ALL = ("cull", "score", "group")
 SCORING = ("cull", "score")
 CULL = ("cull",)
-WRITE_TARGETS = write_fields()  # the --write choices: what the registered metadata targets serve
+WRITE_DEFAULT = ",".join(f for f in write_fields() if f in default_fields())  # --write's default
+
 MAX_WORKERS = max(4, 4 * cpu_count())  # decode processes beyond 4 per CPU only cost memory (48 took 2.3 GB on 2 cores)
 
 
@@ -138,8 +139,8 @@ def parse_clock_offsets(values: Any) -> tuple[ClockOffset, ...]:
 def parse_targets(value: str) -> frozenset[str]:
     """``"exif,xmp"`` -> the set of metadata targets (ConfigError when empty or unknown)."""
     targets = frozenset(t.strip().lower() for t in value.split(",") if t.strip())
-    if targets - set(WRITE_TARGETS) or not targets:
-        raise ConfigError(f"choose from {', '.join(WRITE_TARGETS)} (comma-separated), got {value!r}")
+    if targets - set(write_fields()) or not targets:  # asked now: a target registered since counts
+        raise ConfigError(f"choose from {', '.join(write_fields())} (comma-separated), got {value!r}")
     return targets
 
 
@@ -174,7 +175,7 @@ class RunSettings:
                               "--reject marks rejects.", commands=SCORING, min=1, max=1000, metavar="N")
     dry_run: bool = opt(False, "Do everything but write: see what would happen.", flags=("--dry-run", "-n"),
                         commands=CULL, toml=False)
-    write: str = opt(",".join(WRITE_TARGETS), "Where ratings go: exif, xmp, sidecar (comma-separated). JPEGs get EXIF+XMP; "
+    write: str = opt(WRITE_DEFAULT, "Where ratings go: exif, xmp, sidecar (comma-separated). JPEGs get EXIF+XMP; "
                      "other formats an XMP sidecar.", commands=CULL, validate=parse_targets)
     label_picks: bool = opt(False, "Also give picks the colour label 'Green' and rejects 'Red' (xmp:Label).", commands=CULL)
     reject: bool = opt(False, "Also reject technically failed frames that are not picks (xmp:Rating -1; 1 star in EXIF); "
