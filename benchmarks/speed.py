@@ -495,7 +495,9 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
         notes.append("FGAesQ scorer: photocull.scorers.fgaesq does not exist yet; row skipped.")
     backbone = args.backbone
     if backbone == "auto":
-        backbone = "ViT-B-16" if device.startswith("cuda") else None
+        from photocull.backbones import DEFAULT_MODEL
+
+        backbone = DEFAULT_MODEL if device.startswith("cuda") else None
         if backbone is None:
             notes.append("photocull +backbone: skipped on CPU by default (ViT-B-16 runs ~4.6 img/s on 2 cores); --backbone tiny|ViT-B-16 to add it.")
     peers = [] if args.no_peers or not args.peer_python else ["imagededup-phash", "imagededup-cnn", "difpy", "czkawka", "pyiqa-nima", "pyiqa-laion_aes"]
