@@ -17,6 +17,7 @@ from .xmp_sidecar import SIDECAR_NAMINGS, check_naming
 
 __all__ = [
     "Held", "Journal", "SIDECAR_NAMINGS", "TARGETS", "Target", "Writer", "atomic_write_bytes", "check_naming",
-    "cleanup_temp_files", "create_writer", "default_fields", "read_rating", "register_target", "undo", "unregister_target",
+    "cleanup_temp_files", "create_writer", "default_fields", "read_rating", "register_target", "undo",
+    "unregister_target",
     "write_fields", "write_rating",
 ]

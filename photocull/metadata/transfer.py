@@ -3,8 +3,9 @@
 Never deletes: a move is a rename (or, across file systems, a synced copy followed by
 removing the source), a copy leaves the source alone. A frame travels whole: the
 photo, its companions (the RAW of a RAW+JPEG pair) and the files each metadata target
-keeps beside them (their sidecars: ``Target.companions``), under one clash-free name. Each file operation is journaled before it happens, so
-``photocull undo`` moves files back (and removes copies it made).
+keeps beside them (their sidecars: ``Target.companions``), under one clash-free name.
+Each file operation is journaled before it happens, so ``photocull undo`` moves files
+back (and removes copies it made).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Every per-file problem becomes a "skipped" WriteOutcome with a one-line message; the file
 is then byte-identical to before. The write itself is done by the registered targets
 (:mod:`.targets`) that handle the photo, one per slot: JPEGs get EXIF + XMP embedded (kept in
-agreement), other formats an XMP sidecar; a target of a slot of its own writes besides. Writes are journaled before the rename so ``undo`` can revert.
+agreement), other formats an XMP sidecar; a target with a slot of its own writes as well.
+Writes are journaled before the rename so ``undo`` can revert.
 The cull's writer (:func:`create_writer`) first asks :mod:`.ownership` whose the present
 rating is: the photographer's is kept ("kept" outcome) unless ``overwrite``.
 """
@@ -63,7 +64,8 @@ def write_rating(
     chosen = targets_for(fmt, req.fields)
     if not chosen:
         can = fields_writing(fmt)
-        why = f"only --write {' or '.join(can)} rates {fmt} files; add it" if can else f"no metadata target writes {fmt} files"
+        why = (f"only --write {' or '.join(can)} rates {fmt} files; add it" if can
+               else f"no metadata target writes {fmt} files")
         return WriteOutcome(path, "skipped", f"nothing to write: {why}")
     outcomes = []
     for target in chosen:
