@@ -15,7 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from photocull.cli import app
-from photocull.metadata import TARGETS, Held, Journal, Target, default_fields, register_target, undo, unregister_target
+from photocull.metadata import (
+    TARGETS, Held, Journal, Target, default_fields, read_rating, register_target, undo, unregister_target, write_rating,
+)
 from photocull.metadata.atomic import Stamp, atomic_unlink, atomic_write_bytes
 from photocull.metadata.common import Skip, WriteRequest, record, stat_checks
 from photocull.records import WriteOutcome
@@ -136,7 +138,6 @@ def test_a_target_registered_in_a_test_is_written_carried_reviewed_and_undone(tm
 
     # Cull wrote through it AND through the JPEG's own target (two slots, one photo), in agreement;
     # the RAW beside the JPEG got its .cos too.
-    from photocull.metadata import read_rating
     got = read_rating(root / "IMG_1.JPG", "jpeg")
     assert got["cos_rating"] == got["xmp_rating"] >= 3 and got["cos_label"] == got["xmp_label"] == "Green"
     assert _cos(root / "IMG_1.CR2.cos") == {"Rating": got["xmp_rating"], "Label": "Green"}
@@ -190,8 +191,6 @@ def test_review_reads_and_writes_a_target_of_its_own(tmp_path: Path, cos_target)
 
 def test_two_targets_on_one_photo_report_one_outcome(tmp_path: Path, cos_target) -> None:
     """Every target that handles a photo writes it; one target's refusal shows in the outcome."""
-    from photocull.metadata import write_rating
-
     png = tmp_path / "IMG_1.png"
     scene(3, (64, 48)).save(png)
     fields = frozenset({"sidecar", "cos"})
@@ -205,3 +204,36 @@ def test_two_targets_on_one_photo_report_one_outcome(tmp_path: Path, cos_target)
     assert write_rating(png, 5, fmt="png", targets=frozenset({"exif"})).message.startswith(
         "nothing to write: only --write sidecar or cos rates png files")
     assert "cos_sidecar" in TARGETS
+
+
+def test_a_targets_own_file_outside_the_shoot_is_refused_before_its_undo_runs(tmp_path: Path, cos_target) -> None:
+    """Undo checks every file part a registered target declares (HELD's file_key parts), so even a
+    careless target's undo never reaches a file a crafted journal aims outside the shoot."""
+    import dataclasses
+
+    shoot, outside = tmp_path / "shoot", tmp_path / "private"
+    shoot.mkdir()
+    outside.mkdir()
+    png = shoot / "IMG_1.png"
+    scene(3, (64, 48)).save(png)
+    journal = Journal(shoot)
+    assert write_rating(png, 3, fmt="png", targets=frozenset({"cos"}), journal=journal).status == "written"
+    victim = outside / "IMG_1.png.cos"
+    victim.write_bytes((shoot / "IMG_1.png.cos").read_bytes())  # holds exactly what the record says was written
+    rec = json.loads(journal.path.read_text().splitlines()[-1])
+    aims = ["../private/IMG_1.png.cos", str(victim)]
+    journal.path.write_text("".join(json.dumps(rec | {"id": f"x{i}", "cos": rec["cos"] | {"path": a}}) + "\n"
+                                    for i, a in enumerate(aims)))
+    touched: list[Path] = []
+
+    def careless(journal: Journal, rec: dict[str, Any], dry_run: bool) -> WriteOutcome:
+        touched.append(Path(rec["cos"]["path"]))  # no journal.resolve: the registry's check must have run
+        return WriteOutcome(png, "written", "restored")
+
+    with pytest.warns(UserWarning, match="replaced"):
+        register_target(dataclasses.replace(cos_target, undo=careless), replace=True)
+    outcomes = undo(shoot)
+    assert touched == [] and victim.is_file()
+    assert [o.status for o in outcomes] == ["skipped", "skipped"]
+    assert any("contains '..'" in o.message for o in outcomes) and any("outside the shoot" in o.message for o in outcomes)
+
