@@ -236,4 +236,3 @@ def test_a_targets_own_file_outside_the_shoot_is_refused_before_its_undo_runs(tm
     assert touched == [] and victim.is_file()
     assert [o.status for o in outcomes] == ["skipped", "skipped"]
     assert any("contains '..'" in o.message for o in outcomes) and any("outside the shoot" in o.message for o in outcomes)
-
