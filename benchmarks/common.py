@@ -208,14 +208,14 @@ def load_bench_backbone(which: str, device: str, workdir: Path, batch_size: int 
     """
     import torch
 
-    from photocull.backbones import BackboneSpec, WeightsUnavailable, load_backbone
+    from photocull.backbones import DEFAULT_PRETRAINED, BackboneSpec, WeightsUnavailable, load_backbone
 
     if which == "tiny":
         name = register_tiny_model(workdir / "oc_cfg")
         torch.manual_seed(0)
         return load_backbone(BackboneSpec(name, None), device, batch_size=batch_size), "tiny open_clip (random weights)", False
     model, _, pretrained = which.partition(":")
-    pretrained = pretrained or "openai"
+    pretrained = pretrained or DEFAULT_PRETRAINED
     try:
         bb = load_backbone(BackboneSpec(model, pretrained), device, allow_download=False, batch_size=batch_size)
         return bb, f"{model} / {pretrained} (pretrained, local weights)", True

@@ -88,7 +88,9 @@ def _models(args, device):
     from photocull.model.config import FGAesQConfig
     from photocull.model.fgaesq import FGAesQ
 
-    backbone, label, _ = common.load_bench_backbone("tiny" if args.tiny else "ViT-B-16", device, WORK)
+    from photocull.backbones import DEFAULT_MODEL
+
+    backbone, label, _ = common.load_bench_backbone("tiny" if args.tiny else DEFAULT_MODEL, device, WORK)
     torch.manual_seed(0)
     if args.tiny:  # the official layout at width 64 (16-px patches, 14x14 grid), as the tests build it
         import sys

@@ -230,8 +230,10 @@ def add_grouping_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--seed", type=int, default=2)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--model", default="ViT-B-16", help="config (iii): open_clip architecture")
-    ap.add_argument("--pretrained", default="openai", help="config (iii): tag or local file; RANDOM weights (labelled) when not found here")
+    from photocull.backbones import DEFAULT_MODEL, DEFAULT_PRETRAINED
+
+    ap.add_argument("--model", default=DEFAULT_MODEL, help="config (iii): open_clip architecture")
+    ap.add_argument("--pretrained", default=DEFAULT_PRETRAINED, help="config (iii): tag or local file; RANDOM weights (labelled) when not found here")
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--no-real", action="store_true", help="skip config (iii)")
     ap.add_argument("--hash-sweep", type=lambda s: [float(x) for x in s.split(",")], default=[10.0, 13.0, 16.0, 20.0, 24.0])

@@ -54,6 +54,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from photocull.backbones.spec import DEFAULT_MODEL
+
 from . import common
 from .common import fmt, median
 
@@ -486,7 +488,7 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
         notes.append("FGAesQ scorer: photocull.scorers.fgaesq does not exist yet; row skipped.")
     backbone = args.backbone
     if backbone == "auto":
-        backbone = "ViT-B-16" if device.startswith("cuda") else None
+        backbone = DEFAULT_MODEL if device.startswith("cuda") else None
         if backbone is None:
             notes.append("photocull +backbone: skipped on CPU by default (ViT-B-16 runs ~4.6 img/s on 2 cores); --backbone tiny|ViT-B-16 to add it.")
     peers = [] if args.no_peers or not args.peer_python else ["imagededup-phash", "imagededup-cnn", "difpy", "czkawka", "pyiqa-nima", "pyiqa-laion_aes"]
@@ -760,8 +762,8 @@ def add_speed_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workers", type=int, default=None, help="decode processes for every row (default: all cores)")
-    ap.add_argument("--device", default="auto", help="auto, cpu or cuda (cuda adds the nvJPEG bound and a ViT-B-16 row)")
-    ap.add_argument("--backbone", default="auto", help="auto (ViT-B-16 on CUDA, none on CPU), none, tiny, MODEL or MODEL:PRETRAINED")
+    ap.add_argument("--device", default="auto", help=f"auto, cpu or cuda (cuda adds the nvJPEG bound and a {DEFAULT_MODEL} row)")
+    ap.add_argument("--backbone", default="auto", help=f"auto ({DEFAULT_MODEL} on CUDA, none on CPU), none, tiny, MODEL or MODEL:PRETRAINED")
     ap.add_argument("--peer-python", default=_default_peer_python(), help="interpreter with imagededup/pyiqa (default /work/peervenv/bin/python if present)")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-cli", action="store_true", help="skip the CLI-in-a-subprocess row")

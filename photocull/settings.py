@@ -44,10 +44,11 @@ from .analyse import AnalyseOptions
 from .decode import DEFAULT_MAX_PIXELS
 from .capture_time import ClockOffset, parse_clock_offset
 from .backbones.spec import DEFAULT_MODEL, DEFAULT_PRETRAINED
+from .pretrained import WEIGHTS
 from .group import GroupOptions
 from .pick import StarMapping
 from .scorers.technical import TechnicalThresholds
-from .metadata import write_fields
+from .metadata import default_fields, write_fields
 from .mode import Mode
 from .pipeline.options import CullOptions
 
@@ -59,7 +60,9 @@ else:  # pragma: no cover - Python 3.10
 ALL = ("cull", "score", "group")
 SCORING = ("cull", "score")
 CULL = ("cull",)
-WRITE_TARGETS = write_fields()  # the --write choices: what the registered metadata targets serve
+OFFICIAL = WEIGHTS["fgaesq"].repo_id  # where the published FGAesQ checkpoint lives
+WRITE_DEFAULT = ",".join(f for f in write_fields() if f in default_fields())  # --write's default
+
 MAX_WORKERS = max(4, 4 * cpu_count())  # decode processes beyond 4 per CPU only cost memory (48 took 2.3 GB on 2 cores)
 
 
@@ -139,8 +142,8 @@ def parse_clock_offsets(values: Any) -> tuple[ClockOffset, ...]:
 def parse_targets(value: str) -> frozenset[str]:
     """``"exif,xmp"`` -> the set of metadata targets (ConfigError when empty or unknown)."""
     targets = frozenset(t.strip().lower() for t in value.split(",") if t.strip())
-    if targets - set(WRITE_TARGETS) or not targets:
-        raise ConfigError(f"choose from {', '.join(WRITE_TARGETS)} (comma-separated), got {value!r}")
+    if targets - set(write_fields()) or not targets:  # asked now: a target registered since counts
+        raise ConfigError(f"choose from {', '.join(write_fields())} (comma-separated), got {value!r}")
     return targets
 
 
@@ -151,7 +154,7 @@ class RunSettings:
     scorer: str = opt("auto", "auto (FGAesQ when its weights are here, else CLIP prompts with --model, else technical), "
                       "technical (weight-free: sharpness, exposure, noise), clip, fgaesq.",
                       commands=SCORING, choices=_scorer_names)
-    weights: Optional[str] = opt(None, "FGAesQ weights: the official checkpoint as published (yzc002/FGAesQ .pt/.pth/.bin, "
+    weights: Optional[str] = opt(None, f"FGAesQ weights: the official checkpoint as published ({OFFICIAL} .pt/.pth/.bin, "
                                  "converted once and cached) or a .safetensors from 'photocull train' (default: the model "
                                  "folder, filled by 'photocull models download fgaesq').", commands=SCORING, panel=_MODEL,
                                  metavar="FILE")
@@ -175,7 +178,7 @@ class RunSettings:
                               "--reject marks rejects.", commands=SCORING, min=1, max=1000, metavar="N")
     dry_run: bool = opt(False, "Do everything but write: see what would happen.", flags=("--dry-run", "-n"),
                         commands=CULL, toml=False)
-    write: str = opt(",".join(WRITE_TARGETS), "Where ratings go: exif, xmp, sidecar (comma-separated). JPEGs get EXIF+XMP; "
+    write: str = opt(WRITE_DEFAULT, f"Where ratings go: {', '.join(write_fields())} (comma-separated). JPEGs get EXIF+XMP; "
                      "other formats an XMP sidecar.", commands=CULL, validate=parse_targets)
     label_picks: bool = opt(False, "Also give picks the colour label 'Green' and rejects 'Red' (xmp:Label).", commands=CULL)
     reject: bool = opt(False, "Also reject technically failed frames that are not picks (xmp:Rating -1; 1 star in EXIF); "

@@ -2,8 +2,9 @@
 
 A :class:`BackboneSpec` says what to load (an open_clip name and a tag, file or folder);
 :data:`BACKBONES` names the ones photocull uses, in the manner of open_clip's pretrained
-registry: adding a backbone is one entry here, and ``--model NAME`` finds its weights.
-No torch here: the CLI builds its choices and checks for weights cheaply.
+registry: it is built from the one weights table, :mod:`photocull.pretrained` (adding a
+backbone is one entry there), and ``--model NAME`` finds its weights. No torch here: the
+CLI builds its choices and checks for weights cheaply.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..pretrained import DEFAULT_BACKBONE, OPEN_CLIP_FILES, WEIGHTS
+
 ALLOW_DOWNLOAD_ENV = "PHOTOCULL_ALLOW_DOWNLOAD"
 LOCAL_DIR_PREFIX = "local-dir:"
 HF_HUB_PREFIX = "hf-hub:"
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".npz")
-HF_WEIGHTS_NAME = "open_clip_pytorch_model.bin"  # open_clip.constants.HF_WEIGHTS_NAME
-HF_SAFE_WEIGHTS_NAME = "open_clip_model.safetensors"  # open_clip.constants.HF_SAFE_WEIGHTS_NAME
+HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME = OPEN_CLIP_FILES  # open_clip.constants.HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
 HF_CONFIG_NAME = "open_clip_config.json"
 
 
@@ -44,8 +46,8 @@ class BackboneSpec:
     downloading is allowed). ``cache_dir`` is open_clip's ``cache_dir`` (searched first).
     """
 
-    model: str = "ViT-B-16"
-    pretrained: str | None = "openai"
+    model: str = WEIGHTS[DEFAULT_BACKBONE].model or DEFAULT_BACKBONE
+    pretrained: str | None = WEIGHTS[DEFAULT_BACKBONE].tag
     cache_dir: Path | None = None
 
     @property
@@ -62,13 +64,10 @@ class KnownBackbone:
     hub_repo: str | None = None
 
 
-# The registry: name -> backbone. The first is the default for grouping and CLIP scoring.
+# The registry: name -> backbone, every backbone entry of the weights table.
 BACKBONES: dict[str, KnownBackbone] = {
-    "ViT-B-16": KnownBackbone(BackboneSpec("ViT-B-16", "openai"), "timm/vit_base_patch16_clip_224.openai"),
-    "ViT-B-32": KnownBackbone(BackboneSpec("ViT-B-32", "openai"), "timm/vit_base_patch32_clip_224.openai"),
-    "ViT-L-14": KnownBackbone(BackboneSpec("ViT-L-14", "openai"), "timm/vit_large_patch14_clip_224.openai"),
+    w.name: KnownBackbone(BackboneSpec(w.model or w.name, w.tag), w.repo_id) for w in WEIGHTS.values() if w.backbone
 }
-DEFAULT_BACKBONE = "ViT-B-16"
 DEFAULT_MODEL, DEFAULT_PRETRAINED = BACKBONES[DEFAULT_BACKBONE].spec.model, BACKBONES[DEFAULT_BACKBONE].spec.pretrained
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..pretrained import download_name
 from .spec import (
     ALLOW_DOWNLOAD_ENV,
     HF_CONFIG_NAME,
@@ -276,8 +277,9 @@ def unavailable_message(spec: BackboneSpec, res: Resolution) -> str:
         head = (f"The weights for {what} are not on this machine, and downloading is off "
                 f"(photocull never waits on a network unless told to).")
     looked = "\n".join(f"  - {s}" for s in res.searched) or "  (nowhere: nothing to look for)"
-    if (spec.model, spec.pretrained) == ("ViT-B-16", "openai"):  # what 'models download clip' fetches
-        fetch = "run 'photocull models download clip' (on this machine, or on a connected one"
+    name = download_name(spec.model, spec.pretrained)
+    if name is not None:  # what 'photocull models download NAME' fetches
+        fetch = f"run 'photocull models download {name}' (on this machine, or on a connected one"
     else:
         fetch = (f"run this command once with PHOTOCULL_ALLOW_DOWNLOAD=1 set, so open_clip fetches "
                  f"'{spec.label}' (here, or on a connected machine")

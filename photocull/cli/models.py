@@ -8,12 +8,12 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
+from ..pretrained import DOWNLOADS, WEIGHTS, default_backbone
 from .app import app
 from .errors import EXIT_PARTIAL, error, fail, stderr, stdout
 
 models_app = typer.Typer(help="Model weights: download them, see where they are, import a checkpoint you have.",
                          no_args_is_help=True)
-DOWNLOADABLE = ("fgaesq", "clip")
 
 
 def _human(n: int | None) -> str:
@@ -49,8 +49,9 @@ def _rich_tqdm(bars, label: str) -> type:
 @models_app.command("download")
 def download(
     name: str = typer.Argument(..., metavar="NAME",
-                               help="fgaesq: the published FGAesQ checkpoint (yzc002/FGAesQ); clip: open_clip's "
-                                    "ViT-B-16 'openai' weights (grouping, --scorer clip)."),
+                               help=f"fgaesq: {WEIGHTS['fgaesq'].about}; clip: open_clip's "
+                                    f"{default_backbone().model} '{default_backbone().tag}' weights (grouping, "
+                                    "--scorer clip)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Download model weights from the Hugging Face hub into the model cache.
@@ -70,8 +71,8 @@ def download(
     from ..model.hub import DownloadError, DownloadInterrupted, download as fetch
 
     key = name.lower()
-    if key not in DOWNLOADABLE:
-        fail(f"unknown model {name!r}: choose {' or '.join(DOWNLOADABLE)}")
+    if key not in DOWNLOADS:
+        fail(f"unknown model {name!r}: choose {' or '.join(DOWNLOADS)}")
     err = stderr()
 
     def plan(remote) -> None:

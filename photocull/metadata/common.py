@@ -45,6 +45,20 @@ class WriteRequest:
     keyword: str | None = None  # photocull's hierarchical keyword ("" drops ours, None leaves keywords alone)
 
 
+@dataclass(frozen=True)
+class Held:
+    """One field of a target that holds part of a decision: ownership asks whether its value
+    is photocull's (the journal's last write there) or the photographer's, and the review
+    page shows it. A target declares these as ``HELD``."""
+
+    key: str  # the key its read() gives the value under ("xmp_rating")
+    kind: str  # "rating", "label" or "keywords"
+    part: str  # the journal record part its writes record before/after values in ("xmp")
+    field: str  # the field name there ("Rating")
+    rejects: bool = False  # a rating that can say "rejected" (-1): asked before one that cannot (EXIF)
+    file_key: str | None = None  # read()'s key for the file it lives in (a sidecar); None: the photo
+
+
 def sha256(data: bytes | None) -> str | None:
     return None if data is None else hashlib.sha256(data).hexdigest()
 

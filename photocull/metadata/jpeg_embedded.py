@@ -16,6 +16,7 @@ from . import exif, jpeg, xmp
 from .atomic import Stamp
 from .common import (
     DEFAULT_MAX_BYTES,
+    Held,
     Skip,
     WriteRequest,
     check_writable,
@@ -36,6 +37,15 @@ if TYPE_CHECKING:
 
 NAME = "jpeg_embedded"
 FIELDS = frozenset({"exif", "xmp"})
+SLOT = "xmp"  # the XMP decision: embedded here, else (xmp_sidecar) beside the photo
+READ_KEYS = ("exif_rating", "exif_rating_percent", "xmp_rating", "xmp_label", "ms_rating", "xmp_keywords",
+             "xmp_subject")
+HELD = (
+    Held("xmp_rating", "rating", "xmp", "Rating", rejects=True),
+    Held("exif_rating", "rating", "exif", "Rating"),
+    Held("xmp_label", "label", "xmp", "Label"),
+    Held("xmp_keywords", "keywords", "xmp", "Hierarchical"),
+)
 XMP_ROOM = jpeg.MAX_SEGMENT_PAYLOAD - len(jpeg.XMP_HEADER)
 HEAD_CHUNK = 256 * 1024
 

@@ -10,20 +10,20 @@ set in an editor, with exiftool, on the camera) is the photographer's.
 Rating 0 means "unrated" to every editor, and an empty label is no label: neither is a
 decision to keep, except a 0 the photographer set in ``photocull review`` (the journal says
 so): clearing a rating there is a decision a later cull keeps.
+
+Which fields hold a decision is each metadata target's own declaration (``Target.held``):
+ratings that can say "rejected" are asked first, then the others (EXIF); then the labels.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from . import xmp
+from .targets import file_parts, held_fields, journal_parts
 
 REVIEW_SOURCE = "review"
-
-# read_rating key -> (journal location, field): where each current value was recorded.
-_RATINGS = {"xmp_rating": ("xmp", "Rating"), "sidecar_rating": ("sidecar", "Rating"), "exif_rating": ("exif", "Rating")}
-_LABELS = {"xmp_label": ("xmp", "Label"), "sidecar_label": ("sidecar", "Label")}
 
 
 @dataclass(frozen=True)
@@ -58,14 +58,15 @@ class Ledger:
     def from_records(cls, records: list[dict[str, Any]]) -> Ledger:
         undone = {r.get("ref") for r in records if r.get("kind") == "undone"}
         last: dict[tuple[str, str, str], tuple[Any, str | None]] = {}
+        own_file = file_parts()
         for rec in records:
             if rec.get("kind") != "write" or rec.get("id") in undone or not isinstance(rec.get("path"), str):
                 continue
-            for loc in ("exif", "xmp", "sidecar"):
+            for loc in journal_parts():
                 part = rec.get(loc)
                 if isinstance(part, dict) and isinstance(part.get("after"), dict):
                     # A sidecar is known by its own path: IMG.xmp can serve IMG.JPG and IMG.CR2.
-                    where = part.get("path") if loc == "sidecar" else rec["path"]
+                    where = part.get("path") if loc in own_file else rec["path"]
                     for key, value in part["after"].items():
                         last[(str(where), loc, key)] = (value, rec.get("source"))
         return cls(last)
@@ -85,21 +86,21 @@ class Ledger:
         got = self._last.get((photo, loc, key))
         return got is not None and got[1] == REVIEW_SOURCE and _as_int(value) == 0 == _as_int(got[0])
 
-    def theirs(self, photo: str, current: dict[str, Any], sidecar: str | None = None) -> Theirs:
-        """The photographer's decisions among ``current`` (a ``read_rating`` dict) of ``photo``;
-        ``photo`` and ``sidecar`` are paths as the journal stores them."""
+    def theirs(self, photo: str, current: dict[str, Any], rel: Callable[[Any], str | None] = str) -> Theirs:
+        """The photographer's decisions among ``current`` (a ``read_rating`` dict) of ``photo``
+        (a path as the journal stores it); ``rel`` stores a target's own file (a sidecar) so."""
         rating = label = None
-        for key, (loc, fld) in _RATINGS.items():
-            v = current.get(key)
-            where = sidecar if loc == "sidecar" else photo
-            if (v not in (None, 0) and not self.photocull_wrote(str(where), loc, fld, v)) \
-                    or (v == 0 and self.cleared_in_review(str(where), loc, fld, v)):
+        for h in sorted(held_fields("rating"), key=lambda h: not h.rejects):
+            v = current.get(h.key)
+            where = str(rel(current.get(h.file_key))) if h.file_key else photo
+            if (v not in (None, 0) and not self.photocull_wrote(where, h.part, h.field, v)) \
+                    or (v == 0 and self.cleared_in_review(where, h.part, h.field, v)):
                 rating = v
                 break
-        for key, (loc, fld) in _LABELS.items():
-            v = current.get(key)
-            where = sidecar if loc == "sidecar" else photo
-            if v and not self.photocull_wrote(str(where), loc, fld, v):
+        for h in held_fields("label"):
+            v = current.get(h.key)
+            where = str(rel(current.get(h.file_key))) if h.file_key else photo
+            if v and not self.photocull_wrote(where, h.part, h.field, v):
                 label = v
                 break
         return Theirs(rating, label)

@@ -2,9 +2,10 @@
 
 Never deletes: a move is a rename (or, across file systems, a synced copy followed by
 removing the source), a copy leaves the source alone. A frame travels whole: the
-photo, its companions (the RAW of a RAW+JPEG pair) and their XMP sidecars, under one
-clash-free name. Each file operation is journaled before it happens, so
-``photocull undo`` moves files back (and removes copies it made).
+photo, its companions (the RAW of a RAW+JPEG pair) and the files each metadata target
+keeps beside them (their sidecars: ``Target.companions``), under one clash-free name.
+Each file operation is journaled before it happens, so ``photocull undo`` moves files
+back (and removes copies it made).
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from ..records import WriteOutcome
 from .atomic import atomic_unlink, fsync_dir
 from .common import Skip
 from .journal import Journal
-from .xmp_sidecar import sidecar_candidates
+from .targets import companions_of
 
 
 def frame_files(photo: Path, companions: Sequence[Path] = ()) -> list[Path]:
-    """The photo, its companions and every sidecar that belongs to them (existing files only)."""
+    """The photo, its companions and every file a metadata target keeps beside them (existing files only)."""
     files: list[Path] = []
     for p in [photo, *companions]:
-        for candidate in (p, *sidecar_candidates(p)):
+        for candidate in (p, *companions_of(p)):
             if candidate.is_file() and candidate not in files:
                 files.append(candidate)
     return files

@@ -17,7 +17,7 @@ from . import transfer
 from .atomic import cleanup_temp_files
 from .common import Skip
 from .journal import Journal, pending_records
-from .targets import target_of_record
+from .targets import file_parts, target_of_record
 
 
 @dataclass(frozen=True)
@@ -141,10 +141,11 @@ def _paths_of(rec: dict[str, Any]) -> list[Any]:
     out = [rec[k] for k in ("path", "src", "dst") if k in rec]
     if rec["kind"] in ("move", "copy") and not ("src" in rec and "dst" in rec):
         out.append(None)  # a move or copy must name both
-    if isinstance(rec.get("sidecar"), dict):
-        out.append(rec["sidecar"].get("path"))
-    elif "sidecar" in rec and rec["sidecar"]:
-        out.append(None)
+    for part in sorted(file_parts()):  # a target's own file (a sidecar) must lie inside the shoot too
+        if isinstance(rec.get(part), dict):
+            out.append(rec[part].get("path"))
+        elif rec.get(part):
+            out.append(None)
     return out
 
 
@@ -188,12 +189,13 @@ def _follow_moves(journal: Journal, rec: dict[str, Any], away: dict[str, _Away])
                                 f"the file now named {rec[f]} is another one, left alone")
             else:
                 out[f] = a.dst
-    sc = rec.get("sidecar")
-    a = away.get(_key_of(journal, sc.get("path")) or "") if isinstance(sc, dict) else None
-    if a is not None:
-        via.append(a)
-        if a.dst is None:
-            out["_gone"] = f"photocull moved the sidecar {sc.get('path')} away and it is no longer there; left alone"
-        else:
-            out["sidecar"] = sc | {"path": a.dst}
+    for part in sorted(file_parts()):  # a target's own file (a sidecar) travels on its own move record
+        sc = rec.get(part)
+        a = away.get(_key_of(journal, sc.get("path")) or "") if isinstance(sc, dict) else None
+        if a is not None:
+            via.append(a)
+            if a.dst is None:
+                out["_gone"] = f"photocull moved the sidecar {sc.get('path')} away and it is no longer there; left alone"
+            else:
+                out[part] = sc | {"path": a.dst}
     return out, [a for a in via if a.dst is not None]

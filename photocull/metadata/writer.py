@@ -1,16 +1,18 @@
 """The one entry point the pipeline calls to put a rating into (or next to) a photo.
 
 Every per-file problem becomes a "skipped" WriteOutcome with a one-line message; the file
-is then byte-identical to before. The write itself is done by the first registered target
-(:mod:`.targets`) that handles the photo: JPEGs get EXIF + XMP embedded (kept in agreement),
-other formats an XMP sidecar. Writes are journaled before the rename so ``undo`` can revert.
+is then byte-identical to before. The write itself is done by the registered targets
+(:mod:`.targets`) that handle the photo, one per slot: JPEGs get EXIF + XMP embedded (kept in
+agreement), other formats an XMP sidecar; a target with a slot of its own writes as well.
+Writes are journaled before the rename so ``undo`` can revert.
 The cull's writer (:func:`create_writer`) first asks :mod:`.ownership` whose the present
 rating is: the photographer's is kept ("kept" outcome) unless ``overwrite``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,20 +25,18 @@ from .common import (  # noqa: F401 (desired_values: re-exported)
     WriteRequest,
     desired_values,
 )
-from .targets import TARGETS, target_for, write_fields
+from .targets import TARGETS, Target, default_fields, fields_writing, held_fields, targets_for, write_fields
 from .xmp_sidecar import check_naming
 
 if TYPE_CHECKING:
     from .journal import Journal
-
-ALL_TARGETS = frozenset({"exif", "xmp", "sidecar"})
 
 def write_rating(
     path: Path,
     stars: int,
     *,
     fmt: str,
-    targets: frozenset[str] = ALL_TARGETS,
+    targets: frozenset[str] | None = None,
     rejected: bool = False,
     label: str | None = None,
     keyword: str | None = None,
@@ -49,36 +49,70 @@ def write_rating(
 ) -> WriteOutcome:
     """Write ``stars`` (0..5) to ``path``; never raises for per-file problems.
 
-    ``targets`` are the ``--write`` fields: JPEG gets EXIF and/or XMP embedded; a sidecar
-    only when neither is asked for (``--write sidecar``). Other formats: a sidecar when
-    "sidecar" is asked for. ``expected`` is (size, mtime_ns) from the scan: a file changed
-    since is skipped. Raises ValueError only for a bad argument (stars, sidecar naming).
+    ``targets`` are the ``--write`` fields (None: ``--write``'s default): every registered
+    target that handles the photo writes (one per slot: a JPEG gets EXIF and/or XMP embedded,
+    a sidecar only when neither is asked for; other formats a sidecar when "sidecar" is
+    asked for). ``expected`` is (size, mtime_ns) from the scan: a file changed since is
+    skipped. Raises ValueError only for a bad argument (stars, sidecar naming).
     """
     if not 0 <= stars <= 5:
         raise ValueError(f"stars must be 0..5, got {stars}")
     path = Path(path)
-    req = WriteRequest(path, stars, fmt, frozenset(targets), rejected, label, journal, dry_run,
+    fields = frozenset(targets) if targets is not None else default_fields()
+    req = WriteRequest(path, stars, fmt, fields, rejected, label, journal, dry_run,
                        preserve_mtime, max_bytes, check_naming(sidecar_naming), expected, keyword)
-    target = target_for(fmt, req.fields)
-    if target is None:
-        return WriteOutcome(path, "skipped", f"nothing to write: {fmt} files only get sidecars (add --write sidecar)")
+    chosen = targets_for(fmt, req.fields)
+    if not chosen:
+        can = fields_writing(fmt)
+        why = (f"only --write {' or '.join(can)} rates {fmt} files; add it" if can
+               else f"no metadata target writes {fmt} files")
+        return WriteOutcome(path, "skipped", f"nothing to write: {why}")
+    outcomes = []
+    for target in chosen:
+        outcomes.append(_write_one(target, req))
+        if outcomes[-1].status == "written" and req.expected is not None:
+            # The photo as that target left it (rewritten, with its checks passed) is what the next one expects.
+            req = replace(req, expected=_identity(path))
+    return outcomes[0] if len(outcomes) == 1 else _combined(path, outcomes)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _write_one(target: Target, req: WriteRequest) -> WriteOutcome:
+    """One target's write; its refusal, an OS error or a bug becomes a "skipped" outcome."""
     try:
         return target.write(req)
     except Skip as exc:
-        return WriteOutcome(path, "skipped", str(exc))
+        return WriteOutcome(req.path, "skipped", str(exc))
     except OSError as exc:
-        return WriteOutcome(path, "skipped", f"could not write ({exc.strerror or exc}); file left untouched")
+        return WriteOutcome(req.path, "skipped", f"could not write ({exc.strerror or exc}); file left untouched")
     except Exception as exc:  # a bug must not take the run down; the file is untouched (no rename happened)
-        return WriteOutcome(path, "skipped", f"unexpected error ({type(exc).__name__}: {exc}); file left untouched")
+        return WriteOutcome(req.path, "skipped", f"unexpected error ({type(exc).__name__}: {exc}); file left untouched")
+
+
+_SEVERITY = ("unchanged", "dry-run", "written", "skipped")  # a photo's outcome: its most telling target's
+
+
+def _combined(path: Path, outcomes: list[WriteOutcome]) -> WriteOutcome:
+    """One outcome for a photo several targets wrote: the worst status (a skip shows), every
+    target's message, every field written."""
+    status = max((o.status for o in outcomes), key=lambda st: _SEVERITY.index(st) if st in _SEVERITY else 0)
+    message = "; ".join(o.message for o in outcomes if o.message)
+    return WriteOutcome(path, status, message, tuple(t for o in outcomes for t in o.targets))
 
 
 def read_rating(path: Path, fmt: str, sidecar_naming: str = "name") -> dict[str, Any]:
-    """Every rating photocull knows about for ``path``; problems go to "errors", never raised."""
+    """Every rating the registered targets hold for ``path`` (each ``read_keys``, None when
+    absent); problems go to "errors", never raised."""
     path = Path(path)
-    out: dict[str, Any] = {"exif_rating": None, "exif_rating_percent": None, "xmp_rating": None,
-                           "xmp_label": None, "ms_rating": None, "sidecar_rating": None,
-                           "sidecar_label": None, "sidecar_path": None, "xmp_keywords": None, "xmp_subject": None,
-                           "sidecar_keywords": None, "errors": []}
+    out: dict[str, Any] = {k: None for t in TARGETS.values() for k in t.read_keys}
+    out["errors"] = []
     for target in TARGETS.values():
         try:
             out.update(target.read(path, fmt, sidecar_naming))
@@ -146,10 +180,10 @@ class _RatingWriter:
         from .ownership import Theirs
 
         current = read_rating(path, fmt, self.naming)
-        labelled = bool(current.get("xmp_label") or current.get("sidecar_label"))
+        labelled = any(current.get(h.key) for h in held_fields("label"))
         if self.overwrite:
             return Theirs(), labelled
-        return self.ledger.theirs(self._rel(path) or "", current, self._rel(current.get("sidecar_path"))), labelled
+        return self.ledger.theirs(self._rel(path) or "", current, self._rel), labelled
 
     def __call__(self, fr: FrameResult, dry_run: bool) -> WriteOutcome:
         from ..pick import companion_ratings

@@ -17,6 +17,7 @@ from ..records import WriteOutcome
 from . import xmp
 from .atomic import ChangedSinceRead, Stamp, atomic_unlink, atomic_write_bytes
 from .common import (
+    Held,
     Skip,
     WriteRequest,
     check_links,
@@ -36,6 +37,13 @@ if TYPE_CHECKING:
 
 NAME = "xmp_sidecar"
 FIELDS = frozenset({"sidecar"})
+SLOT = "xmp"  # an alternative to jpeg_embedded: a JPEG gets one XMP decision, not two
+READ_KEYS = ("sidecar_rating", "sidecar_label", "sidecar_path", "sidecar_keywords")
+HELD = (
+    Held("sidecar_rating", "rating", "sidecar", "Rating", rejects=True, file_key="sidecar_path"),
+    Held("sidecar_label", "label", "sidecar", "Label", file_key="sidecar_path"),
+    Held("sidecar_keywords", "keywords", "sidecar", "Hierarchical", file_key="sidecar_path"),
+)
 MAX_SIDECAR_BYTES = 16 * 2**20
 
 # The one registry of sidecar namings: name -> where the sidecar of an image lives.
@@ -59,8 +67,9 @@ def sidecar_path(image: Path, naming: str = "name") -> Path:
     return SIDECAR_NAMINGS[check_naming(naming)](Path(image))
 
 
-def sidecar_candidates(image: Path) -> list[Path]:
-    """Every place a sidecar of ``image`` may be, under any naming, in either case."""
+def companions(image: Path) -> list[Path]:
+    """Every place a sidecar of ``image`` may be, under any naming, in either case: the
+    files that travel with it on copy/move."""
     out: list[Path] = []
     for naming in SIDECAR_NAMINGS:
         p = sidecar_path(image, naming)

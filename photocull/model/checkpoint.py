@@ -41,7 +41,7 @@ from pathlib import Path
 
 import torch
 
-from photocull.model.config import DiffTokenConfig, FGAesQConfig
+from photocull.model.config import FGAESQ, DiffTokenConfig, FGAesQConfig
 from photocull.model.fgaesq import FGAesQ
 from photocull.model.paths import DEFAULT_MODEL_FILE, MODEL_DIR_ENV, default_model_dir, find_model
 
@@ -60,7 +60,7 @@ __all__ = [
     "map_official_key",
 ]
 
-OFFICIAL_REPO = "yzc002/FGAesQ"
+OFFICIAL_REPO = FGAESQ.repo_id  # the published checkpoint, from the weights table
 
 _CLIP_VISUAL = "clip_model.visual."
 _CLIP = "clip_model."

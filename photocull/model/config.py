@@ -13,6 +13,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from photocull.pretrained import WEIGHTS
+
+FGAESQ = WEIGHTS["fgaesq"]  # its table entry: repo, and the open_clip model (and tag training starts from) of its tower
+
 __all__ = ["DiffTokenConfig", "FGAesQConfig"]
 
 
@@ -49,7 +53,7 @@ class FGAesQConfig:
     """The FGAesQ network.
 
     ``clip_model``/``pretrained`` name the open_clip model whose image tower is the
-    backbone (``pretrained="openai"`` loads OpenAI's CLIP weights from the local cache —
+    backbone (``pretrained=FGAESQ.tag``, "openai", loads OpenAI's CLIP weights from the local cache —
     only needed to start training; an FGAesQ checkpoint carries the whole tower).
     ``pos_grid`` is the side of CLIP's positional grid (224 / 16 = 14).
     """
@@ -66,7 +70,7 @@ class FGAesQConfig:
     head_hidden: tuple[int, ...] = (256, 64)
     num_bins: int = 10
     head_dropout: tuple[float, ...] = (0.2, 0.1)
-    clip_model: str = "ViT-B-16"
+    clip_model: str = FGAESQ.model or ""
     pretrained: str | None = None
     tokens: DiffTokenConfig = field(default_factory=DiffTokenConfig)
 

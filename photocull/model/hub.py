@@ -15,9 +15,11 @@ transfer stops, so a Ctrl-C or a dropped line meant starting 600 MB again. Here:
 * the result keeps the hub cache layout (``blobs/``, ``snapshots/<commit>/<file>``, ``refs/``)
   that open_clip and :func:`photocull.backbones.weights.resolve_weights` search.
 
-* ``clip``: open_clip's ``ViT-B-16`` / ``openai`` weights (``timm/vit_base_patch16_clip_224.openai``),
-  left in the hub cache, where photocull's CLIP loader looks.
-* ``fgaesq``: the published checkpoint (``yzc002/FGAesQ``), then converted once into
+What each name fetches is the one weights table, :data:`photocull.pretrained.WEIGHTS`:
+
+* ``clip``: the default backbone's open_clip weights (``DEFAULT_BACKBONE``), left in the hub
+  cache, where photocull's CLIP loader looks.
+* ``fgaesq``: the published checkpoint, then converted once into
   ``<model folder>/fgaesq.safetensors``, the file ``photocull cull`` loads by default.
 
 Endpoint: ``HF_ENDPOINT`` (read at call time) or ``endpoint=``; nothing here runs at import.
@@ -37,8 +39,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TARGETS", "DownloadError", "DownloadInterrupted", "HubTarget", "RemoteFile", "download",
-           "hub_timeout", "plan_download"]
+from photocull.pretrained import DOWNLOADS, Weights, download_entry
+
+__all__ = ["DownloadError", "DownloadInterrupted", "RemoteFile", "download", "hub_timeout", "plan_download"]
 
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 _CHUNK = 1 << 20
@@ -51,25 +54,6 @@ def hub_timeout() -> float:
         return max(0.1, float(os.environ.get("PHOTOCULL_HUB_TIMEOUT", "30")))
     except ValueError:
         return 30.0
-
-@dataclass(frozen=True)
-class HubTarget:
-    """What ``photocull models download NAME`` fetches: a repo and the file names to prefer
-    (``None``: the largest checkpoint-looking file of the repo)."""
-
-    name: str
-    repo_id: str
-    filenames: tuple[str, ...] | None = None
-    revision: str = "main"
-
-
-TARGETS = {
-    "fgaesq": HubTarget("fgaesq", "yzc002/FGAesQ"),
-    # open_clip's pretrained.py: ViT-B-16 "openai" -> hf_hub "timm/vit_base_patch16_clip_224.openai/"
-    "clip": HubTarget("clip", "timm/vit_base_patch16_clip_224.openai",
-                      ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")),
-}
-
 
 @dataclass(frozen=True)
 class RemoteFile:
@@ -103,10 +87,11 @@ class DownloadInterrupted(KeyboardInterrupt):
 
 
 def plan_download(name: str, *, endpoint: str | None = None, token: str | bool | None = None) -> RemoteFile:
-    """The file ``download(name)`` would fetch, with its size and checksum (one API call)."""
-    if name not in TARGETS:
-        raise DownloadError(f"unknown model {name!r}; choose one of: {', '.join(TARGETS)}")
-    t = TARGETS[name]
+    """The file ``download(name)`` would fetch, with its size and checksum (one API call);
+    a file other than the table pins (its SHA-256 or size) is refused."""
+    t = download_entry(name)
+    if t is None:
+        raise DownloadError(f"unknown model {name!r}; choose one of: {', '.join(DOWNLOADS)}")
     from huggingface_hub import HfApi
 
     try:
@@ -128,7 +113,18 @@ def plan_download(name: str, *, endpoint: str | None = None, token: str | bool |
     lfs = getattr(chosen, "lfs", None)
     sha = getattr(lfs, "sha256", None) if lfs is not None else None
     size = getattr(chosen, "size", None) or (getattr(lfs, "size", None) if lfs is not None else None)
+    _check_pins(t, chosen.rfilename, sha, size)
     return RemoteFile(t.repo_id, chosen.rfilename, info.sha or t.revision, size, sha)
+
+
+def _check_pins(t: Weights, filename: str, sha: str | None, size: int | None) -> None:
+    """Refuse a hub file that is not the one the weights table pins (nothing fetched yet)."""
+    if t.sha256 is not None and sha != t.sha256:
+        raise DownloadError(f"{t.repo_id}/{filename} on the hub is not the file photocull knows "
+                            f"(SHA-256 {(sha or 'unknown')[:12]}…, expected {t.sha256[:12]}…); nothing downloaded.")
+    if t.size is not None and size != t.size:
+        raise DownloadError(f"{t.repo_id}/{filename} on the hub is {size} bytes, not the {t.size} photocull "
+                            "knows; nothing downloaded.")
 
 
 
@@ -136,7 +132,7 @@ def download(name: str, *, endpoint: str | None = None, cache_dir: str | os.Path
              model_dir: str | os.PathLike | None = None, token: str | bool | None = None,
              on_plan: Callable[[RemoteFile], None] | None = None, progress: bool = True,
              tqdm_class: type | None = None) -> Path:
-    """Fetch ``name`` (``"fgaesq"`` or ``"clip"``) and return where photocull will now find it.
+    """Fetch ``name`` (one of :data:`photocull.pretrained.DOWNLOADS`) and return where photocull will now find it.
 
     ``on_plan(remote)`` is called before the transfer (show the size, ask, ...). An interrupted
     transfer (an error, a time-out, or Ctrl-C: :class:`DownloadInterrupted`) resumes on the
@@ -165,7 +161,8 @@ def download(name: str, *, endpoint: str | None = None, cache_dir: str | os.Path
     finally:
         if bar is not None:
             bar.close()
-    if name == "fgaesq":
+    entry = download_entry(name)
+    if entry is not None and not entry.backbone:  # FGAesQ: converted into the file photocull cull loads
         return _convert_once(remote, path, model_dir)
     return path
 

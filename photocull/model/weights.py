@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from photocull.model.paths import default_model_dir
+from photocull.pretrained import WEIGHTS
 
 __all__ = ["CONVERTED_DIR", "SOURCE_METADATA_KEY", "WeightsError", "check_weights_file", "file_sha256", "is_photocull_file", "load_fgaesq_model",
            "load_fgaesq_weights", "token_convention", "truncated"]
@@ -49,7 +50,7 @@ def _is_photocull_file(path: Path) -> bool:
 is_photocull_file = _is_photocull_file  # a .safetensors photocull wrote (config in its metadata)
 
 
-_HINT = ("Pass the official FGAesQ checkpoint (yzc002/FGAesQ, a .pt/.pth/.bin) or a .safetensors "
+_HINT = (f"Pass the official FGAesQ checkpoint ({WEIGHTS['fgaesq'].repo_id}, a .pt/.pth/.bin) or a .safetensors "
          "file written by photocull.")
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from ..metadata.common import PICK_KEYWORD, REJECT_KEYWORD
 from ..metadata.journal import Journal
 from ..metadata.ownership import REVIEW_SOURCE
+from ..metadata.targets import held_fields, widened_for
 from ..metadata.writer import read_rating, write_rating
 from .run_writer import RunWriter
 
@@ -79,11 +80,12 @@ def read_decision(path: Path, fmt: str, writer: RunWriter | None = None) -> Deci
     only (a header read, not the whole file: listing a 3,000-frame shoot stays fast)."""
     w = writer or RunWriter()
     got = read_rating(path, fmt, w.sidecar_naming)
-    sidecar_first = "exif" not in w.targets and "xmp" not in w.targets
-    embedded = (got["exif_rating"], got["xmp_rating"], got["xmp_label"], got["xmp_keywords"])
-    sidecar = (None, got["sidecar_rating"], got["sidecar_label"], got["sidecar_keywords"])
-    first, second = (sidecar, embedded) if sidecar_first else (embedded, sidecar)
-    exif_r, xmp_r, label, keywords = (a if a is not None else b for a, b in zip(first, second))
+    # Each part of the decision from the first target holding it (those the run writes first):
+    # a rating that can say "rejected" (XMP), one that cannot (EXIF), the label, the keywords.
+    xmp_r, exif_r, label, keywords = (
+        next((got[h.key] for h in held_fields(kind, first=w.targets) if rejects in (None, h.rejects)
+              and got.get(h.key) is not None), None)
+        for kind, rejects in (("rating", True), ("rating", False), ("label", None), ("keywords", None)))
     keywords = list(keywords or [])
     rejected = (xmp_r is not None and xmp_r < 0) or REJECT_KEYWORD in keywords
     stars = xmp_r if xmp_r is not None and xmp_r >= 0 else exif_r
@@ -137,14 +139,15 @@ def apply_action(current: Decision, action: str, stars: int | None = None, label
 
 def write_decision(path: Path, fmt: str, companions: tuple[Path, ...], change: Change, journal: Journal,
                    writer: RunWriter | None = None):
-    """Write one decision (and the same to a RAW companion's sidecar), journaled first."""
+    """Write one decision (and the same to a RAW companion, in the form its format takes:
+    the XMP in a sidecar), journaled first."""
     w = writer or RunWriter()
     common: dict[str, Any] = dict(rejected=change.rejected, label=change.label, keyword=change.keyword,
                                   journal=journal, dry_run=False, preserve_mtime=w.preserve_mtime,
                                   sidecar_naming=w.sidecar_naming)
     outcome = write_rating(path, change.stars, fmt=fmt, targets=w.targets, **common)
     for companion in companions:
-        extra = write_rating(companion, change.stars, fmt="raw", targets=w.targets | {"sidecar"}, **common)
+        extra = write_rating(companion, change.stars, fmt="raw", targets=widened_for("raw", w.targets), **common)
         if extra.status == "skipped" and outcome.status != "skipped":
             outcome = extra
     return outcome

@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import paths
 from ..metadata import check_naming, write_fields
-from ..metadata.writer import ALL_TARGETS
+from ..metadata.targets import default_fields
 from ..runtime import atomic_write_text
 
 WRITER_FILENAME = "writer.json"
@@ -28,7 +28,7 @@ MAX_BYTES = 64 * 1024
 class RunWriter:
     """How the review page writes: the subset of ``create_writer``'s options a decision needs."""
 
-    targets: frozenset[str] = ALL_TARGETS
+    targets: frozenset[str] = field(default_factory=default_fields)  # --write's default
     sidecar_naming: str = "name"
     preserve_mtime: bool = True
     reject: bool = True  # a reject is xmp:Rating -1 (else 1 star + Red label + keyword)

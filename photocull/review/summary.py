@@ -6,6 +6,7 @@ from typing import Any
 
 from ..metadata.journal import Journal
 from ..metadata.ownership import REVIEW_SOURCE
+from ..metadata.targets import journal_parts
 
 _FLAG_FIELDS = ("Label", "Hierarchical")  # a flag decision writes the label or photocull's keyword
 
@@ -24,7 +25,7 @@ def review_marks(journal: Journal) -> tuple[set[str], set[str]]:
         if not isinstance(path, str):
             continue
         reviewed.add(path)
-        for loc in ("xmp", "sidecar"):
+        for loc in journal_parts():
             after = (r.get(loc) or {}).get("after") if isinstance(r.get(loc), dict) else None
             if isinstance(after, dict) and any(k in after for k in _FLAG_FIELDS):
                 flagged.add(path)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from photocull.backbones.spec import DEFAULT_MODEL, DEFAULT_PRETRAINED
 from photocull.records import Analysis, Series
 
 __all__ = ["make_scorer_fn", "scorer_fn_from_scorer"]
@@ -43,7 +44,8 @@ def scorer_fn_from_scorer(scorer: Any, embed: Callable[[list[np.ndarray]], np.nd
 
 
 def make_scorer_fn(name: str, *, device: str = "auto", exhaustive: bool = False,
-                   clip_model: str = "ViT-B-16", clip_pretrained: str = "openai") -> tuple[ScorerFn, str]:
+                   clip_model: str = DEFAULT_MODEL, clip_pretrained: str | None = DEFAULT_PRETRAINED,
+                   ) -> tuple[ScorerFn, str]:
     """``(function, description)`` for a ``--scorer`` value (see the module docstring).
 
     Registered scorers are built by :func:`photocull.scorers.create_scorer`, as the CLI

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+
+from photocull.pretrained import WEIGHTS
 from rich.console import Console
 
 __all__ = ["eval_command", "train_command"]
@@ -36,7 +38,7 @@ def train_command(
     heldout: Optional[Path] = typer.Option(None, "--heldout", help="Folder of held-out photos for the progress line's pair accuracy."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML training config (stages, losses, data)."),
     out: Path = typer.Option(Path("runs/fgaesq"), "--out", "-o", help="Run folder: checkpoints, config.json, train_state.pt."),
-    init: Optional[str] = typer.Option(None, "--init", help="random, openai (local CLIP weights), an open_clip weights file or an FGAesQ .safetensors."),
+    init: Optional[str] = typer.Option(None, "--init", help=f"random, {WEIGHTS['fgaesq'].tag} (local CLIP weights), an open_clip weights file or an FGAesQ .safetensors."),
     model: Optional[str] = typer.Option(None, "--model", help="vit-b-16 (default) or tiny."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Total steps, split 20/60/20 over edit_pairs/mixed/rank_finetune (without --config)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (without --config)."),

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from photocull.runtime import autocast, pick_device
-from photocull.model.config import DiffTokenConfig, FGAesQConfig
+from photocull.model.config import FGAESQ, DiffTokenConfig, FGAesQConfig
 from photocull.model.difftoken import TokenBatch, build_pair_tokens, build_tokens, collate
 from photocull.model.fgaesq import FGAesQ
 from photocull.train import losses as L
@@ -277,13 +277,13 @@ def _text_encoder(cfg: TrainConfig, model: FGAesQ, note: Callable[[str], None]) 
         return L.hashed_text_encoder(dim)
     if choice == "random-clip":
         return L.random_clip_text_encoder(dim)
-    pretrained = model.cfg.pretrained or ("openai" if cfg.init != "random" else None)
+    pretrained = model.cfg.pretrained or (FGAESQ.tag if cfg.init != "random" else None)
     if choice == "clip" or (choice == "auto" and pretrained and cfg.model.lower() != "tiny"):
         from photocull.backbones import WeightsUnavailable
 
         try:
             enc = L.clip_text_encoder(model.cfg.clip_model, pretrained if pretrained and not
-                                      Path(str(pretrained)).is_file() else "openai", device="cpu")
+                                      Path(str(pretrained)).is_file() else FGAESQ.tag, device="cpu")
             if enc(["probe"]).shape[1] != dim:
                 raise ValueError("text embedding size differs from the image embedding size")
             return enc

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from photocull.backbones.spec import DEFAULT_MODEL, DEFAULT_PRETRAINED
+
 __all__ = [
     "CaptionBank",
     "clip_text_encoder",
@@ -159,7 +161,7 @@ def hashed_text_encoder(dim: int, salt: str = "photocull/ctalign") -> TextEncode
     return encode
 
 
-def clip_text_encoder(model: str = "ViT-B-16", pretrained: str = "openai", device: str = "cpu",
+def clip_text_encoder(model: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_PRETRAINED, device: str = "cpu",
                       allow_download: bool | None = None) -> TextEncoder:
     """The frozen CLIP text tower of ``model``/``pretrained`` (local weights; see
     :func:`photocull.backbones.load_backbone`, which raises ``WeightsUnavailable`` without them)."""
