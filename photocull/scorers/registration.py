@@ -95,9 +95,10 @@ def sample(img: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray,
     y = np.clip(ys, 0, h - 1.001)
     x0, y0 = x.astype(np.intp), y.astype(np.intp)
     fx, fy = (x - x0).astype(np.float32), (y - y0).astype(np.float32)
-    f = img.astype(np.float32, copy=False)
-    top = f[y0, x0] * (1 - fx) + f[y0, x0 + 1] * fx
-    bottom = f[y0 + 1, x0] * (1 - fx) + f[y0 + 1, x0 + 1] * fx
+    flat = np.ascontiguousarray(img, dtype=np.float32).ravel()
+    i = y0 * w + x0  # flat gathers: several times faster than two-index ones
+    top = flat.take(i) * (1 - fx) + flat.take(i + 1) * fx
+    bottom = flat.take(i + w) * (1 - fx) + flat.take(i + w + 1) * fx
     return top * (1 - fy) + bottom * fy, inside
 
 
@@ -234,7 +235,8 @@ def register(ref: np.ndarray, mov: np.ndarray) -> Registration:
     rot = Registration(zoom, angle, 0.0, 0.0, 0.0).matrix()
     turned, _ = warp(b, rot, a.shape)  # mov seen in ref's grid, shift still to find
     dy, dx, _ = _phase_peak(band(a) * _hann(a.shape), band(turned) * _hann(a.shape))
-    m = rot @ np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
-    m = _refine(a, b, m)
-    zoom = math.hypot(m[0, 0], m[1, 0])
-    return Registration(zoom, math.atan2(m[1, 0], m[0, 0]), float(m[0, 2]), float(m[1, 2]), confidence(ref, mov, m))
+    coarse = rot @ np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
+    fine = _refine(a, b, coarse)
+    # A fit that wandered off (flat or clipped frames give it little to hold) loses to the coarse estimate.
+    m, conf = max(((fine, confidence(ref, mov, fine)), (coarse, confidence(ref, mov, coarse))), key=lambda mc: mc[1])
+    return Registration(math.hypot(m[0, 0], m[1, 0]), math.atan2(m[1, 0], m[0, 0]), float(m[0, 2]), float(m[1, 2]), conf)
