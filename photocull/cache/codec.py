@@ -130,6 +130,9 @@ def from_cache_entry(d: dict[str, Any], *, path: Path, fmt: str, size: int, mtim
 
     if d.get("capture_version") != CAPTURE_VERSION:
         return None
+    if "thumb" not in (d.get("metrics") or {}):
+        return None  # measured before frames kept their small copy: no series consensus without it
+
     if faces:
         from ..faces import FACES_VERSION
 

@@ -23,7 +23,7 @@ THUMB_SIDE = 384  # long side (at most) of the luma copy kept per frame: registr
 MAX_ZOOM = 1.5  # zoom between two frames searched up to this factor (digital zoom, a pan's step)
 MAX_ROTATION_DEG = 8.0  # rotation searched within +- this (a handheld burst turns well under a degree)
 _LP_ANGLES, _LP_RADII = 180, 128  # log-polar grid of the magnitude spectrum
-_REFINE_STEPS = 8
+_REFINE_STEPS = 6
 
 
 @dataclass(frozen=True)
@@ -212,12 +212,14 @@ def _refine(ref: np.ndarray, mov: np.ndarray, m: np.ndarray) -> np.ndarray:
     return _matrix(p)
 
 
-def confidence(ref: np.ndarray, mov: np.ndarray, m: np.ndarray) -> float:
-    """Correlation of the band-passed frames where they overlap after the mapping ``m`` (0 when little overlaps)."""
-    val, inside = warp(band(mov), m, ref.shape)
+def confidence(ref: np.ndarray, mov: np.ndarray, m: np.ndarray, bands: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+    """Correlation of the band-passed frames where they overlap after the mapping ``m`` (0 when
+    little overlaps); ``bands``: (band(ref), band(mov)) when already computed."""
+    band_ref, band_mov = bands if bands is not None else (band(ref), band(mov))
+    val, inside = warp(band_mov, m, ref.shape)
     if inside.mean() < 0.4:
         return 0.0
-    a, b = band(ref)[inside], val[inside]
+    a, b = band_ref[inside], val[inside]
     a, b = a - a.mean(), b - b.mean()
     return float(max(np.sum(a * b) / max(math.sqrt(float(np.sum(a * a) * np.sum(b * b))), 1e-9), 0.0))
 
@@ -234,9 +236,10 @@ def register(ref: np.ndarray, mov: np.ndarray) -> Registration:
     zoom, angle = _zoom_rotation(a, b) if a.shape == b.shape else (1.0, 0.0)
     rot = Registration(zoom, angle, 0.0, 0.0, 0.0).matrix()
     turned, _ = warp(b, rot, a.shape)  # mov seen in ref's grid, shift still to find
-    dy, dx, _ = _phase_peak(band(a) * _hann(a.shape), band(turned) * _hann(a.shape))
+    bands = (band(ref.astype(np.float32)), band(mov.astype(np.float32)))
+    dy, dx, _ = _phase_peak(bands[0] * _hann(a.shape), band(turned) * _hann(a.shape))
     coarse = rot @ np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
     fine = _refine(a, b, coarse)
     # A fit that wandered off (flat or clipped frames give it little to hold) loses to the coarse estimate.
-    m, conf = max(((fine, confidence(ref, mov, fine)), (coarse, confidence(ref, mov, coarse))), key=lambda mc: mc[1])
+    m, conf = max(((fine, confidence(ref, mov, fine, bands)), (coarse, confidence(ref, mov, coarse, bands))), key=lambda mc: mc[1])
     return Registration(math.hypot(m[0, 0], m[1, 0]), math.atan2(m[1, 0], m[0, 0]), float(m[0, 2]), float(m[1, 2]), conf)

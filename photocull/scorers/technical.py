@@ -11,7 +11,7 @@ lens is not "blurred" when every frame is as soft.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -305,7 +305,8 @@ def with_technical_flags(
     for s in series:
         tech = score_series([analyses[i].metrics for i in s.members], thresholds or TechnicalThresholds())
         for idx, t in zip(s.members, tech):
-            out[idx] = own(idx, t)
+            fs = own(idx, t)
+            out[idx] = fs if fs.reference else replace(fs, reference=t.reference)
     return [fs if fs is not None else FrameScore(0.0, problems=["not scored"]) for fs in out]
 
 
@@ -313,7 +314,7 @@ class TechnicalScorer(ScorerDefaults):
     """Scorer interface over :func:`score_series`."""
 
     name = "technical"
-    version = "4"
+    version = "5"
     needs_images = False
     needs_embeddings = False
 
