@@ -16,6 +16,8 @@ from photocull.scorers.measures import make_thumb
 from photocull.scorers.technical import TechnicalThresholds, measure, score_series
 from tests.test_technical import _natural, _through_jpeg
 
+ON = TechnicalThresholds(series_consensus=True)  # the consensus is an option (off by default: docs/pick.md)
+
 
 def _smooth_scene(seed: int, size: tuple[int, int]) -> np.ndarray:
     """Luma of a photo-like scene (1/f texture, a little smoothed: a lens's own softness)."""
@@ -101,8 +103,9 @@ def burst_metrics():
 
 
 def test_every_frame_of_a_registered_burst_is_measured_against_the_series(burst_metrics):
-    scores = score_series(burst_metrics)
+    scores = score_series(burst_metrics, ON)
     assert [s.reference for s in scores] == ["series"] * 5
+    assert [s.reference for s in score_series(burst_metrics)] == ["none"] * 5  # the default: no-reference measures
 
 
 def test_a_noisy_frame_loses_to_the_clean_one_against_the_consensus_even_when_its_grain_raises_the_fine_band(burst_metrics):
@@ -112,7 +115,7 @@ def test_a_noisy_frame_loses_to_the_clean_one_against_the_consensus_even_when_it
     measures = cons.consensus_measures(thumbs, [1.0] * len(thumbs))
     assert measures[1].grain > 2.0 * max(m.grain for i, m in enumerate(measures) if i != 1)
     # The no-reference noise judgement switched off (out of reach): the consensus alone flags it.
-    blind = dataclasses.replace(TechnicalThresholds(), noise_rel=1e9, noise_abs=1e9)
+    blind = dataclasses.replace(ON, noise_rel=1e9, noise_abs=1e9)
     scores = score_series(burst_metrics, blind)
     assert NOISY in scores[1].problems and NOISY not in scores[0].problems
     assert scores[0].score > scores[1].score
@@ -123,15 +126,15 @@ def test_a_softened_frame_has_less_detail_against_the_consensus(burst_metrics):
     measures = cons.consensus_measures(thumbs, [1.0] * len(thumbs))
     assert measures[3].detail < 0.8 * measures[0].detail
     assert measures[3].grain < measures[1].grain  # blur is a filter of the scene: explained, not grain
-    scores = score_series(burst_metrics)
+    scores = score_series(burst_metrics, ON)
     assert scores[0].score > scores[3].score
 
 
 def test_singletons_pairs_and_unrelated_frames_fall_back_and_say_so(burst_metrics):
-    assert score_series(burst_metrics[:1])[0].reference == "none"
-    assert [s.reference for s in score_series(burst_metrics[:2])] == ["none", "none"]  # a pair: whose grain is whose?
+    assert score_series(burst_metrics[:1], ON)[0].reference == "none"
+    assert [s.reference for s in score_series(burst_metrics[:2], ON)] == ["none", "none"]  # a pair: whose grain is whose?
     others = [measure(_through_jpeg(_natural(seed, (900, 600)))) for seed in (21, 22)]
-    mixed = score_series([burst_metrics[0], *others])
+    mixed = score_series([burst_metrics[0], *others], ON)
     assert [s.reference for s in mixed] == ["none"] * 3  # nothing registers: no consensus
     no_thumbs = [dataclasses.replace(m, thumb="") for m in burst_metrics]  # an old cache entry
-    assert {s.reference for s in score_series(no_thumbs)} == {"none"}
+    assert {s.reference for s in score_series(no_thumbs, ON)} == {"none"}

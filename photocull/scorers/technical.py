@@ -59,6 +59,9 @@ class TechnicalThresholds:
     blocky_rel: float = 1.25  # JPEG block edges this much stronger than the series' median: re-compressed
     jpeg_rel_ev: float = 1.0  # compressed: JPEG step this many doublings coarser than the mates' (and than q~80) ...
     jpeg_abs_step: float = 30.0  # ... or at least this (8 x 8 DCT units: IJG quality ~18 or lower), whatever the series
+    # Measure each frame against the consensus of its registered mates (scorers.consensus). Off by
+    # default: it measured no better on the held-out families (docs/pick.md) and costs time.
+    series_consensus: bool = False
     consensus_rel: float = 1.6  # noisy (against the series' consensus): unexplained fine band this many times the reference's
 
 
@@ -209,7 +212,7 @@ def _noise_judgement(metrics: Sequence[TechnicalMetrics], blocky: Sequence[bool]
     noisy = [_noisy(m, ref, t, e is not None) for m, e in zip(metrics, exposure)]
     # Against the series' consensus, grain is what no filter of the scene explains: texture,
     # focus and a soft scene all are explained, so neither passes for grain nor grain for them.
-    cms = _consensus(metrics, exposure_evs)
+    cms = _consensus(metrics, exposure_evs) if t.series_consensus else [None] * len(metrics)
     by_consensus = _consensus_grain(cms, [any(m is d for d in detailed) for m in metrics])
     for i, (gc, b, e) in enumerate(zip(by_consensus, blocky, exposure)):
         if gc is not None:
