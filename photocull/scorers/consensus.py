@@ -25,8 +25,8 @@ from .registration import IDENTITY, Registration, box, register, warp
 
 MIN_CONFIDENCE = 0.5  # a mate registered worse than this is no reference (its misfit would read as grain)
 MIN_MATES = 2  # a consensus needs at least two registered mates (a median of one is that mate)
-MIN_OVERLAP = 0.25
-QUIET_SHARE = 50  # grain is read on the consensus' smoother half  # ... and this share of the frame seen by all of them, unclipped
+MIN_OVERLAP = 0.25  # ... and this share of the frame seen by all of them, unclipped
+QUIET_SHARE = 50  # grain is read on the consensus' smoother half (percentile of its local activity)
 _SRGB = np.round(np.interp(np.linspace(0.0, 1.0, 4097), LINEAR, np.arange(256.0)), 3)  # linear (4096 steps) -> sRGB level
 
 
