@@ -50,7 +50,7 @@ IDENTITY = Registration(1.0, 0.0, 0.0, 0.0, 1.0)
 
 def encode_thumb(t: np.ndarray) -> str:
     """A thumb as text for the cache (JSON): ``HxW:`` then base64 of the zlib'd bytes."""
-    return f"{t.shape[0]}x{t.shape[1]}:" + base64.b64encode(zlib.compress(t.tobytes(), 6)).decode("ascii")
+    return f"{t.shape[0]}x{t.shape[1]}:" + base64.b64encode(zlib.compress(t.tobytes(), 1)).decode("ascii")
 
 
 def decode_thumb(s: str) -> np.ndarray | None:
