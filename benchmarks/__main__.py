@@ -8,6 +8,7 @@
     python -m benchmarks fgaesq-burst [--frames 10] [--size 6000x4000]   # CLI on a 24 MP burst: s/frame, peak RSS
     python -m benchmarks pick [--long-side 2000] [--photos N]   # best of burst on real photographs
     python -m benchmarks scale-engines [--n 10000] [--repeats 3]   # local vs Ray engine
+    python -m benchmarks consensus-cost [--bursts 6] [--long-side 1600]   # the series consensus: ms/frame, cache bytes
     python -m benchmarks face-recall        # faces found by size, and CPU ms per frame: BlazeFace vs Haar
     python -m benchmarks review [--frames 3000]   # the review page in headless Chromium: first screen, next frame, compare, memory
     python -m benchmarks gpu-path [--n 100] [--tiny]   # nvJPEG -> ViT-B/16 -> FGAesQ series on CUDA (--tiny: CPU dry run)
@@ -64,6 +65,9 @@ def main(argv: list[str] | None = None) -> None:
     from .pick import add_pick_args, main_pick
 
     add_pick_args(sub.add_parser("pick", help="best of burst and flags on bursts rendered from real photographs"))
+    from .consensus_cost import add_consensus_cost_args, main_consensus_cost
+
+    add_consensus_cost_args(sub.add_parser("consensus-cost", help="the series consensus: ms per frame, cache bytes"))
     from .scale_engines import add_scale_engines_args, main_scale_engines
 
     add_scale_engines_args(sub.add_parser("scale-engines", help="local vs Ray engine on 10,000 small files"))
@@ -81,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
         main_pick(a)
     elif a.cmd == "fgaesq":
         main_fgaesq(a)
+    elif a.cmd == "consensus-cost":
+        main_consensus_cost(a)
     elif a.cmd == "scale-engines":
         main_scale_engines(a)
     elif a.cmd == "fgaesq-official":

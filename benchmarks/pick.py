@@ -1,6 +1,6 @@
 """Does photocull pick the frame a photographer would?  Shoots it was not fitted to, with peers.
 
-    python -m benchmarks pick [--long-side 1200] [--families lomiri,mate,samples] [--levels strong,subtle] [--no-peers]
+    python -m benchmarks pick [--long-side 1200] [--families lomiri,mate,samples] [--levels strong,subtle] [--no-peers] [--series-consensus]
 
 Renders one strong and one subtle shoot per source family (``pick_shoots``: wide randomised
 defects, four noise models, double defects, brackets, soft series), runs the real CLI on each
@@ -43,6 +43,8 @@ def add_pick_args(ap) -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--machine", default=None)
     ap.add_argument("--photocull-src", type=Path, default=REPO, help="run photocull from this source tree (a before/after comparison)")
+    ap.add_argument("--series-consensus", action="store_true",
+                    help="turn on [technical] series_consensus (each frame against its registered mates) for the run")
 
 
 def _env(src: Path) -> dict[str, str]:
@@ -201,6 +203,7 @@ def main_pick(args) -> dict[str, Any]:
         "sources": {k: [p.name for p in v] for k, v in sources.items()}, "calibration_family": ps.CALIBRATION_FAMILY,
         "long_side": args.long_side, "seed": args.seed, "ranges": ps.RANGES, "families": {},
         "photocull_src": str(args.photocull_src), "scorer": "technical (CLI default, no weights)",
+        "series_consensus": args.series_consensus,
     }
     families = [f for f in args.families.split(",") if f in sources]
     for fam in families:
@@ -209,6 +212,11 @@ def main_pick(args) -> dict[str, Any]:
             t0 = time.perf_counter()
             rows = ps.render(fam, sources[fam], level, out, args.long_side, seed=args.seed)
             render_s = time.perf_counter() - t0
+            settings = out / "shoot" / "photocull.toml"  # the shoot's own settings: what the CLI reads there
+            if args.series_consensus:
+                settings.write_text("[technical]\nseries_consensus = true\n")
+            else:
+                settings.unlink(missing_ok=True)
             t0 = time.perf_counter()
             report = run_cli(out / "shoot", args.photocull_src)
             cli_s = time.perf_counter() - t0

@@ -81,6 +81,9 @@ class TechnicalMetrics:
     exposure: float  # mean luma in linear light, 0..1 (stops between frames = log2 of the ratio)
     exposure_quantiles: list[float]  # linear-light luma at 5, 10, ... 95 % of the histogram (clipping-proof stops)
     jpeg_step: float  # coarsest JPEG quantisation step of low-frequency luma, 8 x 8 DCT units (q92 ~ 2, q30 ~ 19; 0 = none seen)
+    # A small luma copy (scorers.registration.encode_thumb; "": none), for measuring the frame against
+    # its registered series mates (scorers.consensus). Kept in the cache, left out of the report.
+    thumb: str = ""
 
     def __post_init__(self) -> None:
         self.exposure_quantiles = [float(v) for v in self.exposure_quantiles]  # as JSON (cache, report) brings it back
@@ -137,6 +140,10 @@ class FrameScore:
     score: float
     components: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # What the technical judgement measured the frame against: "series" (the consensus of its
+    # registered mates), "none" (no-reference measures: a singleton, a pair, a frame that did
+    # not register); "" where no technical judgement was made.
+    reference: str = ""
 
 
 @dataclass

@@ -106,7 +106,7 @@ def test_round_trips(shoot):
         c.put_scores([(ids[0], FrameScore(7.5, {"aesthetic": 7.0}, ["noisy"])),
                       (ids[1], {"score": 3.0})], "clip_iqa@1")
         s = c.get_scores(ids, "clip_iqa@1")
-        assert s == {ids[0]: {"score": 7.5, "components": {"aesthetic": 7.0}, "problems": ["noisy"]},
+        assert s == {ids[0]: {"score": 7.5, "components": {"aesthetic": 7.0}, "problems": ["noisy"], "reference": ""},
                      ids[1]: {"score": 3.0}}
         assert c.get_scores(ids, "clip_iqa@2") == {}
 

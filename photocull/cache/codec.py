@@ -88,10 +88,14 @@ def frame_from_dict(d: dict[str, Any], root: Path, **where: Any) -> Frame:
     return Frame(**(fields | where))
 
 
-def analysis_to_dict(a: Analysis, *, faces: bool = False) -> dict[str, Any]:
-    """Everything but the working image and the embedding (those are not JSON)."""
+def analysis_to_dict(a: Analysis, *, faces: bool = False, thumb: bool = False) -> dict[str, Any]:
+    """Everything but the working image and the embedding (those are not JSON); the metrics'
+    small luma copy only with ``thumb`` (the cache keeps it for scoring; the report has no use for it)."""
+    metrics = dataclasses.asdict(a.metrics)
+    if not thumb:
+        metrics.pop("thumb", None)
     out: dict[str, Any] = {"width": a.width, "height": a.height, "phash": a.phash, "dhash": a.dhash,
-                           "metrics": dataclasses.asdict(a.metrics)}
+                           "metrics": metrics}
     if faces and a.faces is not None:
         from ..faces import FACES_VERSION
 
@@ -114,7 +118,7 @@ def cache_entry(frame: Frame, analysis: Analysis) -> dict[str, Any]:
     stamped with the capture-time readers' version."""
     from ..capture_time import CAPTURE_VERSION
 
-    return frame_content_to_dict(frame) | analysis_to_dict(analysis, faces=True) | {"capture_version": CAPTURE_VERSION}
+    return frame_content_to_dict(frame) | analysis_to_dict(analysis, faces=True, thumb=True) | {"capture_version": CAPTURE_VERSION}
 
 
 def from_cache_entry(d: dict[str, Any], *, path: Path, fmt: str, size: int, mtime_ns: int,
@@ -126,6 +130,9 @@ def from_cache_entry(d: dict[str, Any], *, path: Path, fmt: str, size: int, mtim
 
     if d.get("capture_version") != CAPTURE_VERSION:
         return None
+    if "thumb" not in (d.get("metrics") or {}):
+        return None  # measured before frames kept their small copy: no series consensus without it
+
     if faces:
         from ..faces import FACES_VERSION
 
@@ -149,13 +156,14 @@ def error_from_dict(d: dict[str, Any], root: Path) -> FileError:
 
 
 def score_to_dict(s: FrameScore) -> dict[str, Any]:
-    return {"score": s.score, "score_components": s.components, "problems": s.problems}
+    return {"score": s.score, "score_components": s.components, "problems": s.problems, "reference": s.reference}
 
 
 def score_from_dict(d: dict[str, Any]) -> FrameScore | None:
     if d.get("score") is None:
         return None
-    return FrameScore(float(d["score"]), dict(d.get("score_components", {})), list(d.get("problems", [])))
+    return FrameScore(float(d["score"]), dict(d.get("score_components", {})), list(d.get("problems", [])),
+                      str(d.get("reference", "")))
 
 
 def frame_result_to_dict(fr: FrameResult, root: Path) -> dict[str, Any]:
@@ -166,7 +174,7 @@ def frame_result_to_dict(fr: FrameResult, root: Path) -> dict[str, Any]:
         **frame_to_dict(fr.frame, root),
         **(analysis_to_dict(a) if a else empty_analysis),
         "series": series_number(fr.series_id) if fr.series_id is not None else None,
-        **(score_to_dict(fr.score) if fr.score else {"score": None, "score_components": {}, "problems": []}),
+        **(score_to_dict(fr.score) if fr.score else {"score": None, "score_components": {}, "problems": [], "reference": ""}),
         "rank": r.rank if r else None,
         "pick": r.is_pick if r else False,
         "stars": r.stars if r else None,

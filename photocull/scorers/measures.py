@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from ..records import TechnicalMetrics
+from .registration import THUMB_SIDE, encode_thumb
 
 METRIC_LONG_SIDE = 1600  # everything is measured on at most this many pixels across
 NOISE_PATCH = 24  # noise is estimated on a 24 x 24 window of each of the 256 tiles
@@ -149,6 +150,15 @@ def _box_means(g: np.ndarray, k: int) -> np.ndarray:
     for j in range(1, k):
         sums += rows[:, j::k]
     return sums.astype(np.float32) * np.float32(1.0 / (k * k))
+
+
+def make_thumb(g: np.ndarray) -> np.ndarray:
+    """The frame's 8-bit luma reduced by a whole factor to at most THUMB_SIDE across (block means, uint8):
+    what the frame is registered and compared with its series mates on (``consensus``)."""
+    k = max(1, math.ceil(max(g.shape) / THUMB_SIDE))
+    h, w = g.shape[0] // k * k, g.shape[1] // k * k
+    means = _box_means(np.ascontiguousarray(g[:h, :w]), k) if k > 1 else g[:h, :w].astype(np.float32)
+    return np.rint(means).astype(np.uint8)
 
 
 _CHUNK_ROWS = 16  # 16 rows of 8-bit second differences squared stay exact in float32 (16 * 1020^2 < 2^24)
@@ -425,4 +435,5 @@ def measure(img: Image.Image, native_scale: float = 1.0, jpeg_tables: dict | Non
         exposure=float((hist * LINEAR).sum() / total),
         exposure_quantiles=_linear_quantiles(hist),
         jpeg_step=max(table_step(jpeg_tables), quantisation_step(g, scale)),
+        thumb=encode_thumb(make_thumb(g)),
     )

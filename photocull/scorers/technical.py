@@ -11,7 +11,7 @@ lens is not "blurred" when every frame is as soft.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -28,7 +28,9 @@ from ..records import (
     TechnicalMetrics,
 )
 from .base import ScorerDefaults
+from .consensus import ConsensusMeasure, consensus_measures
 from .measures import LINEAR, QUANTILE_HI, QUANTILE_LO
+from .registration import decode_thumb
 from .measures import jpeg_tables, measure  # noqa: F401  (re-exported: callers of the scorer's module)
 
 NOISE_GRACE = 1.4  # grain counts past 40 % over the reference: mild compression also quietens it
@@ -57,8 +59,13 @@ class TechnicalThresholds:
     blocky_rel: float = 1.25  # JPEG block edges this much stronger than the series' median: re-compressed
     jpeg_rel_ev: float = 1.0  # compressed: JPEG step this many doublings coarser than the mates' (and than q~80) ...
     jpeg_abs_step: float = 30.0  # ... or at least this (8 x 8 DCT units: IJG quality ~18 or lower), whatever the series
+    # Measure each frame against the consensus of its registered mates (scorers.consensus). Off by
+    # default: it measured no better on the held-out families (docs/pick.md) and costs time.
+    series_consensus: bool = False
+    consensus_rel: float = 1.6  # noisy (against the series' consensus): unexplained fine band this many times the reference's
 
 
+CONSENSUS_FLOOR = 0.3  # 8-bit levels of the small copy added to every consensus residual (its own rounding)
 JPEG_VISIBLE = 6.0  # low-frequency JPEG step below which compression is not seen at 100 % (IJG quality ~75-80)
 
 
@@ -165,14 +172,65 @@ def _noisy(m: TechnicalMetrics, ref: TechnicalMetrics, t: TechnicalThresholds, s
     return (ratio > k * t.noise_rel and excess > k * t.noise_min) or m.noise > t.noise_abs
 
 
+def _consensus(metrics: Sequence[TechnicalMetrics], exposure_evs: Sequence[float]) -> list[ConsensusMeasure | None]:
+    """Each frame against the consensus of its registered mates (None where there is none)."""
+    thumbs = [decode_thumb(m.thumb) if m.thumb else None for m in metrics]
+    return consensus_measures(thumbs, [2.0 ** ev for ev in exposure_evs])
+
+
+def _consensus_grain(cms: Sequence[ConsensusMeasure | None], detailed: Sequence[bool]) -> list[float | None]:
+    """How many times the reference's unexplained fine band each frame carries (None: no consensus).
+
+    The reference is the quietest ``detailed`` frame (usable, and no mate shows it softened: the
+    full-size measures see a slight blur the small copies do not): blur is explained by the
+    consensus and leaves less residual, so a blurred frame, quieter for that alone, cannot set it.
+    """
+    cand = [c.grain for c, ok in zip(cms, detailed) if c is not None and ok]
+    if not cand:
+        return [None] * len(cms)
+    ref = min(cand)
+    return [(c.grain + CONSENSUS_FLOOR) / (ref + CONSENSUS_FLOOR) if c is not None else None for c in cms]
+
+
+def _noise_judgement(metrics: Sequence[TechnicalMetrics], blocky: Sequence[bool], exposure: Sequence[str | None],
+                     exposure_evs: Sequence[float], t: TechnicalThresholds,
+                     ) -> tuple[list[float], list[bool], list[ConsensusMeasure | None]]:
+    """(grain ratio, noisy, consensus measure) of each frame: against the consensus of its
+    registered mates where it has one, else against the no-reference noise reference mate."""
+    # The noise reference: the quietest frame that kept its fine detail and its exposure.
+    # Nothing makes a frame cleaner than the scene except blur, compression (smoothed grain)
+    # or a darker/brighter exposure (grain shifted in level): those cannot set it.
+    usable = [m for m, b, e in zip(metrics, blocky, exposure) if not (b or e)] or list(metrics)
+    # Grain past any series' standard is read as detail by every focus measure: such a frame
+    # cannot say what "kept its detail" means (in a pair, the median is the mean of both).
+    usable = [m for m in usable if m.noise <= t.noise_abs] or usable
+    # "Kept its detail": no mate shows it to be a softened copy. Not "near the median": where
+    # most frames are grainy (or the whole series soft) the median is grain, not detail.
+    detailed = [m for m in usable if not _softened(m, usable, t)]
+    ref = min(detailed, key=lambda m: m.noise) if detailed else sorted(metrics, key=lambda m: m.noise)[(len(metrics) - 1) // 2]
+    grain = [_grain(m, ref)[0] for m in metrics]
+    noisy = [_noisy(m, ref, t, e is not None) for m, e in zip(metrics, exposure)]
+    # Against the series' consensus, grain is what no filter of the scene explains: texture,
+    # focus and a soft scene all are explained, so neither passes for grain nor grain for them.
+    cms = _consensus(metrics, exposure_evs) if t.series_consensus else [None] * len(metrics)
+    by_consensus = _consensus_grain(cms, [any(m is d for d in detailed) for m in metrics])
+    for i, (gc, b, e) in enumerate(zip(by_consensus, blocky, exposure)):
+        if gc is not None:
+            # On the small copies, residuals within the grace are misfit and rounding, not grain.
+            grain[i] = max(grain[i], gc) if gc > NOISE_GRACE else grain[i]
+            # block edges are residual too: a re-compressed frame is judged compressed, not noisy
+            noisy[i] = noisy[i] or (not b and gc > t.consensus_rel * (2.0 if e else 1.0))
+    return grain, noisy, cms
+
+
 def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = TechnicalThresholds()) -> list[FrameScore]:
     """Score the frames of one series relative to each other (0..10).
 
     Mates of a burst share subject and light, so every judgement is a comparison:
-    fine detail against the sharpest clean mate, noise against the quietest detailed mate, JPEG
-    blocking against the median, exposure
-    in stops of linear light against the series' median (so a dark scene is not
-    "underexposed" for being dark). A noisy frame never sets the sharpness reference.
+    fine detail against the sharpest clean mate, noise against the consensus of the
+    registered mates (or, without one, the quietest detailed mate), JPEG blocking against
+    the median, exposure in stops of linear light against the series' median (so a dark
+    scene is not "underexposed" for being dark). A noisy frame never sets the sharpness reference.
     """
     typical_blocks = float(np.median([m.blockiness for m in metrics]))
     typical_step = float(np.median([m.jpeg_step for m in metrics]))
@@ -186,49 +244,28 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     exposure_evs = _exposure_evs(metrics, t)
     med_hi = float(np.median([m.clipped_highlights for m in metrics]))
     med_lo = float(np.median([m.clipped_shadows for m in metrics]))
-    alone = len(metrics) < 3
-    exposure = [_exposure_problem(m, ev, med_hi, med_lo, alone, t) for m, ev in zip(metrics, exposure_evs)]
-    # The noise reference: the quietest frame that kept its fine detail and its exposure.
-    # Nothing makes a frame cleaner than the scene except blur, compression (smoothed grain)
-    # or a darker/brighter exposure (grain shifted in level): those cannot set it. "Kept its
-    # detail" is judged against the median, which one grain-inflated frame cannot move.
-    usable = [m for m, b, e in zip(metrics, blocky, exposure) if not (b or e)] or list(metrics)
-    # Grain past any series' standard is read as detail by every focus measure: such a frame
-    # cannot say what "kept its detail" means (in a pair, the median is the mean of both).
-    usable = [m for m in usable if m.noise <= t.noise_abs] or usable
-    # "Kept its detail": no mate shows it to be a softened copy. Not "near the median": where
-    # most frames are grainy (or the whole series soft) the median is grain, not detail.
-    detailed = [m for m in usable if not _softened(m, usable, t)]
-    ref = min(detailed, key=lambda m: m.noise) if detailed else sorted(metrics, key=lambda m: m.noise)[(len(metrics) - 1) // 2]
-    grain = [_grain(m, ref)[0] for m in metrics]
-    noisy = [_noisy(m, ref, t, e is not None) for m, e in zip(metrics, exposure)]
+    exposure = [_exposure_problem(m, ev, med_hi, med_lo, len(metrics) < 3, t) for m, ev in zip(metrics, exposure_evs)]
+    grain, noisy, cms = _noise_judgement(metrics, blocky, exposure, exposure_evs, t)
     # Grain past the grace, even below the flag, can still lift detail: such a frame never sets the reference.
     grainy = [g > NOISE_GRACE for g in grain]
-    trusted = [
-        m.sharpness for m, bad, b, e in zip(metrics, grainy, blocky, exposure) if not (bad or b or e)
-    ] or [m.sharpness for m, bad in zip(metrics, noisy) if not bad] or [m.sharpness for m in metrics]
-    best_sharp = max(trusted)
+    trusted = [i for i, (bad, b, e) in enumerate(zip(grainy, blocky, exposure)) if not (bad or b or e)] \
+        or [i for i, bad in enumerate(noisy) if not bad] or list(range(len(metrics)))
+    best_sharp = max(metrics[i].sharpness for i in trusted)
     out = []
-    for m, g, is_noisy, is_compressed, is_coarser, exposure_ev, exposure_problem in zip(
-            metrics, grain, noisy, compressed, coarser, exposure_evs, exposure):
+    for i, m in enumerate(metrics):
         sharp_ev = min(_ev(m.sharpness, best_sharp), 0.0)
-        components = _components(m, g, sharp_ev, is_coarser, exposure_ev, typical_blocks, typical_step, med_hi, med_lo)
+        components = _components(m, grain[i], sharp_ev, coarser[i], exposure_evs[i], typical_blocks, typical_step, med_hi, med_lo)
         score = min(max(8.5 + sum(components.values()), 0.0), 10.0)
         problems = []
         # In a series blur is relative (a soft lens, a small picture upscaled, a shallow-focus
         # portrait: every mate is as soft); the absolute threshold judges a frame with no mates.
         # Grain (its floor removed), heavy compression and clipping take fine detail too: a frame
         # with one of those flags is also blurred only when its detail fell twice as far.
-        explained = is_noisy or is_compressed or exposure_problem is not None
+        explained = noisy[i] or compressed[i] or exposure[i] is not None
         if sharp_ev < -t.blur_rel_ev * (2.0 if explained else 1.0) or (len(metrics) == 1 and m.sharpness < t.blur_abs):
             problems.append(BLURRED)
-        if exposure_problem:
-            problems.append(exposure_problem)
-        if is_noisy:
-            problems.append(NOISY)
-        if is_compressed:
-            problems.append(COMPRESSED)
-        out.append(FrameScore(round(score, 4), components, problems))
+        problems += [p for p, on in ((exposure[i], exposure[i] is not None), (NOISY, noisy[i]), (COMPRESSED, compressed[i])) if on]
+        out.append(FrameScore(round(score, 4), components, problems, "series" if cms[i] is not None else "none"))
     return out
 
 
@@ -271,7 +308,8 @@ def with_technical_flags(
     for s in series:
         tech = score_series([analyses[i].metrics for i in s.members], thresholds or TechnicalThresholds())
         for idx, t in zip(s.members, tech):
-            out[idx] = own(idx, t)
+            fs = own(idx, t)
+            out[idx] = fs if fs.reference else replace(fs, reference=t.reference)
     return [fs if fs is not None else FrameScore(0.0, problems=["not scored"]) for fs in out]
 
 
@@ -279,7 +317,7 @@ class TechnicalScorer(ScorerDefaults):
     """Scorer interface over :func:`score_series`."""
 
     name = "technical"
-    version = "4"
+    version = "5"
     needs_images = False
     needs_embeddings = False
 
