@@ -25,6 +25,7 @@ class AnalyseOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     keep_image: int = 0  # long side of the working image to keep for later stages (0: none)
     faces: bool = False  # find faces, judge their focus and eyes (needs OpenCV)
+    thumb: bool = False  # keep the small luma copy for the series consensus ([technical] series_consensus)
 
 
 def working_image(img: Image.Image, long_side: int) -> np.ndarray:
@@ -61,7 +62,8 @@ def analyse_file(found: FoundFile, opts: AnalyseOptions) -> tuple[Frame, Analysi
         hashes = perceptual_hashes(gray)
         tables = jpeg_tables(found.path) if found.fmt == "jpeg" else None  # header only: how hard it was compressed
         luma = np.asarray(gray)  # one copy out of Pillow, for the measures and the face checks
-        metrics = measure(gray, native_scale=d.width / d.image.width, jpeg_tables=tables, luma=luma)  # noise per file pixel
+        metrics = measure(gray, native_scale=d.width / d.image.width, jpeg_tables=tables, luma=luma,
+                          thumb=opts.thumb)  # noise per file pixel
         image = working_image(d.image, opts.keep_image) if opts.keep_image else None
     except Exception as exc:  # noqa: BLE001 - every failure becomes a per-file error
         return decode_error(found.path, exc)

@@ -419,7 +419,7 @@ class Settings:
             recursive=c.recursive,
             follow_links=c.follow_links,
             workers=c.workers,
-            analyse=AnalyseOptions(max_pixels=c.max_pixels * 1_000_000),
+            analyse=AnalyseOptions(max_pixels=c.max_pixels * 1_000_000, thumb=self.technical.series_consensus),
             group=GroupOptions(max_gap=c.max_gap, hash_threshold=c.hash_threshold, embed_threshold=c.embed_threshold),
             cache=c.cache,
             user_cache=c.user_cache,

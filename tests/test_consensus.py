@@ -138,3 +138,36 @@ def test_singletons_pairs_and_unrelated_frames_fall_back_and_say_so(burst_metric
     assert [s.reference for s in mixed] == ["none"] * 3  # nothing registers: no consensus
     no_thumbs = [dataclasses.replace(m, thumb="") for m in burst_metrics]  # an old cache entry
     assert {s.reference for s in score_series(no_thumbs, ON)} == {"none"}
+
+
+def _score_json(shoot) -> dict:
+    import json
+
+    from typer.testing import CliRunner
+
+    from photocull.cli import app
+
+    res = CliRunner().invoke(app, ["score", str(shoot), "--no-embeddings", "--no-faces", "-q", "--json", "-"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def test_the_small_copy_is_kept_only_when_the_consensus_is_on(burst_shoot):
+    """Off (the default) the frames keep no small copy and the cache holds none; turning it on in
+    photocull.toml measures the cached frames again (their copies are missing) and the report says
+    which bursts were measured against their series."""
+    import json
+    import sqlite3
+
+    off = _score_json(burst_shoot)
+    assert {f["reference"] for f in off["files"]} == {"none"}
+    with sqlite3.connect(burst_shoot / ".photocull" / "cache.sqlite") as db:
+        stored = [json.loads(m) for (m,) in db.execute("select metrics from analysis")]
+    assert len(stored) == 7 and all(m.get("thumb", "") == "" for m in stored)
+    (burst_shoot / "photocull.toml").write_text("[technical]\nseries_consensus = true\n")
+    on = _score_json(burst_shoot)
+    by_name = {f["path"]: f["reference"] for f in on["files"]}
+    assert by_name["A2.jpg"] == "series" and by_name["C1.jpg"] == "none"  # a 4-frame burst, a singleton
+    with sqlite3.connect(burst_shoot / ".photocull" / "cache.sqlite") as db:
+        stored = [json.loads(m) for (m,) in db.execute("select metrics from analysis")]
+    assert len(stored) == 7 and all(m["thumb"] for m in stored)  # measured again, with their copies

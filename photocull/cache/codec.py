@@ -122,16 +122,18 @@ def cache_entry(frame: Frame, analysis: Analysis) -> dict[str, Any]:
 
 
 def from_cache_entry(d: dict[str, Any], *, path: Path, fmt: str, size: int, mtime_ns: int,
-                     companions: tuple[Path, ...] = (), faces: bool = False) -> tuple[Frame, Analysis] | None:
+                     companions: tuple[Path, ...] = (), faces: bool = False,
+                     thumb: bool = False) -> tuple[Frame, Analysis] | None:
     """The frame and analysis of a cache entry, or None when it cannot serve (another
     version's entry, or face checks asked for and not stored, or stored by another
-    version of the face checks, or a capture time read by other readers)."""
+    version of the face checks, or a capture time read by other readers, or the series
+    consensus's small copy asked for and not stored)."""
     from ..capture_time import CAPTURE_VERSION
 
     if d.get("capture_version") != CAPTURE_VERSION:
         return None
-    if "thumb" not in (d.get("metrics") or {}):
-        return None  # measured before frames kept their small copy: no series consensus without it
+    if thumb and not (d.get("metrics") or {}).get("thumb"):
+        return None  # measured without the small copy: no series consensus without it
 
     if faces:
         from ..faces import FACES_VERSION

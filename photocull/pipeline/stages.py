@@ -118,7 +118,7 @@ def look_up(scanned: ScanResult, cache: Cache, executor: Executor, scorer: Score
         hit = None
         if ident in cached:
             hit = from_cache_entry(cached[ident], path=f.path, fmt=f.fmt, size=f.size, mtime_ns=f.mtime_ns,
-                                   companions=f.companions, faces=opts.faces)
+                                   companions=f.companions, faces=opts.faces, thumb=opts.analyse.thumb)
         # A scorer that keeps its scores (cache_key) gets working images later, and only for
         # the series whose scores are not in the cache (see score()).
         wants_image = scorer.needs_images and scorer.cache_key is None
@@ -156,7 +156,7 @@ def analyse(slots: Slots, executor: Executor, opts: CullOptions, scorer: Scorer,
     The model embeds one batch while the executor decodes the next.
     """
     keep = opts.working_size if (backbone is not None or scorer.needs_images) else 0
-    analyse_opts = AnalyseOptions(opts.analyse.decode_size, opts.analyse.max_pixels, keep, opts.faces)
+    analyse_opts = replace(opts.analyse, keep_image=keep, faces=opts.faces)
     files = [slots.files[k] for k in slots.todo]
     bar = progress.stage("Decoding", len(files))
     # A cluster with GPUs embeds on its own actors (pipeline/ray_executor.py); else the driver does.

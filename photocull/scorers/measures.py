@@ -396,12 +396,14 @@ def _linear_quantiles(hist: np.ndarray) -> list[float]:
 
 
 def measure(img: Image.Image, native_scale: float = 1.0, jpeg_tables: dict | None = None,
-            luma: np.ndarray | None = None) -> TechnicalMetrics:
+            luma: np.ndarray | None = None, thumb: bool = True) -> TechnicalMetrics:
     """Absolute technical measurements of one decoded frame (RGB or L, any size).
 
     ``native_scale``: file pixels per pixel of ``img`` (draft decodes are 2-8x smaller).
     ``jpeg_tables``: the file's quantisation tables (:func:`jpeg_tables`), when it is a JPEG.
     ``luma``: ``img`` (an L image) as an array, when the caller has made one already.
+    ``thumb``: keep the small luma copy the series consensus registers (off: ``thumb`` is "",
+    sparing its 3 ms and its bytes in the cache when ``[technical] series_consensus`` is off).
     Noise is reported per *file* pixel: averaging k x k pixels divides white noise by k,
     so a draft decode would hide the grain the photographer sees at 100 %.
     """
@@ -435,5 +437,5 @@ def measure(img: Image.Image, native_scale: float = 1.0, jpeg_tables: dict | Non
         exposure=float((hist * LINEAR).sum() / total),
         exposure_quantiles=_linear_quantiles(hist),
         jpeg_step=max(table_step(jpeg_tables), quantisation_step(g, scale)),
-        thumb=encode_thumb(make_thumb(g)),
+        thumb=encode_thumb(make_thumb(g)) if thumb else "",
     )
