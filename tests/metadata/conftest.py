@@ -194,3 +194,14 @@ def validate():
                 and not line.strip()[0].isdigit() and line.strip() != "OK"}
 
     return run
+
+
+def registered(module):
+    """Register a target made in a test for the test's duration (the registry refuses a name twice)."""
+    from photocull.metadata import Target, register_target, unregister_target
+
+    target = register_target(Target.from_module(module))
+    try:
+        yield target
+    finally:
+        unregister_target(target.name)

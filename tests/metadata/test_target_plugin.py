@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from photocull.cli import app
 from photocull.metadata import (
-    TARGETS, Held, Journal, Target, default_fields, read_rating, register_target, undo, unregister_target, write_rating,
+    TARGETS, Held, Journal, default_fields, read_rating, register_target, undo, write_rating,
 )
 from photocull.metadata.atomic import Stamp, atomic_unlink, atomic_write_bytes
 from photocull.metadata.common import Skip, WriteRequest, record, stat_checks
@@ -24,7 +24,9 @@ from photocull.records import WriteOutcome
 from photocull.review.decisions import Change, read_decision, write_decision
 from photocull.review.run_writer import RunWriter
 from photocull.review.server import ReviewApp
-from tests.conftest import blurred, save_jpeg, scene
+from tests.conftest import save_jpeg, scene
+from tests.metadata.conftest import registered
+from tests.test_workflow_write import raw_pair_shoot
 
 runner = CliRunner()
 TOKEN = "t0ken"
@@ -98,9 +100,7 @@ def _cos_module() -> types.ModuleType:
 
 @pytest.fixture
 def cos_target():
-    target = register_target(Target.from_module(_cos_module()))
-    yield target
-    unregister_target(target.name)
+    yield from registered(_cos_module())
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -115,12 +115,8 @@ def _cos(p: Path) -> dict[str, Any]:
 def _shoot(root: Path) -> None:
     """A sharp and a blurred RAW+JPEG pair (one series), and a frame of its own whose ``.cos``
     the photographer rated 2 with a Blue label."""
+    raw_pair_shoot(root)
     t = datetime(2026, 7, 1, 8, 0, 0).timestamp()
-    base = scene(31)
-    save_jpeg(root / "IMG_1.JPG", base, datetime.fromtimestamp(t))
-    (root / "IMG_1.CR2").write_bytes(b"II*\x00" + b"\x00" * 64)
-    save_jpeg(root / "IMG_2.JPG", blurred(base, 4), datetime.fromtimestamp(t + 0.5))
-    (root / "IMG_2.CR2").write_bytes(b"II*\x00" + b"\x01" * 64)
     save_jpeg(root / "IMG_3.JPG", scene(77), datetime.fromtimestamp(t + 3600))
     (root / "IMG_3.JPG.cos").write_text(json.dumps({"Rating": 2, "Label": "Blue", "Crop": [0, 0, 10, 10]}))
 

@@ -14,10 +14,8 @@ from photocull.metadata import (
     SIDECAR_NAMINGS,
     TARGETS,
     Journal,
-    Target,
     create_writer,
     read_rating,
-    register_target,
     undo,
     unregister_target,
     write_fields,
@@ -27,7 +25,7 @@ from photocull.metadata.atomic import atomic_unlink
 from photocull.metadata.common import Skip, WriteRequest, record
 from photocull.records import Frame, FrameResult, Rating, WriteOutcome
 
-from .conftest import make_jpeg
+from .conftest import make_jpeg, registered
 
 
 def _toy_module() -> types.ModuleType:
@@ -70,9 +68,7 @@ def _toy_module() -> types.ModuleType:
 
 @pytest.fixture
 def toy_target():
-    target = register_target(Target.from_module(_toy_module()))
-    yield target
-    unregister_target(target.name)
+    yield from registered(_toy_module())
     assert "toy_stars" not in TARGETS
 
 
