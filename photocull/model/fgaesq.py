@@ -97,10 +97,26 @@ class FGAesQ(nn.Module):
         if cfg is None:
             cfg = read_config(path)
         cfg = FGAesQConfig.from_dict({**cfg.to_dict(), "pretrained": None})  # the file has the weights
-        model = cls(cfg, attn_impl=attn_impl)
         state = load_file(str(path), device="cpu")
+        model = _without_init(cls, cfg, attn_impl) if strict else None
+        if model is None:
+            model = cls(cfg, attn_impl=attn_impl)
         model.load_state_dict(state, strict=strict)
         return model.to(device).eval()
+
+
+def _without_init(cls, cfg: FGAesQConfig, attn_impl: str) -> FGAesQ | None:
+    """The module with uninitialised storage, for a strict load to fill: its random init costs
+    ~4 CPU-s for 86 M parameters, the load overwrites all of it. ``None`` when a buffer is not
+    saved in a state dict (the load would leave it uninitialised)."""
+    from photocull.model.vit import import_open_clip
+
+    import_open_clip()  # imported outside the meta context (torchvision registers its operators)
+    with torch.device("meta"):
+        model = cls(cfg, attn_impl=attn_impl)
+    if {n for n, _ in model.named_buffers()} - set(model.state_dict()):
+        return None
+    return model.to_empty(device="cpu")
 
 
 def read_config(path: str | os.PathLike) -> FGAesQConfig:
