@@ -18,7 +18,7 @@ additions, because every term lies on a fixed grid that 53 bits cover: pixels ar
 ``float32(k / 255)`` (multiples of 2⁻³¹, ≤ 1), their float32 squares and products are ≥ 2⁻¹⁷ or 0
 (multiples of 2⁻⁴⁰, ≤ 1), and a first-pass mean is ≥ 2⁻¹⁹ or 0 (multiples of 2⁻⁴², ≤ 1): seven
 of them sum below 2³ with at most 45 significant bits. So the sums may be taken in any order:
-by a compiled kernel (numba: :func:`_ssim_maps_kernel`, one pass over each block, ~50 µs a block
+by a compiled kernel (numba: :func:`_ssim_maps_python`, one pass over each block, ~50 µs a block
 on one core) or, without numba, by a banded 0/1 matrix product (:func:`_box_exact`) — the
 same bits either way, 25–500× faster than avg_pool over each block. The per-window values
 are then averaged by the reference's own torch reduction (:func:`_difference`), so the order
@@ -192,24 +192,29 @@ def _ssim_maps_python(xa, ya, bw, k0, k1, lut, cov, c1, c2, out):  # pragma: no 
                     out[k - k0, c, i, j] = (a1 * a2) / (b1 * b2)
 
 
-try:  # numba compiles the kernel once (cached on disk); without it the numpy path gives the same bits
-    from numba import njit
-
-    _ssim_maps_kernel = njit(nogil=True, cache=True)(_ssim_maps_python)
-except ImportError:  # pragma: no cover - numba is a declared dependency
-    _ssim_maps_kernel = None
+@lru_cache(maxsize=1)
+def _kernel():
+    """The compiled kernel (numba, on first use: its import and compile, cached on disk, are
+    paid only by a run that ranks blocks), or ``None`` without numba: the numpy path gives
+    the same bits."""
+    try:
+        from numba import njit
+    except ImportError:  # pragma: no cover - numba is a declared dependency
+        return None
+    return njit(nogil=True, cache=True)(_ssim_maps_python)
 
 _LUT = unit_pixels(np.arange(256, dtype=np.uint8)).numpy()
 
 
 def _strip_maps(xa: np.ndarray, ya: np.ndarray, bw: int, k0: int, k1: int) -> torch.Tensor:
     """SSIM maps of blocks ``k0 .. k1 − 1`` of two uint8 images laid out ``bw`` blocks a row."""
-    if _ssim_maps_kernel is None:
+    kernel = _kernel()
+    if kernel is None:
         r0, r1 = k0 // bw, -(-k1 // bw)
         maps = _strip_maps_numpy(xa[r0 * BLOCK:r1 * BLOCK, :bw * BLOCK], ya[r0 * BLOCK:r1 * BLOCK, :bw * BLOCK])
         return maps[k0 - r0 * bw:k1 - r0 * bw]
     out = np.empty((k1 - k0, 3, _VALID, _VALID), np.float32)
-    _ssim_maps_kernel(xa, ya, bw, k0, k1, _LUT, _COV.numpy()[()], _C1.numpy()[()], _C2.numpy()[()], out)
+    kernel(xa, ya, bw, k0, k1, _LUT, _COV.numpy()[()], _C1.numpy()[()], _C2.numpy()[()], out)
     return torch.from_numpy(out)
 
 
