@@ -72,7 +72,7 @@ FINE_BLOCKS = 14  # int(112 * 0.5 / 4) in the official code
 TOP_FRACTION = 0.5
 MIN_LARGE_SIDE = 384
 _INTERP_OFFSET = 0.1
-_CHUNK = 1024  # blocks per step of the SSIM: bounded temporaries (~4 MB a quantity), cache-friendly
+_CHUNK = 1024  # blocks per step of the block-by-block reference SSIM (tests): ~4 MB a quantity
 
 
 @dataclass
