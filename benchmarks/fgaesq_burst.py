@@ -11,7 +11,11 @@ a ``.pt``, and runs the CLI in a child process per measurement:
 * ``fgaesq``: a run with the converted weights (the figure a photographer sees every time),
   in the series mode asked (``auto``: O(n) reference pairs beyond 5 frames);
 * ``technical``: the same files with ``--scorer technical`` (decode and weight-free measures:
-  the baseline, in the same run on the same machine).
+  the baseline, in the same run on the same machine);
+* ``split``: where an FGAesQ run's time goes, in one more child that runs the series the way
+  the scorer does (O(n) reference pairs; ``--series-mode all-pairs``: every pair) with
+  timers on its parts: loading the model, decoding frames, ranking blocks (1 − SSIM),
+  building tokens, the ViT forward passes (wall and process CPU seconds each).
 
 Reported per run: wall time, CPU time (user + system), peak resident memory of the child
 (``ru_maxrss``), s/frame; and FGAesQ's ratio to the baseline. The machine's load average is
@@ -120,6 +124,58 @@ def run_cli(folder: Path, env: dict[str, str], *extra: str) -> dict[str, Any]:
     return res
 
 
+_SPLIT = r"""
+import json, sys, time
+from pathlib import Path
+import numpy as np
+from photocull.model import official, official_tokens as ot
+from photocull.model.series import choose_references
+from photocull.model.weights import load_fgaesq_model
+
+paths, ckpt, exhaustive = sorted(Path(sys.argv[1]).glob("*.jpg")), Path(sys.argv[2]), sys.argv[3] == "1"
+parts = {}
+def timed(name, fn):
+    def run(*a, **k):
+        w, c = time.perf_counter(), time.process_time()
+        try:
+            return fn(*a, **k)
+        finally:
+            p = parts.setdefault(name, [0.0, 0.0])
+            p[0] += time.perf_counter() - w
+            p[1] += time.process_time() - c
+    return run
+w0, c0 = time.perf_counter(), time.process_time()
+model, _ = timed("load model", load_fgaesq_model)(ckpt, device="cpu")
+import resource
+peak_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+ot.load_image = timed("decode", ot.load_image)
+ot._pair_importance = timed("rank blocks (1 - SSIM)", ot._pair_importance)
+official.forward_official = timed("ViT forward", official.forward_official)
+thumbs = [np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(p).reduce(16).convert("RGB")) for p in paths]
+refs = None if exhaustive else choose_references(official.thumbnail_similarity(thumbs))
+run = timed("series", official.score_series)
+name, numbers = official.series_naming(paths)
+res = run(model, [str(p) for p in paths], series_id=name, indices=numbers, exhaustive=exhaustive,
+          references=refs, batch_size=16)
+other = [parts["series"][k] - sum(v[k] for n, v in parts.items() if n not in ("series", "load model")) for k in (0, 1)]
+parts["tokens, alignment and the rest"] = other
+parts["total"] = [time.perf_counter() - w0, time.process_time() - c0]
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"passes": res.passes, "peak_mb_after_load": peak_load, "peak_mb": peak, "parts": {k: {"wall_s": v[0], "cpu_s": v[1]} for k, v in parts.items() if k != "series"}}))
+"""
+
+
+def measure_split(folder: Path, ckpt: Path, env: dict[str, str], exhaustive: bool) -> dict[str, Any]:
+    """Where the time of scoring ``folder`` goes (see the module docstring), in a child."""
+    import json
+
+    out = subprocess.run([sys.executable, "-c", _SPLIT, str(folder), str(ckpt), "1" if exhaustive else "0"],
+                         env=env, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"split measurement failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main(args) -> dict[str, Any]:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="photocull-fgaesq-burst-"))
     burst = work / "burst"
@@ -139,6 +195,10 @@ def main(args) -> dict[str, Any]:
     base = run_cli(burst, env, "--scorer", "technical", "--no-cache")
     first = run_cli(burst, env, *fg)
     runs = [run_cli(burst, env, *fg) for _ in range(args.repeats)]
+    from photocull.scorers.fgaesq import AUTO_EXHAUSTIVE_MAX
+
+    split = measure_split(burst, ckpt, env, args.series_mode == "all-pairs" or
+                          (args.series_mode == "auto" and args.frames <= AUTO_EXHAUSTIVE_MAX))
     load1 = os.getloadavg()
     n = args.frames
     med = {k: common.median(r[k] for r in runs) for k in ("wall_s", "cpu_s", "peak_mb")}
@@ -146,7 +206,7 @@ def main(args) -> dict[str, Any]:
         "frames": n, "size": args.size, "series_mode": args.series_mode, "layers": args.layers,
         "scene": str(args.photo) if args.photo else "synthetic", "threads": args.threads or "default",
         "load_avg_before": load0, "load_avg_after": load1,
-        "technical": base, "fgaesq_converting": first, "fgaesq_runs": runs,
+        "technical": base, "fgaesq_converting": first, "fgaesq_runs": runs, "split": split,
         "fgaesq_median": med,
         "fgaesq_s_per_frame": med["wall_s"] / n, "fgaesq_cpu_s_per_frame": med["cpu_s"] / n,
         "technical_s_per_frame": base["wall_s"] / n,
@@ -166,3 +226,7 @@ def _print(r: dict[str, Any]) -> None:
     print(f"  fgaesq: {m['wall_s']:.1f} s wall = {r['fgaesq_s_per_frame']:.2f} s/frame "
           f"({r['fgaesq_cpu_s_per_frame']:.2f} CPU s/frame), peak {r['peak_gib']:.2f} GiB, "
           f"{r['ratio_wall_vs_technical']:.1f}× the technical run")
+    sp = r["split"]
+    print(f"  where the time goes (one more run in-process, {sp['passes']} forward passes):")
+    for name, v in sp["parts"].items():
+        print(f"    {name:32s} {v['wall_s']:7.1f} s wall {v['cpu_s']:7.1f} CPU-s  ({v['wall_s'] / r['frames']:.2f} s/frame)")

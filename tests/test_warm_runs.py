@@ -165,3 +165,44 @@ def test_series_mode_and_seed_reach_the_scorer(tmp_path):
     assert s.cull.exhaustive_series() is True and s.cull.seed == 7
     with pytest.raises(ConfigError, match="series_mode"):
         Settings().merge({"cull": {"series_mode": "sometimes"}}, "photocull.toml")
+
+
+def test_series_scores_are_cached_by_the_series_own_names_not_its_place(tmp_path, official_pt, monkeypatch):
+    """A burst culled within its parent folder (after another series: another series id) and
+    then alone reads the same cache entries (one cache for both: ``--user-cache``), with the
+    same scores and no model loaded; the same frames under other names (another FGAesQ seed)
+    are scored again, not read back."""
+    from datetime import datetime
+
+    from photocull.scorers.fgaesq import FGAesQScorer
+
+    parent = tmp_path / "day"
+    t0 = datetime(2026, 5, 1, 9, 0, 0)
+    b = scene(4, (320, 240))
+    for k, (dx, dy) in enumerate([(0, 0), (1, 2)]):  # an earlier series: the burst is not the first
+        save_jpeg(parent / "early" / f"E{k + 1}.jpg", shifted(b, dx, dy), t0.replace(hour=8, second=k))
+    a = scene(1, (320, 240))
+    for k, (dx, dy) in enumerate([(0, 0), (2, 1), (-1, 2)]):
+        save_jpeg(parent / "burst" / f"A{k + 1}.jpg", shifted(a, dx, dy), t0.replace(second=k))
+    args = ("--scorer", "fgaesq", "--weights", str(official_pt), "--no-embeddings", "--user-cache")
+    scored: list[int] = []
+    real_score = FGAesQScorer.score
+
+    def counting(self, series, analyses, progress=None, sources=None):
+        scored.append(sum(len(s.members) for s in series))
+        return real_score(self, series, analyses, progress, sources)
+
+    monkeypatch.setattr(FGAesQScorer, "score", counting)
+    within = _cull(parent, *args)
+    assert scored == [5]
+    burst_series = {f["series"] for f in within["files"] if "burst" in f["path"]}
+    assert len(burst_series) == 1 and burst_series != {1}  # not the run's first series
+    alone = _cull(parent / "burst", *args)
+    assert scored == [5] and alone["totals"]["decoded"] == 0  # every score read back
+    assert {Path(p).name: s for p, s in _scores(alone).items()} == \
+        {Path(p).name: s for p, s in _scores(within).items() if "burst" in p}
+
+    for k in range(3):  # the same frames, in the same order, under other names: another seed
+        (parent / "burst" / f"A{k + 1}.jpg").rename(parent / "burst" / f"Z{k + 1}.jpg")
+    _cull(parent / "burst", *args)
+    assert scored == [5, 3]

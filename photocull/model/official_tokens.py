@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from photocull.model.official_ssim import block_ssim_difference, pair_block_difference, unit_pixels
 from photocull.model.vit import CLIP_MEAN, CLIP_STD
 
 __all__ = [
@@ -71,7 +72,7 @@ FINE_BLOCKS = 14  # int(112 * 0.5 / 4) in the official code
 TOP_FRACTION = 0.5
 MIN_LARGE_SIDE = 384
 _INTERP_OFFSET = 0.1
-_CHUNK = 1024  # blocks per step of the SSIM: bounded temporaries (~4 MB a quantity), cache-friendly
+_CHUNK = 1024  # blocks per step of the block-by-block reference SSIM (tests): ~4 MB a quantity
 
 
 @dataclass
@@ -207,7 +208,18 @@ class _Grid:
 
     def unit(self, idx) -> torch.Tensor:
         """Blocks in [0, 1], ``(k, 3, 32, 32)`` float32 (padding 0), as ``ToTensor`` gives them."""
-        return torch.from_numpy(self.uint8(idx)).permute(0, 3, 1, 2).float().div(255)
+        return unit_pixels(self.uint8(idx)).permute(0, 3, 1, 2)
+
+    def block_rows(self, r0: int, r1: int) -> np.ndarray:
+        """Block rows ``r0 .. r1 − 1`` as one ``(32·(r1 − r0), 32·bw, 3)`` uint8 strip, zero
+        outside the image (a view of the image when no padding falls inside)."""
+        y0, y1, w = r0 * BLOCK, r1 * BLOCK, self.bw * BLOCK
+        part = self.arr[y0:min(y1, self.vh), :min(w, self.vw)]
+        if part.shape[:2] == (y1 - y0, w):
+            return part
+        out = np.zeros((y1 - y0, w, 3), np.uint8)
+        out[:part.shape[0], :part.shape[1]] = part
+        return out
 
     def normalised(self, idx) -> torch.Tensor:
         """Blocks CLIP-normalised with padding 0 *after* normalising, as the official code pads."""
@@ -320,34 +332,29 @@ class _LargePlan:
     keep: torch.Tensor  # (1 + len(coarse) + 4·len(fine),) bool, slot 0 = CLS
 
 
-def _plan_large(grid: _Grid, rng: random.Random, importance: _Importance | None) -> _LargePlan:
+def _plan_large(grid: _Grid, rng: random.Random, importance: list[float | None] | None) -> _LargePlan:
     """The official draws: 14 fine blocks (uniform, or from the top half by importance in pair
     mode), then the drop down to 512 (uniform, or sparing the selected block numbers).
 
     Pair mode: ``rng.sample`` picks positions in the ranked top half whatever their content,
-    so only the blocks at those 14 ranks need an exact ranking (:func:`_blocks_at_ranks`)."""
+    so the blocks are those at the drawn ranks of the exact order (:func:`_ranked`)."""
     nb = grid.n
     if importance is None:
         fine = rng.sample(range(nb), FINE_BLOCKS)
     else:
-        values = list(importance.values[:nb])
-        errors = list(importance.errors[:nb])
-        extra = nb - len(values)
-        values += [rng.random() for _ in range(extra)]
-        errors += [0.0] * max(0, extra)
+        values = list(importance[:nb])
+        values += [rng.random() for _ in range(nb - len(values))]
         values = [s if s is not None else rng.random() for s in values]
         half = max(1, int(nb * TOP_FRACTION))
-        if FINE_BLOCKS <= half:
-            fine = _blocks_at_ranks(values, np.asarray(errors), rng.sample(range(half), FINE_BLOCKS),
-                                    importance.exact)
-        else:  # fewer candidates than fine blocks: all of them (never after align_pair)
-            fine = _blocks_at_ranks(values, np.asarray(errors), list(range(half)), importance.exact)
+        order = _ranked(values)
+        ranks = rng.sample(range(half), FINE_BLOCKS) if FINE_BLOCKS <= half else range(half)
+        fine = [int(order[p]) for p in ranks]  # fewer candidates than fine blocks: all of them
     fine_sorted = sorted(set(fine))
     is_fine = np.zeros(nb, bool)
     is_fine[fine_sorted] = True
     coarse = np.flatnonzero(~is_fine)
     n = 1 + len(coarse) + 4 * len(fine_sorted)
-    drop = _uniform_drop(rng) if importance is None else _priority_drop(rng, list(importance.values), fine)
+    drop = _uniform_drop(rng) if importance is None else _priority_drop(rng, list(importance), fine)
     return _LargePlan(grid, coarse, fine_sorted, _keep(n, drop))
 
 
@@ -414,7 +421,7 @@ def _is_small(arr: np.ndarray) -> bool:
 
 
 def _tokens(arr: np.ndarray, pos_embed: torch.Tensor, rng: random.Random,
-            importance: _Importance | None, build: bool = True) -> OfficialTokens | None:
+            importance: list[float | None] | None, build: bool = True) -> OfficialTokens | None:
     """The token set of one image (``None`` when ``build`` is false: the draws are still made,
     so a pair's stream goes on as if it had been built)."""
     if _is_small(arr):
@@ -490,166 +497,29 @@ def align_pair(a, b, rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
 # -- block ranking (1 − SSIM) ------------------------------------------------------------------
 
 
-def _window_mean(x: torch.Tensor, dim: int, win: int = 7) -> torch.Tensor:
-    """Valid 1-D box mean along ``dim`` (-2 or -1), accumulated in float64 and stored in
-    float32 — what ``scipy.ndimage.uniform_filter1d`` does for float32 input (away from the
-    borders)."""
-    shape = x.shape
-    x64 = x.double().reshape(-1, 1, shape[-2], shape[-1])
-    kernel = (win, 1) if dim == -2 else (1, win)
-    out = F.avg_pool2d(x64, kernel, stride=1)
-    return out.float().reshape(*shape[:-2], *out.shape[-2:])
-
-
-def _box_reference(x: torch.Tensor) -> torch.Tensor:
-    """skimage's 7×7 uniform filter over ``(..., H, W)``, cropped by 3 on each side (float64
-    accumulation: the reference)."""
-    return _window_mean(_window_mean(x, -2), -1)
-
-
-@lru_cache(maxsize=4)
-def _box_matrix(size: int, win: int = 7) -> torch.Tensor:
-    m = torch.zeros(size, size - win + 1)
-    for i in range(size - win + 1):
-        m[i:i + win, i] = 1.0
-    return m
-
-
-def _box_fast(x: torch.Tensor) -> torch.Tensor:
-    """The same filter as float32 matrix products (sums by a banded 0/1 ``M``, each pass divided
-    by 7 once, so no error is systematic): ~5× faster than the float64 pooling; values differ
-    by ~1e-7 (see :func:`block_ssim_difference` for what that does to the ranking)."""
-    m = _box_matrix(x.shape[-1])
-    return ((m.T @ x) / 7 @ m) / 7
-
-
-# A float32 box mean (two passes of seven non-negative terms, each rounded) is within ~16 units
-# of 2^-24 of the float64-accumulated one, relatively; 1.2e-6 is that.
-_BOX_REL_ERROR = 1.2e-6
-# How many standard deviations of the summed rounding errors a block's bound allows.
-_SIGMAS = 4.0
-
-
-def block_ssim_difference(a: torch.Tensor, b: torch.Tensor, *, reference: bool = False,
-                          bound: bool = False):
-    """``(n, 3, s, s)`` pairs of blocks in [0, 1] → ``(n,)`` float64 ``1 − mean_c SSIM``, clamped
-    to [0, 1]: ``skimage.metrics.structural_similarity(data_range=1)`` per channel (7×7 box
-    window, sample covariance). ``reference=True``: the box means accumulated in float64 as
-    skimage does (slow; these are the official values); otherwise in float32, and with
-    ``bound=True`` also ``(n,)`` bounds of each value's distance to the reference one.
-
-    The bound: per pixel, the worst case of the rounding differences (box means off by a
-    relative ρ move the luminance term by ≤ 4ρ and the contrast-structure term by
-    ≤ 6·cov·ρ·(uxx + uyy)/b2: variance cancellation, worst on flat bright blocks); a block's
-    value is the mean of ~2,000 such independent roundings, so its bound is
-    :data:`_SIGMAS` standard deviations of that mean (a uniform error within the per-pixel
-    worst case has σ = worst/√3). Measured errors stay under a fifth of it
-    (``tests/model/test_official_goldens.py``)."""
-    box = _box_reference if reference else _box_fast
-    a = a.float()
-    b = b.float()
-    cov = torch.tensor(49 / 48, dtype=torch.float32)
-    c1 = torch.tensor((0.01 * 1.0) ** 2, dtype=torch.float32)
-    c2 = torch.tensor((0.03 * 1.0) ** 2, dtype=torch.float32)
-    ux, uy = box(a), box(b)
-    uxx, uyy, uxy = box(a * a), box(b * b), box(a * b)
-    vx = cov * (uxx - ux * ux)
-    vy = cov * (uyy - uy * uy)
-    vxy = cov * (uxy - ux * uy)
-    a1 = 2 * ux * uy + c1
-    a2 = 2 * vxy + c2
-    b1 = ux * ux + uy * uy + c1
-    b2 = vx + vy + c2
-    s = (a1 * a2) / (b1 * b2)
-    per_channel = s.double().mean(dim=(-2, -1))  # (n, 3)
-    m = ((per_channel[:, 0] + per_channel[:, 1]) + per_channel[:, 2]) / 3
-    diff = (1 - m).clamp(0, 1)
-    if not bound:
-        return diff
-    rho = _BOX_REL_ERROR
-    px = (4 * rho + 6 * 1.03 * rho * (uxx + uyy) / b2.clamp_min(0.5 * c2)).double()
-    count = px[0].numel()
-    sigma = (px.pow(2).sum(dim=(-3, -2, -1)) / 3).sqrt() / count
-    return diff, _SIGMAS * sigma + 1e-9
-
-
-@dataclass
-class _Importance:
-    """Per-block ``1 − SSIM`` of a pair: ``values`` (``None`` below the shared block rows),
-    ``errors`` (how far each value may be from the reference one; 0 = exact) and ``exact``
-    (reference values of given blocks, on demand)."""
-
-    values: list[float | None]
-    errors: np.ndarray
-    exact: object  # (np.ndarray of block numbers) -> np.ndarray of reference values
-
-
-def _pair_importance(ga: _Grid, gb: _Grid, *, reference: bool = False) -> tuple[_Importance, _Importance]:
-    """The importance of the two (already aligned) images: ``1 − SSIM`` between block ``k`` of
-    each (row-major numbers over the block rows both have, as the official code pairs them),
-    in chunks so that memory stays small."""
+def _pair_importance(ga: _Grid, gb: _Grid, *, reference: bool = False) -> tuple[list, list]:
+    """Per-block ``1 − SSIM`` of the two (already aligned) images as each side's list: block
+    ``k`` of one against block ``k`` of the other over the block rows both have (row-major
+    numbers, as the official code pairs them), ``None`` for the blocks below. Exact
+    (:mod:`.official_ssim`); ``reference`` computes them block by block with the float64
+    reference filter instead (slow; the same values)."""
     rows = min(ga.h, gb.h) // BLOCK
     n = min(rows * ga.bw, rows * gb.bw)
-    diff: list[float] = []
-    errs = np.zeros(n)
-    for s in range(0, n, _CHUNK):
-        idx = np.arange(s, min(n, s + _CHUNK))
-        if reference:
-            diff += block_ssim_difference(ga.unit(idx), gb.unit(idx), reference=True).tolist()
-        else:
-            d, e = block_ssim_difference(ga.unit(idx), gb.unit(idx), bound=True)
-            diff += d.tolist()
-            errs[idx] = e.numpy()
-
-    known: dict[int, float] = {}  # reference values, shared by both sides of the pair
-
-    def exact(idx: np.ndarray) -> np.ndarray:
-        todo = np.array([i for i in idx.tolist() if i not in known], np.int64)
-        for s in range(0, len(todo), _CHUNK):
-            part = todo[s:s + _CHUNK]
-            ref = block_ssim_difference(ga.unit(part), gb.unit(part), reference=True)
-            known.update(zip(part.tolist(), ref.tolist()))
-        return np.array([known[i] for i in idx.tolist()])
-
-    def side(g: _Grid) -> _Importance:
-        below = g.n - rows * g.bw
-        return _Importance(diff + [None] * below, np.concatenate([errs, np.zeros(below)]), exact)
-
-    return side(ga), side(gb)
+    if reference:
+        diff: list[float] = []
+        for s in range(0, n, _CHUNK):
+            idx = np.arange(s, min(n, s + _CHUNK))
+            diff += block_ssim_difference(ga.unit(idx), gb.unit(idx)).tolist()
+    else:
+        diff = pair_block_difference(ga, gb, n).tolist()
+    return diff + [None] * (ga.n - rows * ga.bw), diff + [None] * (gb.n - rows * gb.bw)
 
 
-def _blocks_at_ranks(values: list[float], errors: np.ndarray, ranks: list[int], exact) -> list[int]:
-    """The blocks at ``ranks`` of the reference order (value descending, lower number first on
-    ties: Python's stable ``sorted(..., reverse=True)``), from approximate ``values`` within
-    ``errors``: a block whose interval lies wholly above (below) the interval of the rank's
-    value is certainly before (after) it; only the rest get their reference value."""
-    v = np.asarray(values, np.float64).copy()
-    err = np.asarray(errors, np.float64).copy()
-    for round_ in range(8):
-        lo, hi = v - err, v + err
-        lo_desc, hi_desc = np.sort(lo)[::-1], np.sort(hi)[::-1]
-        above = [lo > hi_desc[p] for p in ranks]
-        unsure = [~a & (hi >= lo_desc[p]) for a, p in zip(above, ranks)]
-        need = np.flatnonzero(np.logical_or.reduce(unsure) & (err > 0))
-        if not len(need):
-            break
-        if len(need) > 64 and round_ < 7:  # the widest bounds first: they widen every rank's bracket
-            need = need[err[need] >= np.quantile(err[need], 0.75)]
-        v[need] = exact(need)  # reference values of those blocks, in one call
-        err[need] = 0.0
-    out = []
-    for p, a, u in zip(ranks, above, unsure):
-        cand = np.flatnonzero(u)
-        order = cand[np.lexsort((cand, -v[cand]))]
-        k = p - int(a.sum())
-        if not 0 <= k < len(order):  # cannot happen with true bounds; stay exact regardless
-            rest = np.flatnonzero(err > 0)
-            if len(rest):
-                v[rest] = exact(rest)
-            err[:] = 0.0
-            order, k = np.lexsort((np.arange(len(v)), -v)), p
-        out.append(int(order[k]))
-    return out
+def _ranked(values: list[float]) -> np.ndarray:
+    """Block numbers in the official order: value descending, lower number first on ties
+    (Python's stable ``sort(key=..., reverse=True)``)."""
+    v = np.asarray(values, np.float64)
+    return np.lexsort((np.arange(len(v)), -v))
 
 
 def pair_tokens(a, b, pos_embed: torch.Tensor, pair_id: str, *, need: tuple[bool, bool] = (True, True),
@@ -658,8 +528,8 @@ def pair_tokens(a, b, pos_embed: torch.Tensor, pair_id: str, *, need: tuple[bool
     series script builds them for the pair id ``"{series}_{i}_{j}"`` (``a`` is frame ``i``).
 
     ``need``: which of the two to build (an unneeded one is ``None``; its draws are still made,
-    so the other is unchanged). ``reference``: rank blocks with the float64 SSIM (slow; the
-    float32 default selects the same blocks)."""
+    so the other is unchanged). ``reference``: rank blocks by the block-by-block float64
+    reference SSIM (slow; the default computes the same values bit for bit, row by row)."""
     rng = pair_rng(pair_id)
     a_al, b_al = align_pair(a, b, rng)
     imp_a, imp_b = _pair_importance(_Grid(a_al), _Grid(b_al), reference=reference)

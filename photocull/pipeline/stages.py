@@ -229,7 +229,7 @@ def score(frames: Sequence[FrameResult], series: list[Series], scorer: Scorer, f
     """Every frame's score (face flags judged against series mates when asked).
 
     A scorer with a ``cache_key`` has its scores kept per series: a series whose members (by
-    content, in order, with the same series id) were scored before with the same key is read
+    content, names and order, :func:`_series_key`) were scored before with the same key is read
     back, so a warm run never calls the scorer nor loads its model. The other series are
     scored, their frames' working images decoded first where the cache had none.
     """
@@ -242,7 +242,7 @@ def score(frames: Sequence[FrameResult], series: list[Series], scorer: Scorer, f
     if key:
         todo = []
         for s in series:
-            hit = _cached_series_scores(cache, key, s, idents)
+            hit = _cached_series_scores(cache, key, s, idents, frames)
             if hit is None:
                 todo.append(s)
             else:
@@ -263,7 +263,7 @@ def score(frames: Sequence[FrameResult], series: list[Series], scorer: Scorer, f
             for s in todo:
                 ids = _series_idents(s, idents)
                 if ids is not None:
-                    cache.store_scores(zip(ids, (out[i] for i in s.members)), _series_key(key, s, ids))
+                    cache.store_scores(zip(ids, (out[i] for i in s.members)), _series_key(key, s, ids, frames))
     scores = [fs if fs is not None else FrameScore(0.0, problems=["not scored"]) for fs in out]
     if faces:
         scores = with_face_flags(series, analyses, scores, [fr.frame for fr in frames])
@@ -279,20 +279,32 @@ def _series_idents(s: Series, idents: Sequence[FileIdent | None]) -> list[FileId
     return ids
 
 
-def _series_key(key: str, s: Series, ids: Sequence[FileIdent]) -> str:
-    """Scores of a series member are valid for these members in this order under this id (the
-    id and order seed FGAesQ's pairs) and this scorer key."""
+def _series_key(key: str, s: Series, ids: Sequence[FileIdent], frames: Sequence[FrameResult]) -> str:
+    """Scores of a series are valid for these members, in this order, with these names, under
+    this scorer key: the members' folder and file names are what FGAesQ seeds its pairs from
+    (:func:`photocull.model.official.series_naming`), never the series' place in the run, so
+    a burst culled alone or within its parent folder reads the same entries, and a reordered,
+    renamed or changed series misses."""
     import hashlib
 
-    members = hashlib.sha256(f"{s.id}|{','.join(i.content_hash for i in ids)}".encode()).hexdigest()[:16]
-    return f"{key}|series:{members}"
+    names = (f"{_folder_name(frames[i].frame.path)}/{frames[i].frame.path.name}" for i in s.members)
+    desc = "\n".join(f"{n}|{i.content_hash}" for n, i in zip(names, ids))
+    return f"{key}|series:{hashlib.sha256(desc.encode('utf-8', 'surrogateescape')).hexdigest()[:16]}"
 
 
-def _cached_series_scores(cache: Cache, key: str, s: Series, idents) -> list[FrameScore] | None:
+def _folder_name(path: Path) -> str:
+    """The name of the folder holding ``path`` (resolved: a relative path still has one)."""
+    try:
+        return path.resolve().parent.name
+    except (OSError, RuntimeError):
+        return path.parent.name
+
+
+def _cached_series_scores(cache: Cache, key: str, s: Series, idents, frames) -> list[FrameScore] | None:
     ids = _series_idents(s, idents)
     if ids is None:
         return None
-    hit = cache.load_scores(ids, _series_key(key, s, ids))
+    hit = cache.load_scores(ids, _series_key(key, s, ids, frames))
     if len(hit) != len(ids):
         return None
     return [hit[i] for i in ids]

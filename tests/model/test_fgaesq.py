@@ -42,6 +42,9 @@ def test_safetensors_round_trip(tiny_model, tiny_cfg, tmp_path):
     path = tiny_model.save_safetensors(tmp_path / "m" / "fgaesq.safetensors")
     assert path.is_file() and not list(path.parent.glob("*.tmp"))
     assert read_config(path) == tiny_cfg
+    from photocull.model.fgaesq import _without_init
+
+    assert _without_init(FGAesQ, read_config(path), "sdpa") is not None  # loaded without a random init
     loaded = FGAesQ.load_safetensors(path)
     with torch.no_grad():
         dist2, score2 = loaded(batch)

@@ -117,3 +117,34 @@ def test_frames_are_read_when_needed_within_a_budget(tiny_official):
         cache.get(i, keep=(j,))
         cache.get(j, keep=(i,))
     assert reads == [0, 1, 2, 1] and cache.reads == 4  # two frames fit: 0 made room for 2, 1 read again
+
+
+def test_reference_mode_reads_each_frame_once_holding_only_the_pair(tiny_official, monkeypatch):
+    """O(n) mode: every pair is a frame with the medoid, so by default nothing is kept past
+    the pair at hand (peak memory: two frames) and still each frame is read once."""
+    from photocull.model import official
+    from photocull.model.series import choose_references
+
+    frames = fx.series_frames(43, [(420, 300)] * 5)
+    refs = choose_references(official.thumbnail_similarity(frames))
+    reads: list[int] = []
+    held: list[int] = []
+    real_get = official.FrameCache.get
+
+    def get(self, i, keep=()):
+        out = real_get(self, i, keep)
+        held.append(len(self._kept))
+        return out
+
+    monkeypatch.setattr(official.FrameCache, "get", get)
+
+    def loader(k):
+        return lambda: reads.append(k) or frames[k]
+
+    lazy = official.score_series(tiny_official, [loader(k) for k in range(5)], series_id="r",
+                                 exhaustive=False, references=refs)
+    assert sorted(reads) == list(range(5)) and max(held) == 2
+    held_all = official.score_series(tiny_official, frames, series_id="r", exhaustive=False,
+                                     references=refs, budget=1 << 30)
+    assert max(held) == 5  # the default is what kept it to two
+    assert np.array_equal(lazy.scores, held_all.scores)
