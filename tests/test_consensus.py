@@ -171,3 +171,25 @@ def test_the_small_copy_is_kept_only_when_the_consensus_is_on(burst_shoot):
     with sqlite3.connect(burst_shoot / ".photocull" / "cache.sqlite") as db:
         stored = [json.loads(m) for (m,) in db.execute("select metrics from analysis")]
     assert len(stored) == 7 and all(m["thumb"] for m in stored)  # measured again, with their copies
+
+
+def test_a_planted_small_copy_never_inflates_past_its_declared_size():
+    """The cache travels with the shoot: a copy that claims a huge size, or whose data inflates to
+    gigabytes, is refused without inflating it (the frame falls back to no reference)."""
+    import base64
+    import zlib
+
+    import tracemalloc
+
+    bomb = base64.b64encode(zlib.compress(b"\0" * (128 << 20), 9)).decode()  # 128 MiB of zeros, ~170 KB packed
+    tracemalloc.start()
+    try:
+        assert reg.decode_thumb(f"200x300:{bomb}") is None  # inflates past 200 x 300: refused at that point
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20  # never the 128 MiB
+    assert reg.decode_thumb(f"8192x8192:{bomb}") is None  # larger than any copy photocull makes
+    assert reg.decode_thumb(f"-200x-300:{bomb}") is None
+    good = reg.encode_thumb(np.full((200, 300), 7, np.uint8))
+    assert reg.decode_thumb(good).shape == (200, 300)

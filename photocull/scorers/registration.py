@@ -54,12 +54,17 @@ def encode_thumb(t: np.ndarray) -> str:
 
 
 def decode_thumb(s: str) -> np.ndarray | None:
-    """The thumb back from :func:`encode_thumb`; None for an empty or damaged one (no reference then)."""
+    """The thumb back from :func:`encode_thumb`; None for an empty, damaged or oversized one (no
+    reference then). It comes from the shoot's cache, which a card may carry: its size is checked
+    before anything is inflated, and no more than that size is ever inflated (no zlib bomb)."""
     try:
         size, data = s.split(":", 1)
         h, w = (int(v) for v in size.split("x"))
-        raw = zlib.decompress(base64.b64decode(data.encode("ascii")))
-        return np.frombuffer(raw, dtype=np.uint8).reshape(h, w) if len(raw) == h * w and h >= 16 and w >= 16 else None
+        if not (16 <= h <= THUMB_SIDE and 16 <= w <= THUMB_SIDE):
+            return None
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(base64.b64decode(data.encode("ascii")), h * w + 1)
+        return np.frombuffer(raw, dtype=np.uint8).reshape(h, w) if len(raw) == h * w and inflate.eof else None
     except (ValueError, zlib.error, TypeError):
         return None
 
