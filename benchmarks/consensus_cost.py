@@ -46,7 +46,7 @@ def main_consensus_cost(args) -> dict[str, Any]:
     from . import pick_shoots as ps
 
     out = pick.WORK / "lomiri-strong-1200-s22"
-    rows = ps.render("lomiri", ps.source_photos()["lomiri"], "strong", out, 1200, seed=22)
+    rows = ps.render("lomiri", ps.source_photos(("lomiri",))["lomiri"], "strong", out, 1200, seed=22)
     bursts: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         bursts[r["burst"]].append(r)

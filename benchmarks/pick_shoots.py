@@ -40,10 +40,12 @@ from PIL import Image
 
 from . import pick_data as pd
 
-SOURCE_FAMILIES = ("lomiri", "mate", "samples")
+SOURCE_FAMILIES = ("lomiri", "mate", "samples", "plasma")  # appended only: earlier families keep their draws
 CALIBRATION_FAMILY = "lomiri"  # the only family any scorer constant of v4 was set on
 MATE_PACKAGE = "mate-backgrounds"
 MATE_DIR = "usr/share/backgrounds/mate/nature"
+PLASMA_PACKAGE = "plasma-workspace-wallpapers"
+PLASMA_DIR = "usr/share/wallpapers"
 DEFECTS = ("defocus", "motion", "over", "under", "noise_srgb", "noise_pg", "noise_chroma", "noise_nr", "jpeg")
 GROUP = {"defocus": "blur", "motion": "blur", "over": "exposure", "under": "exposure", "noise_srgb": "noise",
          "noise_pg": "noise", "noise_chroma": "noise", "noise_nr": "noise", "jpeg": "jpeg"}
@@ -118,13 +120,36 @@ def _sample_photos() -> list[Path]:
     return paths
 
 
-def source_photos() -> dict[str, list[Path]]:
-    """Photographs per source family (a family whose package is missing is left out)."""
-    return {
-        "lomiri": pd.photos(pd.photo_dir()),
-        "mate": sorted(_unpacked(MATE_PACKAGE, MATE_DIR).glob("*.jpg")),
-        "samples": _sample_photos(),
+def _plasma_photos() -> list[Path]:
+    """The camera photographs among KDE Plasma's wallpapers: chosen by a rule fixed before any was
+    looked at or scored (the largest JPEG of each wallpaper whose EXIF names a camera's make and
+    model; the renders and graphics carry none). Added after v5 as a fourth family no constant
+    has seen."""
+    root = _unpacked(PLASMA_PACKAGE, PLASMA_DIR, "*/contents/images/*.jpg")
+    named = pd.CACHE / "plasma"  # the files are named by resolution (2560x1600.jpg): a link per wallpaper
+    named.mkdir(parents=True, exist_ok=True)
+    out = []
+    for wallpaper in sorted(p for p in root.iterdir() if p.is_dir()):
+        jpegs = sorted(wallpaper.glob("contents/images/*.jpg"), key=lambda p: p.stat().st_size)
+        if jpegs:
+            exif = Image.open(jpegs[-1]).getexif()
+            if str(exif.get(0x010F, "")).strip("\0 ") and str(exif.get(0x0110, "")).strip("\0 "):
+                link = named / f"{wallpaper.name}.jpg"
+                if not link.is_symlink():
+                    link.symlink_to(jpegs[-1].resolve())
+                out.append(link)
+    return out
+
+
+def source_photos(families: tuple[str, ...] = SOURCE_FAMILIES) -> dict[str, list[Path]]:
+    """Photographs per source family, fetched only for the families asked for."""
+    makers = {
+        "lomiri": lambda: pd.photos(pd.photo_dir()),
+        "mate": lambda: sorted(_unpacked(MATE_PACKAGE, MATE_DIR).glob("*.jpg")),
+        "samples": _sample_photos,
+        "plasma": _plasma_photos,
     }
+    return {f: makers[f]() for f in families if f in makers}
 
 
 # ---------------------------------------------------------------------------------------------
