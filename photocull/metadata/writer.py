@@ -68,9 +68,9 @@ def write_rating(
                else f"no metadata target writes {fmt} files")
         return WriteOutcome(path, "skipped", f"nothing to write: {why}")
     outcomes = []
-    for target in chosen:
+    for k, target in enumerate(chosen):
         outcomes.append(_write_one(target, req))
-        if outcomes[-1].status == "written" and req.expected is not None:
+        if outcomes[-1].status == "written" and req.expected is not None and k + 1 < len(chosen):
             # The photo as that target left it (rewritten, with its checks passed) is what the next one expects.
             req = replace(req, expected=_identity(path))
     return outcomes[0] if len(outcomes) == 1 else _combined(path, outcomes)
