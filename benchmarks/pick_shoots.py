@@ -40,12 +40,14 @@ from PIL import Image
 
 from . import pick_data as pd
 
-SOURCE_FAMILIES = ("lomiri", "mate", "samples", "plasma")  # appended only: earlier families keep their draws
+SOURCE_FAMILIES = ("lomiri", "mate", "samples", "plasma", "opencv")  # appended only: earlier families keep their draws
 CALIBRATION_FAMILY = "lomiri"  # the only family any scorer constant of v4 was set on
 MATE_PACKAGE = "mate-backgrounds"
 MATE_DIR = "usr/share/backgrounds/mate/nature"
 PLASMA_PACKAGE = "plasma-workspace-wallpapers"
 PLASMA_DIR = "usr/share/wallpapers"
+OPENCV_PACKAGE = "opencv-doc"
+OPENCV_DIR = "usr/share/doc/opencv-doc/examples/data"
 DEFECTS = ("defocus", "motion", "over", "under", "noise_srgb", "noise_pg", "noise_chroma", "noise_nr", "jpeg")
 GROUP = {"defocus": "blur", "motion": "blur", "over": "exposure", "under": "exposure", "noise_srgb": "noise",
          "noise_pg": "noise", "noise_chroma": "noise", "noise_nr": "noise", "jpeg": "jpeg"}
@@ -141,6 +143,24 @@ def _plasma_photos() -> list[Path]:
     return out
 
 
+def _opencv_photos() -> list[Path]:
+    """The camera photographs among OpenCV's example data (Debian ``opencv-doc``): the JPEGs whose
+    EXIF names a camera's make and model, one per camera and capture time (the largest: a doctored
+    copy keeps the original's EXIF). A rule fixed before any was looked at; 600-900 px, so every
+    frame is an upscale, and two were taken with motion or defocus. Added after v6's constants
+    were set, as a fifth family no constant has seen."""
+    root = _unpacked(OPENCV_PACKAGE, OPENCV_DIR)
+    best: dict[tuple[str, str, str], tuple[int, Path]] = {}
+    for p in sorted(root.glob("*.jpg")):
+        with Image.open(p) as im:
+            exif = im.getexif()
+            make, model = (str(exif.get(tag, "")).strip("\0 ") for tag in (0x010F, 0x0110))
+            when = str(exif.get_ifd(0x8769).get(0x9003, exif.get(0x0132, "")))
+            if make and model and im.size[0] * im.size[1] > best.get((make, model, when), (0, p))[0]:
+                best[(make, model, when)] = (im.size[0] * im.size[1], p)
+    return sorted(p for _, p in best.values())
+
+
 def source_photos(families: tuple[str, ...] = SOURCE_FAMILIES) -> dict[str, list[Path]]:
     """Photographs per source family, fetched only for the families asked for."""
     makers = {
@@ -148,6 +168,7 @@ def source_photos(families: tuple[str, ...] = SOURCE_FAMILIES) -> dict[str, list
         "mate": lambda: sorted(_unpacked(MATE_PACKAGE, MATE_DIR).glob("*.jpg")),
         "samples": _sample_photos,
         "plasma": _plasma_photos,
+        "opencv": _opencv_photos,
     }
     return {f: makers[f]() for f in families if f in makers}
 

@@ -65,6 +65,11 @@ class Frame:
         return self.path.name
 
 
+# Bumped when a measure (scorers.measures) changes meaning: cached measurements of another
+# version are measured again (an entry without one is version 1, what every cache held before).
+METRICS_VERSION = 1
+
+
 @dataclass
 class TechnicalMetrics:
     """Weight-free image measurements, computed once from the decoded working image."""

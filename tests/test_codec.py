@@ -89,3 +89,19 @@ def test_report_replaces_a_link_instead_of_writing_through_it(tmp_path: Path) ->
     write_json(_result(tmp_path / "shoot"), str(shoot / "last_run.json"))
     assert outside.read_text() == "keep me"
     assert not (shoot / "last_run.json").is_symlink() and read_json(shoot / "last_run.json").scorer == "technical"
+
+
+def test_measurements_of_another_version_of_the_measures_are_made_again(tmp_path: Path) -> None:
+    """A cache filled before (or after) a measure changed meaning must not score frames with the
+    other version's numbers (nor mix them with new ones in one series): such an entry is a miss
+    and the frame is measured again."""
+    from photocull.records import METRICS_VERSION
+
+    fr = _result(tmp_path).frames[0]
+    entry = json.loads(json.dumps(cache_entry(fr.frame, fr.analysis)))
+    f = fr.frame
+    where = dict(path=f.path, fmt=f.fmt, size=1, mtime_ns=1)
+    assert entry["metrics_version"] == METRICS_VERSION and from_cache_entry(entry, **where) is not None
+    assert from_cache_entry(dict(entry, metrics_version=METRICS_VERSION + 1), **where) is None
+    del entry["metrics_version"]  # what photocull wrote before the measures had a version: version 1
+    assert (from_cache_entry(entry, **where) is not None) == (METRICS_VERSION == 1)

@@ -24,6 +24,7 @@ from ..records import (
     FrameScore,
     Rating,
     Series,
+    METRICS_VERSION,
     TechnicalMetrics,
     series_id_of,
     series_number,
@@ -118,7 +119,8 @@ def cache_entry(frame: Frame, analysis: Analysis) -> dict[str, Any]:
     stamped with the capture-time readers' version."""
     from ..capture_time import CAPTURE_VERSION
 
-    return frame_content_to_dict(frame) | analysis_to_dict(analysis, faces=True, thumb=True) | {"capture_version": CAPTURE_VERSION}
+    return (frame_content_to_dict(frame) | analysis_to_dict(analysis, faces=True, thumb=True)
+            | {"capture_version": CAPTURE_VERSION, "metrics_version": METRICS_VERSION})
 
 
 def from_cache_entry(d: dict[str, Any], *, path: Path, fmt: str, size: int, mtime_ns: int,
@@ -126,11 +128,12 @@ def from_cache_entry(d: dict[str, Any], *, path: Path, fmt: str, size: int, mtim
                      thumb: bool = False) -> tuple[Frame, Analysis] | None:
     """The frame and analysis of a cache entry, or None when it cannot serve (another
     version's entry, or face checks asked for and not stored, or stored by another
-    version of the face checks, or a capture time read by other readers, or the series
+    version of the face checks, or a capture time read by other readers, or measurements
+    made by another version of the measures, or the series
     consensus's small copy asked for and not stored)."""
     from ..capture_time import CAPTURE_VERSION
 
-    if d.get("capture_version") != CAPTURE_VERSION:
+    if d.get("capture_version") != CAPTURE_VERSION or d.get("metrics_version", 1) != METRICS_VERSION:
         return None
     if thumb and not (d.get("metrics") or {}).get("thumb"):
         return None  # measured without the small copy: no series consensus without it
