@@ -30,6 +30,8 @@ import json
 import math
 import os
 import subprocess
+import sys
+import tarfile
 import tempfile
 from dataclasses import asdict
 from datetime import datetime, timedelta
@@ -40,7 +42,7 @@ from PIL import Image
 
 from . import pick_data as pd
 
-SOURCE_FAMILIES = ("lomiri", "mate", "samples", "plasma", "opencv")  # appended only: earlier families keep their draws
+SOURCE_FAMILIES = ("lomiri", "mate", "samples", "plasma", "opencv", "pillow")  # appended only: earlier families keep their draws
 CALIBRATION_FAMILY = "lomiri"  # the only family any scorer constant of v4 was set on
 MATE_PACKAGE = "mate-backgrounds"
 MATE_DIR = "usr/share/backgrounds/mate/nature"
@@ -48,6 +50,7 @@ PLASMA_PACKAGE = "plasma-workspace-wallpapers"
 PLASMA_DIR = "usr/share/wallpapers"
 OPENCV_PACKAGE = "opencv-doc"
 OPENCV_DIR = "usr/share/doc/opencv-doc/examples/data"
+PILLOW_SDIST = "pillow==11.0.0"  # its source archive carries Pillow's test images
 DEFECTS = ("defocus", "motion", "over", "under", "noise_srgb", "noise_pg", "noise_chroma", "noise_nr", "jpeg")
 GROUP = {"defocus": "blur", "motion": "blur", "over": "exposure", "under": "exposure", "noise_srgb": "noise",
          "noise_pg": "noise", "noise_chroma": "noise", "noise_nr": "noise", "jpeg": "jpeg"}
@@ -144,21 +147,49 @@ def _plasma_photos() -> list[Path]:
 
 
 def _opencv_photos() -> list[Path]:
-    """The camera photographs among OpenCV's example data (Debian ``opencv-doc``): the JPEGs whose
-    EXIF names a camera's make and model, one per camera and capture time (the largest: a doctored
-    copy keeps the original's EXIF). A rule fixed before any was looked at; 600-900 px, so every
-    frame is an upscale, and two were taken with motion or defocus. Added after v6's constants
-    were set, as a fifth family no constant has seen."""
-    root = _unpacked(OPENCV_PACKAGE, OPENCV_DIR)
+    """The camera photographs among OpenCV's example data (Debian ``opencv-doc``), by the rule of
+    :func:`_camera_photos`, fixed before any was looked at; 590-900 px, so every frame is an
+    upscale, and three were taken with motion or defocus. Added after v5 as a fifth family."""
+    return _camera_photos(sorted(_unpacked(OPENCV_PACKAGE, OPENCV_DIR).glob("*.jpg")))
+
+
+def _camera_photos(files: list[Path], min_side: int = 300) -> list[Path]:
+    """The files whose EXIF names a camera's make and model, at least ``min_side`` px on the long
+    side, one per camera and capture time: the largest (a doctored or re-muxed copy keeps its
+    original's EXIF; ties: the first by name). Files Pillow cannot read are left out."""
     best: dict[tuple[str, str, str], tuple[int, Path]] = {}
-    for p in sorted(root.glob("*.jpg")):
-        with Image.open(p) as im:
-            exif = im.getexif()
-            make, model = (str(exif.get(tag, "")).strip("\0 ") for tag in (0x010F, 0x0110))
-            when = str(exif.get_ifd(0x8769).get(0x9003, exif.get(0x0132, "")))
-            if make and model and im.size[0] * im.size[1] > best.get((make, model, when), (0, p))[0]:
-                best[(make, model, when)] = (im.size[0] * im.size[1], p)
+    for p in sorted(files):
+        try:
+            with Image.open(p) as im:
+                exif = im.getexif()
+                make, model = (str(exif.get(tag, "")).strip("\0 ") for tag in (0x010F, 0x0110))
+                when = str(exif.get_ifd(0x8769).get(0x9003, exif.get(0x0132, "")))
+                im.load()
+                area = im.size[0] * im.size[1]
+        except Exception:  # noqa: BLE001  (a test image made to be broken)
+            continue
+        key = (make, model, when)
+        if make and model and max(im.size) >= min_side and area > best.get(key, (0, p))[0]:
+            best[key] = (area, p)
     return sorted(p for _, p in best.values())
+
+
+def _pillow_photos() -> list[Path]:
+    """The camera photographs among Pillow's test images (its source archive from PyPI): by the
+    rule of :func:`_camera_photos`, fixed before any was looked at. 480 px to 10 MP, phones, a 3DS,
+    compacts, a DSLR. Added as a sixth family after v6's constants were set."""
+    root = pd.CACHE / "pillow-sdist"
+    images = next(root.glob("pillow-*/Tests/images"), None)
+    if images is None:
+        root.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", PILLOW_SDIST,
+                        "-d", str(root)], check=True, capture_output=True)
+        (archive,) = root.glob("pillow-*.tar.gz")
+        with tarfile.open(archive) as tar:
+            tar.extractall(root, members=[m for m in tar.getmembers() if "/Tests/images/" in m.name and m.isfile()],
+                           filter="data")
+        images = next(root.glob("pillow-*/Tests/images"))
+    return _camera_photos([p for p in images.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".mpo")])
 
 
 def source_photos(families: tuple[str, ...] = SOURCE_FAMILIES) -> dict[str, list[Path]]:
@@ -169,6 +200,7 @@ def source_photos(families: tuple[str, ...] = SOURCE_FAMILIES) -> dict[str, list
         "samples": _sample_photos,
         "plasma": _plasma_photos,
         "opencv": _opencv_photos,
+        "pillow": _pillow_photos,
     }
     return {f: makers[f]() for f in families if f in makers}
 

@@ -66,8 +66,9 @@ class Frame:
 
 
 # Bumped when a measure (scorers.measures) changes meaning: cached measurements of another
-# version are measured again (an entry without one is version 1, what every cache held before).
-METRICS_VERSION = 1
+# version are measured again (an entry without one is version 1, what every cache held before;
+# 2: floor_share).
+METRICS_VERSION = 2
 
 
 @dataclass
@@ -89,6 +90,9 @@ class TechnicalMetrics:
     # A small luma copy (scorers.registration.encode_thumb; "": none), for measuring the frame against
     # its registered series mates (scorers.consensus). Kept in the cache, left out of the report.
     thumb: str = ""
+    # The noise energy taken out of the fine band, over the coarse band (the scale of ``sharpness``):
+    # a sharpness within a tenth of it is the floor's error as much as detail (0: not measured).
+    floor_share: float = 0.0
 
     def __post_init__(self) -> None:
         self.exposure_quantiles = [float(v) for v in self.exposure_quantiles]  # as JSON (cache, report) brings it back

@@ -229,8 +229,10 @@ def _sharpness(g: np.ndarray, noise: float, profile: Sequence[float] | None = No
     ``g`` is 8-bit luma; only the chosen tiles' fine band is computed (a fifth of the
     frame). With ``profile`` (sigma per luma bin, :func:`noise_profile`), each tile's
     floor is the RMS over its pixels of the profile at their levels. Returns (sharpness,
-    the plain geometric mean over directions): the two part when one direction lost its
-    detail, shake's signature, which the report shows.
+    the plain geometric mean over directions, the floor's share): the first two part when
+    one direction lost its detail, shake's signature, which the report shows; the floor's
+    share is the noise energy taken out, on the same scale as sharpness (the floor is an
+    estimate: a few per cent of it is as likely detail as grain).
     """
     h, w = (g.shape[0] // COARSE) * COARSE, (g.shape[1] // COARSE) * COARSE
     coarse = _box_means(g[:h, :w], COARSE)
@@ -248,10 +250,13 @@ def _sharpness(g: np.ndarray, noise: float, profile: Sequence[float] | None = No
     windows = _tile_windows(g, tiles)
     fine_top, _ = _stack_energy(windows.reshape(tiles * tiles, *windows.shape[2:])[top],
                                 tile_noise[top] if isinstance(tile_noise, np.ndarray) else tile_noise)
-    ratios = [max(float(f.sum()), 1e-6) / max(float(c[top].sum()), 1e-6) for f, c in zip(fine_top, coarse_e)]
+    coarse_sums = [max(float(c[top].sum()), 1e-6) for c in coarse_e]
+    ratios = [max(float(f.sum()), 1e-6) / c for f, c in zip(fine_top, coarse_sums)]
+    floor_e = 6.0 * float(np.sum(np.square(tile_noise[top] if isinstance(tile_noise, np.ndarray) else np.full(len(top), tile_noise))))
     # Half the geometric mean, half the weakest direction: shake shows as one lost direction.
     logs = np.log(ratios)
-    return float(np.exp(0.5 * logs.mean() + 0.5 * logs.min())), float(np.exp(logs.mean()))
+    floor_share = floor_e / float(np.exp(np.mean(np.log(coarse_sums))))
+    return float(np.exp(0.5 * logs.mean() + 0.5 * logs.min())), float(np.exp(logs.mean())), floor_share
 
 
 def _mean_abs_steps(g: np.ndarray, axis: int) -> np.ndarray:
@@ -423,7 +428,7 @@ def measure(img: Image.Image, native_scale: float = 1.0, jpeg_tables: dict | Non
     # The floor: the flat tiles' own fine-band energy (any noise spectrum), but at most twice
     # the texture-blind sigma (where every tile is texture, the flattest are texture too).
     floor = [min(e, BAND_CAP * v) for e, v in zip(noise_profile(np.sqrt(energy / 6.0), level), profile)]
-    sharp, sharp_mean = _sharpness(g, noise, floor)
+    sharp, sharp_mean, floor_share = _sharpness(g, noise, floor)
     return TechnicalMetrics(
         sharpness=sharp,
         sharpness_mean=sharp_mean,
@@ -438,4 +443,5 @@ def measure(img: Image.Image, native_scale: float = 1.0, jpeg_tables: dict | Non
         exposure_quantiles=_linear_quantiles(hist),
         jpeg_step=max(table_step(jpeg_tables), quantisation_step(g, scale)),
         thumb=encode_thumb(make_thumb(g)) if thumb else "",
+        floor_share=floor_share,
     )

@@ -65,6 +65,7 @@ class TechnicalThresholds:
     consensus_rel: float = 1.6  # noisy (against the series' consensus): unexplained fine band this many times the reference's
 
 
+FLOOR_DOUBT = 0.1  # of the noise floor's energy: its percentile's bias (3-6 %) plus two standard errors (docs/pick.md)
 CONSENSUS_FLOOR = 0.3  # 8-bit levels of the small copy added to every consensus residual (its own rounding)
 JPEG_VISIBLE = 6.0  # low-frequency JPEG step below which compression is not seen at 100 % (IJG quality ~75-80)
 
@@ -146,9 +147,22 @@ def _softened(m: TechnicalMetrics, mates: Sequence[TechnicalMetrics], t: Technic
     faster than detail does, and then a soft mate still passes for clean.
     """
     return any(
-        _ev(o.sharpness, m.sharpness) >= t.blur_rel_ev and _grain(o, m)[0] <= o.sharpness / max(m.sharpness, 1e-6)
+        _ev(_detail_shown(o, m), m.sharpness) >= t.blur_rel_ev and _grain(o, m)[0] <= _detail_shown(o, m) / max(m.sharpness, 1e-6)
         for o in mates
     )
+
+
+def _detail_shown(o: TechnicalMetrics, m: TechnicalMetrics) -> float:
+    """The part of ``o``'s measured detail that its extra grain over ``m`` cannot account for.
+
+    The floor taken out of the fine band is an estimate (a low percentile of the flat tiles: a
+    few per cent below the grain, give or take its sampling error), so a tenth of it may be left
+    in as "detail". Over a featureless scene (sky, water, a soft upscale) that remainder of a
+    heavy grain is more than all the clean frame's detail: such a frame cannot show its clean
+    mate to be a softened copy of it. Only the floor ``o`` carries beyond ``m``'s counts (grain
+    both share does not tell them apart); where the grain is faint, this changes nothing.
+    """
+    return max(o.sharpness - FLOOR_DOUBT * max(o.floor_share - m.floor_share, 0.0), 0.0)
 
 
 def _grain(m: TechnicalMetrics, ref: TechnicalMetrics) -> tuple[float, float]:
@@ -317,7 +331,7 @@ class TechnicalScorer(ScorerDefaults):
     """Scorer interface over :func:`score_series`."""
 
     name = "technical"
-    version = "5"
+    version = "6"
     needs_images = False
     needs_embeddings = False
 
