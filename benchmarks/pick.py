@@ -1,6 +1,6 @@
 """Does photocull pick the frame a photographer would?  Shoots it was not fitted to, with peers.
 
-    python -m benchmarks pick [--long-side 1200] [--families lomiri,mate,samples,plasma,opencv,pillow] [--levels strong,subtle] [--no-peers] [--series-consensus]
+    python -m benchmarks pick [--long-side 1200] [--families lomiri,mate,samples,plasma,opencv,pillow,piexif] [--levels strong,subtle] [--no-peers] [--series-consensus]
 
 Renders one strong and one subtle shoot per source family (``pick_shoots``: wide randomised
 defects, four noise models, double defects, brackets, soft series), runs the real CLI on each
@@ -35,7 +35,7 @@ FLAGS = ("blurred", "noisy", "overexposed", "underexposed", "compressed")
 
 def add_pick_args(ap) -> None:
     ap.add_argument("--long-side", type=int, default=1200, help="output long side of the rendered frames (px; the reported figures: 1200)")
-    ap.add_argument("--families", default="lomiri,mate,samples,plasma,opencv,pillow", help="source families to render (pick_shoots)")
+    ap.add_argument("--families", default="lomiri,mate,samples,plasma,opencv,pillow,piexif", help="source families to render (pick_shoots)")
     ap.add_argument("--no-peers", action="store_true", help="skip BRISQUE and cleanvision (variance of Laplacian stays)")
     ap.add_argument("--seed", type=int, default=22)
     ap.add_argument("--levels", default="strong,subtle")

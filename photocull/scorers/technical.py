@@ -53,6 +53,9 @@ class TechnicalThresholds:
     exposure_rel_ev: float = 0.45  # over/under: this many stops (linear light) from the series' right exposure ...
     bracket_same_ev: float = 0.25  # ... its median, when two frames lie this close; else (a bracket) the ...
     bracket_clip: float = 0.02  # ... brightest frame clipping at most this much more highlight than the least clipped
+    structure_blur_ev: float = 1.0  # blurred: coarse structure halved (a blur of a few px), where the fine band is all floor ...
+    structure_noise_rel: float = 1.6  # ... and a mate shows it only when its frame-wide grain is not this many times ...
+    structure_noise_min: float = 0.8  # ... and this much above the frame's (grain adds coarse energy; texture is structure)
     noise_rel: float = 1.6  # noisy: noise sigma this many times the quietest detailed, well-exposed mate's ...
     noise_min: float = 0.8  # ... and this much above it (0..255 per file pixel: about one visible level)
     noise_abs: float = 10.0  # noisy regardless of the series
@@ -145,11 +148,39 @@ def _softened(m: TechnicalMetrics, mates: Sequence[TechnicalMetrics], t: Technic
     softened. This holds when most of a burst is soft, where the median cannot tell.
     Its limit: white per-pixel grain much finer than the scene's detail falls under blur
     faster than detail does, and then a soft mate still passes for clean.
+    Where the fine band holds nothing but its floor (a featureless or already soft scene), blur
+    shows on the coarse band instead: a mate with twice the coarse structure shows ``m``
+    softened, unless its flattest tiles are grainier by the noisy flag's margin (white grain adds
+    coarse energy too; smeared, blotchy noise still can, and is the limit of this path).
     """
-    return any(
-        _ev(_detail_shown(o, m), m.sharpness) >= t.blur_rel_ev and _grain(o, m)[0] <= _detail_shown(o, m) / max(m.sharpness, 1e-6)
-        for o in mates
-    )
+    return any(_finer(o, m, t) or _more_structured(o, m, t) for o in mates)
+
+
+def _finer(o: TechnicalMetrics, m: TechnicalMetrics, t: TechnicalThresholds) -> bool:
+    """``o`` has a blur step more fine detail than ``m``, its extra grain explained by it, and has
+    not lost half of ``m``'s coarse structure (then its "detail" is the floor's, not the scene's)."""
+    shown = _detail_shown(o, m)
+    return (_ev(shown, m.sharpness) >= t.blur_rel_ev and _grain(o, m)[0] <= shown / max(m.sharpness, 1e-6)
+            and _structure_ev(o, m) > -t.structure_blur_ev)
+
+
+def _more_structured(o: TechnicalMetrics, m: TechnicalMetrics, t: TechnicalThresholds) -> bool:
+    """``o`` has twice ``m``'s coarse structure and its flattest tiles are not grainier by the
+    margin (white grain adds coarse energy too; per-level grain may be texture, which is structure)."""
+    return (_structure_ev(o, m) >= t.structure_blur_ev
+            and not (o.noise > t.structure_noise_rel * m.noise and o.noise - m.noise > t.structure_noise_min))
+
+
+def _structure(m: TechnicalMetrics) -> float:
+    """Coarse-band detail energy, brought to a common exposure (an exposure step of k stops
+    scales sRGB contrast energy by about 2^(2k/2.2)); 0: not measured."""
+    return m.structure / max(m.exposure, 1e-4) ** (2.0 / 2.2) if m.structure > 0 else 0.0
+
+
+def _structure_ev(a: TechnicalMetrics, b: TechnicalMetrics) -> float:
+    """Halvings of coarse structure from ``b`` up to ``a`` (0 when either was not measured)."""
+    sa, sb = _structure(a), _structure(b)
+    return math.log2(sa / sb) if sa > 0 and sb > 0 else 0.0
 
 
 def _detail_shown(o: TechnicalMetrics, m: TechnicalMetrics) -> float:
@@ -264,18 +295,26 @@ def score_series(metrics: Sequence[TechnicalMetrics], t: TechnicalThresholds = T
     grainy = [g > NOISE_GRACE for g in grain]
     trusted = [i for i, (bad, b, e) in enumerate(zip(grainy, blocky, exposure)) if not (bad or b or e)] \
         or [i for i, bad in enumerate(noisy) if not bad] or list(range(len(metrics)))
-    best_sharp = max(metrics[i].sharpness for i in trusted)
+    best_structure = max(trusted, key=lambda i: _structure(metrics[i]))
+    # A frame that lost half the coarse structure of another sets no fine-detail reference: where
+    # the fine band is all floor, blur takes the coarse band down and leaves "more" fine over coarse.
+    best_sharp = max(metrics[i].sharpness for i in trusted
+                     if _structure_ev(metrics[i], metrics[best_structure]) > -t.structure_blur_ev)
     out = []
     for i, m in enumerate(metrics):
-        sharp_ev = min(_ev(m.sharpness, best_sharp), 0.0)
+        # Grain (its floor removed), heavy compression and clipping take fine detail too: a frame
+        # with one of those flags is also blurred only when its detail fell twice as far.
+        explained = noisy[i] or compressed[i] or exposure[i] is not None
+        # Where the fine band is all floor (a featureless or already soft scene), blur shows on
+        # the coarse band: a halving of its structure counts as the blur step on the fine band.
+        # Not for a flagged frame: clipping, crushed shadows, grain and blocks change that band too.
+        coarse_ev = 0.0 if explained else t.blur_rel_ev / t.structure_blur_ev * _structure_ev(m, metrics[best_structure])
+        sharp_ev = min(_ev(m.sharpness, best_sharp), coarse_ev, 0.0)
         components = _components(m, grain[i], sharp_ev, coarser[i], exposure_evs[i], typical_blocks, typical_step, med_hi, med_lo)
         score = min(max(8.5 + sum(components.values()), 0.0), 10.0)
         problems = []
         # In a series blur is relative (a soft lens, a small picture upscaled, a shallow-focus
         # portrait: every mate is as soft); the absolute threshold judges a frame with no mates.
-        # Grain (its floor removed), heavy compression and clipping take fine detail too: a frame
-        # with one of those flags is also blurred only when its detail fell twice as far.
-        explained = noisy[i] or compressed[i] or exposure[i] is not None
         if sharp_ev < -t.blur_rel_ev * (2.0 if explained else 1.0) or (len(metrics) == 1 and m.sharpness < t.blur_abs):
             problems.append(BLURRED)
         problems += [p for p, on in ((exposure[i], exposure[i] is not None), (NOISY, noisy[i]), (COMPRESSED, compressed[i])) if on]
@@ -331,7 +370,7 @@ class TechnicalScorer(ScorerDefaults):
     """Scorer interface over :func:`score_series`."""
 
     name = "technical"
-    version = "6"
+    version = "7"
     needs_images = False
     needs_embeddings = False
 
