@@ -157,19 +157,22 @@ def _opencv_photos() -> list[Path]:
     return _camera_photos(sorted(_unpacked(OPENCV_PACKAGE, OPENCV_DIR).glob("*.jpg")))
 
 
-def _camera_photos(files: list[Path], min_side: int = 300) -> list[Path]:
+def _camera_photos(files: list[Path], min_side: int = 300, max_pixels: int | None = None) -> list[Path]:
     """The files whose EXIF names a camera's make and model, at least ``min_side`` px on the long
-    side, one per camera and capture time: the largest (a doctored or re-muxed copy keeps its
-    original's EXIF; ties: the first by name). Files Pillow cannot read are left out."""
+    side (and at most ``max_pixels``), one per camera and capture time: the largest (a doctored or
+    re-muxed copy keeps its original's EXIF; ties: the first by name). Files Pillow cannot read
+    are left out; one over ``max_pixels`` is never decoded."""
     best: dict[tuple[str, str, str], tuple[int, Path]] = {}
     for p in sorted(files):
         try:
             with Image.open(p) as im:
+                area = im.size[0] * im.size[1]
+                if max_pixels is not None and area > max_pixels:
+                    continue
                 exif = im.getexif()
                 make, model = (str(exif.get(tag, "")).strip("\0 ") for tag in (0x010F, 0x0110))
                 when = str(exif.get_ifd(0x8769).get(0x9003, exif.get(0x0132, "")))
                 im.load()
-                area = im.size[0] * im.size[1]
         except Exception:  # noqa: BLE001  (a test image made to be broken)
             continue
         key = (make, model, when)
@@ -224,25 +227,16 @@ def _heif_photos() -> list[Path]:
 
     pillow_heif.register_heif_opener()
     images = _sdist_images(HEIF_SDIST, "pillow_heif-*/tests/images")
-    heics = [p for p in images.rglob("*.heic") if _pixels(p) <= HEIF_MAX_PIXELS]
     out = pd.CACHE / "heif"
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for p in _camera_photos(heics):
+    for p in _camera_photos(list(images.rglob("*.heic")), max_pixels=HEIF_MAX_PIXELS):
         png = out / f"{p.stem}.png"
         if not png.exists():
             with Image.open(p) as im:
                 im.convert("RGB").save(png)
         paths.append(png)
     return paths
-
-
-def _pixels(p: Path) -> int:
-    try:
-        with Image.open(p) as im:
-            return im.size[0] * im.size[1]
-    except Exception:  # noqa: BLE001  (a test image made to be broken)
-        return 0
 
 
 def source_photos(families: tuple[str, ...] = SOURCE_FAMILIES) -> dict[str, list[Path]]:

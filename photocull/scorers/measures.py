@@ -250,11 +250,11 @@ def _sharpness(g: np.ndarray, noise: float, profile: Sequence[float] | None = No
     structure = np.sum(coarse_e, axis=0) * (coarse_n > 0.5 * coarse_n.max())  # mostly clipped tiles do not count
     top = np.argsort(structure)[-max(1, min(tiles * tiles, max(4, tiles * tiles // 5))) :]
     windows = _tile_windows(g, tiles)
-    fine_top, _ = _stack_energy(windows.reshape(tiles * tiles, *windows.shape[2:])[top],
-                                tile_noise[top] if isinstance(tile_noise, np.ndarray) else tile_noise)
+    top_noise = np.broadcast_to(tile_noise, (tiles * tiles,))[top]  # one sigma, or one per tile
+    fine_top, _ = _stack_energy(windows.reshape(tiles * tiles, *windows.shape[2:])[top], top_noise)
     coarse_sums = [max(float(c[top].sum()), 1e-6) for c in coarse_e]
     ratios = [max(float(f.sum()), 1e-6) / c for f, c in zip(fine_top, coarse_sums)]
-    floor_e = 6.0 * float(np.sum(np.square(tile_noise[top] if isinstance(tile_noise, np.ndarray) else np.full(len(top), tile_noise))))
+    floor_e = 6.0 * float(np.sum(np.square(top_noise)))
     # Half the geometric mean, half the weakest direction: shake shows as one lost direction.
     logs = np.log(ratios)
     coarse_gm = float(np.exp(np.mean(np.log(coarse_sums))))
