@@ -31,6 +31,7 @@ naming the file, the key and what is allowed: a typo on a card never silently do
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import types
 import typing
@@ -256,6 +257,8 @@ RANGES: dict[str, dict[str, tuple[float, float]]] = {
         "blur_rel_ev": (0.0, 20.0), "blur_abs": (0.0, 1.0), "clip_high": (0.0, 1.0), "clip_low": (0.0, 1.0),
         "dark_luma": (0.0, 1.0), "exposure_rel_ev": (0.0, 20.0), "clip_rel": (0.0, 1.0), "noise_rel": (0.0, 100.0),
         "noise_min": (0.0, 255.0), "noise_abs": (0.0, 255.0),
+        # a halving is 1.0; at 0 every frame would be "half" of itself
+        "structure_blur_ev": (0.05, 20.0), "structure_noise_rel": (0.0, 100.0), "structure_noise_min": (0.0, 255.0),
     },
 }
 SECTION_TYPES: dict[str, type] = {"cull": RunSettings, "stars": StarMapping, "technical": TechnicalThresholds}
@@ -302,6 +305,8 @@ def check_value(section: str, key: str, value: Any, where: str) -> Any:
         value = Path(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ConfigError(f"{where}: [{section}] {key} must be {kind.__name__}, got {value!r}")
+    if kind is float and not math.isfinite(value):  # TOML has nan and inf: no threshold means either
+        raise ConfigError(f"{where}: [{section}] {key} must be a finite number, got {value!r}")
     lo, hi = value_range(section, key)
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ConfigError(f"{where}: [{section}] {key} = {value!r} is out of range; allowed {_fmt(lo)}..{_fmt(hi)}")

@@ -166,6 +166,7 @@ def test_photocull_folder_in_working_directory_does_not_kill_workers(tmp_path: P
     ("[stars]\nfive_star = 0.8\nfour_star = 0.5\n", "four_star"),
     ("[cull]\nhash_threshold = 65.0\n", "hash_threshold"),
     ("[cull]\nbatch_size = 0\n", "batch_size"),
+    ("[technical]\nstructure_blur_ev = 0\n", "structure_blur_ev"),  # every frame "half" of itself: a crash
 ])
 def test_settings_out_of_range_stop_before_any_work(tmp_path: Path, monkeypatch, text: str, key: str):
     from photocull.settings import MAX_WORKERS
@@ -184,6 +185,22 @@ def test_settings_out_of_range_stop_before_any_work(tmp_path: Path, monkeypatch,
     assert "allowed" in said or "above" in said or "over 1" in said
     assert not (shoot / ".photocull").exists()  # no work began: no cache, no journal
     assert {p: p.read_bytes() for p in before} == before
+
+
+@pytest.mark.parametrize("text, key", [
+    ("[technical]\nblur_rel_ev = nan\n", "blur_rel_ev"),  # accepted before: no frame was ever blurred
+    ("[technical]\nstructure_noise_rel = inf\n", "structure_noise_rel"),
+    ("[cull]\nhash_threshold = nan\n", "hash_threshold"),
+])
+def test_settings_that_are_no_number_stop_before_any_work(tmp_path: Path, monkeypatch, text: str, key: str):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    shoot = _shoot(tmp_path / "shoot", 2)
+    (shoot / "photocull.toml").write_text(text)
+    res = runner.invoke(app, ["cull", str(shoot), *FAST])
+    assert res.exit_code == 2, res.output
+    said = " ".join(res.stderr.split())
+    assert key in said and "finite number" in said and "Traceback" not in res.output
+    assert not (shoot / ".photocull").exists()
 
 
 # ---------------------------------------------------------------- #12 messages, not tracebacks
