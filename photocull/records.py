@@ -7,7 +7,8 @@ or a model, so they can cross process boundaries and be cached.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import numbers
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Iterable, Literal
 
@@ -98,8 +99,22 @@ class TechnicalMetrics:
     structure: float = 0.0
 
     def __post_init__(self) -> None:
-        self.exposure_quantiles = [float(v) for v in self.exposure_quantiles]  # as JSON (cache, report) brings it back
-        self.noise_levels = [float(v) for v in self.noise_levels]
+        # Plain floats, as JSON (cache, report) brings them back; anything else (a cache or saved
+        # run planted on a card) is a ValueError here, which its readers turn into a miss or a
+        # message, never a TypeError deep in the scoring.
+        for f in fields(self):
+            if f.type == "float":
+                setattr(self, f.name, _number(getattr(self, f.name), f.name))
+        self.exposure_quantiles = [_number(v, "exposure_quantiles") for v in self.exposure_quantiles]
+        self.noise_levels = [_number(v, "noise_levels") for v in self.noise_levels]
+        if not isinstance(self.thumb, str):
+            raise ValueError(f"thumb: not a string: {self.thumb!r}")
+
+
+def _number(v: object, name: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise ValueError(f"{name}: not a number: {v!r}")
+    return float(v)
 
 
 @dataclass

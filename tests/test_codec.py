@@ -105,3 +105,21 @@ def test_measurements_of_another_version_of_the_measures_are_made_again(tmp_path
     assert from_cache_entry(dict(entry, metrics_version=METRICS_VERSION + 1), **where) is None
     del entry["metrics_version"]  # what photocull wrote before the measures had a version: version 1
     assert (from_cache_entry(entry, **where) is not None) == (METRICS_VERSION == 1)
+
+
+def test_a_planted_cache_entry_with_no_numbers_is_a_miss_not_a_crash(tmp_path: Path) -> None:
+    """A card's cache (or saved run) is untrusted: a metric that is no number (None, a string, a
+    bool) must fail when the entry is read, where readers turn it into a miss or a message, not
+    as a TypeError in the middle of scoring."""
+    import pytest
+
+    fr = _result(tmp_path).frames[0]
+    entry = json.loads(json.dumps(cache_entry(fr.frame, fr.analysis)))
+    f = fr.frame
+    where = dict(path=f.path, fmt=f.fmt, size=1, mtime_ns=1)
+    for key, bad in (("structure", "abc"), ("floor_share", None), ("sharpness", True), ("noise_levels", [1.0, None])):
+        planted = json.loads(json.dumps(entry))
+        planted["metrics"][key] = bad
+        assert from_cache_entry(planted, **where) is None, key
+    with pytest.raises(ValueError, match="sharpness"):
+        TechnicalMetrics(**{**entry["metrics"], "sharpness": None})
